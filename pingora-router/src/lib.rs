@@ -1,0 +1,9 @@
+//! cellbench's Pingora cell router: the library half (everything but process
+//! start-up), so integration tests and benches can reach the modules.
+
+pub mod config;
+pub mod config_source;
+pub mod control_plane;
+pub mod logs;
+pub mod metrics;
+pub mod routing;
