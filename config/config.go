@@ -40,7 +40,7 @@ const (
 type Config struct {
 	Version          string                `json:"version"`
 	DefaultPlacement string                `json:"default_placement"`
-	Routes           map[string]string     `json:"routes,omitempty"`
+	Routes           map[string]string     `json:"routes"`
 	Placements       map[string]*Placement `json:"placements"`
 }
 
@@ -131,6 +131,9 @@ func Parse(doc []byte) (*Config, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cfg); err != nil {
 		return nil, decodeError(err)
+	}
+	if cfg.Routes == nil {
+		cfg.Routes = map[string]string{} // absent and empty mean the same
 	}
 	if err := Validate(&cfg); err != nil {
 		return nil, err
