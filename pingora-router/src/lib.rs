@@ -7,3 +7,4 @@ pub mod control_plane;
 pub mod logs;
 pub mod metrics;
 pub mod routing;
+pub mod resilience;
