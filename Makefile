@@ -1,0 +1,52 @@
+# cellbench: the two commands of the README are `make compare` and `make test`.
+# Everything else here is what they are made of.
+
+GO        ?= go
+CARGO     ?= cargo
+BIN       := bin
+PINGORA_DEBUG   := target/debug/pingora-router
+PINGORA_RELEASE := target/release/pingora-router
+
+.PHONY: test compare build build-go build-pingora vet go-test cargo-test parity-pingora bench clean
+
+## test: every check — go vet, Go tests under -race (the parity suite runs
+## against the Go router there), cargo test, then the parity suite against the
+## Pingora router.
+test: vet go-test cargo-test parity-pingora
+
+vet:
+	$(GO) vet ./...
+
+go-test:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+cargo-test:
+	$(CARGO) test --workspace --locked
+
+parity-pingora:
+	$(CARGO) build --locked -p pingora-router
+	CELLBENCH_ROUTER_BIN=$(CURDIR)/$(PINGORA_DEBUG) CELLBENCH_ROUTER=pingora \
+		$(GO) test -race -count=1 -timeout 10m ./parity/...
+
+## compare: release builds of everything, then the harness with its defaults.
+compare: build
+	$(GO) run ./harness compare
+
+build: build-go build-pingora
+
+build-go:
+	mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/go-router ./go-router
+	$(GO) build -o $(BIN)/controlplane ./controlplane
+	$(GO) build -o $(BIN)/mockbackends ./mockbackends
+
+build-pingora:
+	$(CARGO) build --release --locked -p pingora-router
+
+## bench: micro-benchmarks of both routers' hot paths and the mock cells.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(CARGO) bench --workspace --locked
+
+clean:
+	rm -rf $(BIN)
