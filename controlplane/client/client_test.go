@@ -1,0 +1,189 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"cellbench/controlplane/protocol"
+)
+
+// fakeControlPlane accepts one connection at a time and hands it to the test.
+type fakeControlPlane struct {
+	*httptest.Server
+	conns   chan *websocket.Conn
+	headers chan http.Header
+}
+
+func newFakeControlPlane(t *testing.T) *fakeControlPlane {
+	t.Helper()
+	f := &fakeControlPlane{conns: make(chan *websocket.Conn, 4), headers: make(chan http.Header, 4)}
+	upgrader := websocket.Upgrader{}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.headers <- r.Header.Clone()
+		conn, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		f.conns <- conn
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *fakeControlPlane) url() string { return "ws" + strings.TrimPrefix(f.URL, "http") + "/connect" }
+
+func (f *fakeControlPlane) accept(t *testing.T) *websocket.Conn {
+	t.Helper()
+	select {
+	case conn := <-f.conns:
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	case <-time.After(5 * time.Second):
+		t.Fatal("router did not connect")
+		return nil
+	}
+}
+
+func readMessage(t *testing.T, conn *websocket.Conn) protocol.Message {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var msg protocol.Message
+	if err := conn.ReadJSON(&msg); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return msg
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewJSONHandler(io.Discard, nil)) }
+
+// startRun runs the client until the test ends and waits for Run to return.
+func startRun(t *testing.T, opts Options) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); Run(ctx, opts) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("Run did not return after its context ended")
+		}
+	})
+}
+
+func TestHelloSnapshotAckAndNack(t *testing.T) {
+	cp := newFakeControlPlane(t)
+	var mu sync.Mutex
+	var applied []string
+	connected := make(chan bool, 4)
+	startRun(t, Options{
+		URL: cp.url(), Token: "s3cret", NodeID: "edge-1",
+		CurrentVersion: func() string { return "v0" },
+		Apply: func(version string, doc []byte) error {
+			if strings.Contains(string(doc), "bad") {
+				return errors.New("kind_invalid: kind must be shared or dedicated")
+			}
+			mu.Lock()
+			applied = append(applied, version+"="+string(doc))
+			mu.Unlock()
+			return nil
+		},
+		OnConnected: func(c bool) { connected <- c },
+		Logger:      quietLogger(),
+	})
+
+	conn := cp.accept(t)
+	if got := (<-cp.headers).Get("Authorization"); got != "Bearer s3cret" {
+		t.Fatalf("Authorization = %q", got)
+	}
+	hello := readMessage(t, conn)
+	if !reflect.DeepEqual(hello, protocol.Hello("edge-1", "go", "v0")) {
+		t.Fatalf("hello = %+v", hello)
+	}
+	if c := <-connected; !c {
+		t.Fatal("OnConnected(false) before any disconnect")
+	}
+
+	if err := conn.WriteJSON(protocol.ConfigSnapshot("v1", json.RawMessage(`{"x":1}`))); err != nil {
+		t.Fatal(err)
+	}
+	if got := readMessage(t, conn); !reflect.DeepEqual(got, protocol.Ack("v1")) {
+		t.Fatalf("reply = %+v, want ack v1", got)
+	}
+	if err := conn.WriteJSON(protocol.ConfigSnapshot("v2", json.RawMessage(`{"bad":1}`))); err != nil {
+		t.Fatal(err)
+	}
+	if got := readMessage(t, conn); !reflect.DeepEqual(got, protocol.Nack("v2", "kind_invalid: kind must be shared or dedicated")) {
+		t.Fatalf("reply = %+v, want nack v2", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(applied) != 1 || applied[0] != `v1={"x":1}` {
+		t.Fatalf("applied = %q", applied)
+	}
+}
+
+func TestReconnectsAfterTheControlPlaneDropsIt(t *testing.T) {
+	cp := newFakeControlPlane(t)
+	connected := make(chan bool, 8)
+	startRun(t, Options{
+		URL:         cp.url(),
+		Apply:       func(string, []byte) error { return nil },
+		OnConnected: func(c bool) { connected <- c },
+		Logger:      quietLogger(),
+	})
+	first := cp.accept(t)
+	readMessage(t, first)
+	first.Close()
+	second := cp.accept(t)
+	if hello := readMessage(t, second); hello.Type != protocol.TypeHello {
+		t.Fatalf("first frame after reconnect = %+v", hello)
+	}
+	want := []bool{true, false, true}
+	for i, w := range want {
+		if got := <-connected; got != w {
+			t.Fatalf("OnConnected call %d = %v, want %v", i, got, w)
+		}
+	}
+}
+
+func TestOversizeSnapshotFrameIsRefused(t *testing.T) {
+	cp := newFakeControlPlane(t)
+	applied := make(chan string, 1)
+	startRun(t, Options{
+		URL:    cp.url(),
+		Apply:  func(version string, _ []byte) error { applied <- version; return nil },
+		Logger: quietLogger(),
+	})
+	conn := cp.accept(t)
+	readMessage(t, conn)
+
+	// One 32 MiB frame: its header announces the length, so the client must
+	// close the connection (1009) without reading the payload. The write
+	// itself may fail once the client hangs up.
+	_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_ = conn.WriteMessage(websocket.TextMessage, make([]byte, 32<<20))
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err := conn.ReadMessage()
+	if !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
+		t.Fatalf("read after oversize frame: %v, want close 1009", err)
+	}
+	select {
+	case v := <-applied:
+		t.Fatalf("Apply called with %q for an oversize frame", v)
+	default:
+	}
+}
