@@ -63,7 +63,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        ConfigError { code, message: message.into() }
+        ConfigError {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -132,9 +135,17 @@ impl Kind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
-    #[serde(default, deserialize_with = "go_int::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "go_int::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub connect_ms: Option<i64>,
-    #[serde(default, deserialize_with = "go_int::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "go_int::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub response_header_ms: Option<i64>,
 }
 
@@ -204,7 +215,9 @@ impl Placement {
 
     /// The effective number of upstream attempts (1 = no retry).
     pub fn max_attempts(&self) -> u32 {
-        self.retry.as_ref().map_or(DEFAULT_MAX_ATTEMPTS, |r| r.max_attempts as u32)
+        self.retry
+            .as_ref()
+            .map_or(DEFAULT_MAX_ATTEMPTS, |r| r.max_attempts as u32)
     }
 
     /// Host (IPv6 without brackets) and port of the endpoint.
@@ -237,7 +250,11 @@ pub fn parse(doc: &[u8]) -> Result<Config, ConfigError> {
     if doc.len() > MAX_DOCUMENT_BYTES {
         return Err(ConfigError::new(
             code::PARSE_ERROR,
-            format!("document is {} bytes, more than the {} allowed", doc.len(), MAX_DOCUMENT_BYTES),
+            format!(
+                "document is {} bytes, more than the {} allowed",
+                doc.len(),
+                MAX_DOCUMENT_BYTES
+            ),
         ));
     }
     let doc = strict::check(doc)?;
@@ -250,15 +267,15 @@ fn decode(doc: &[u8]) -> Result<ConfigDoc, ConfigError> {
     Object::<ConfigDoc>::deserialize(&mut deserializer)
         .and_then(|doc| deserializer.end().map(|()| doc.0))
         .map_err(|err| {
-        let text = err.to_string();
-        match text.strip_prefix("unknown field `") {
-            Some(rest) => {
-                let name = rest.split('`').next().unwrap_or_default();
-                ConfigError::new(code::UNKNOWN_FIELD, format!("unknown field {name:?}"))
+            let text = err.to_string();
+            match text.strip_prefix("unknown field `") {
+                Some(rest) => {
+                    let name = rest.split('`').next().unwrap_or_default();
+                    ConfigError::new(code::UNKNOWN_FIELD, format!("unknown field {name:?}"))
+                }
+                None => ConfigError::new(code::PARSE_ERROR, text),
             }
-            None => ConfigError::new(code::PARSE_ERROR, text),
-        }
-    })
+        })
 }
 
 // The document as decoded, before validation: free-form strings where the
@@ -381,14 +398,20 @@ mod go_int {
 
 fn validate(doc: ConfigDoc) -> Result<Config, ConfigError> {
     let err = |code, message: String| Err(ConfigError::new(code, message));
-    if doc.version.is_empty() || doc.version.len() > MAX_VERSION_BYTES || !is_visible_ascii(&doc.version) {
+    if doc.version.is_empty()
+        || doc.version.len() > MAX_VERSION_BYTES
+        || !is_visible_ascii(&doc.version)
+    {
         return err(
             code::VERSION_MISSING,
             format!("version must be 1 to {MAX_VERSION_BYTES} visible ASCII characters"),
         );
     }
     if doc.placements.is_empty() {
-        return err(code::NO_PLACEMENTS, "placements must name at least one placement".into());
+        return err(
+            code::NO_PLACEMENTS,
+            "placements must name at least one placement".into(),
+        );
     }
     // BTreeMap iterates bytewise-sorted, the order Go's sort.Strings gives.
     for name in doc.placements.keys() {
@@ -404,14 +427,19 @@ fn validate(doc: ConfigDoc) -> Result<Config, ConfigError> {
     if !doc.placements.contains_key(&doc.default_placement) {
         return err(
             code::DEFAULT_PLACEMENT_UNKNOWN,
-            format!("default_placement {:?} is not a placement", doc.default_placement),
+            format!(
+                "default_placement {:?} is not a placement",
+                doc.default_placement
+            ),
         );
     }
     for (key, target) in &doc.routes {
         if key.is_empty() || key.len() > MAX_ROUTE_KEY_BYTES || !is_visible_ascii(key) {
             return err(
                 code::ROUTE_KEY_INVALID,
-                format!("route key {key:?} must be 1 to {MAX_ROUTE_KEY_BYTES} visible ASCII characters"),
+                format!(
+                    "route key {key:?} must be 1 to {MAX_ROUTE_KEY_BYTES} visible ASCII characters"
+                ),
             );
         }
         if !doc.placements.contains_key(target) {
@@ -436,29 +464,60 @@ fn validate(doc: ConfigDoc) -> Result<Config, ConfigError> {
     })
 }
 
-fn validate_placement(doc: &ConfigDoc, name: &str, p: &PlacementDoc) -> Result<Placement, ConfigError> {
-    let fail = |code, message: String| Err(ConfigError::new(code, format!("placement {name:?}: {message}")));
+fn validate_placement(
+    doc: &ConfigDoc,
+    name: &str,
+    p: &PlacementDoc,
+) -> Result<Placement, ConfigError> {
+    let fail = |code, message: String| {
+        Err(ConfigError::new(
+            code,
+            format!("placement {name:?}: {message}"),
+        ))
+    };
     let kind = match p.kind.as_str() {
         "shared" => Kind::Shared,
         "dedicated" => Kind::Dedicated,
-        other => return fail(code::KIND_INVALID, format!("kind {other:?} must be \"shared\" or \"dedicated\"")),
+        other => {
+            return fail(
+                code::KIND_INVALID,
+                format!("kind {other:?} must be \"shared\" or \"dedicated\""),
+            )
+        }
     };
     if let Err(why) = split_endpoint(&p.endpoint) {
-        return fail(code::ENDPOINT_INVALID, format!("endpoint {:?}: {why}", p.endpoint));
+        return fail(
+            code::ENDPOINT_INVALID,
+            format!("endpoint {:?}: {why}", p.endpoint),
+        );
     }
     // An empty fallback means none, as if the field were absent.
     let fallback = match p.fallback.as_str() {
         "" => None,
-        f if f == name => return fail(code::FALLBACK_UNKNOWN, "fallback names the placement itself".into()),
+        f if f == name => {
+            return fail(
+                code::FALLBACK_UNKNOWN,
+                "fallback names the placement itself".into(),
+            )
+        }
         f if !doc.placements.contains_key(f) => {
-            return fail(code::FALLBACK_UNKNOWN, format!("fallback {f:?} is not a placement"))
+            return fail(
+                code::FALLBACK_UNKNOWN,
+                format!("fallback {f:?} is not a placement"),
+            )
         }
         f => Some(f.to_owned()),
     };
     if let Some(Object(t)) = &p.timeouts {
-        for (field, value) in [("connect_ms", t.connect_ms), ("response_header_ms", t.response_header_ms)] {
+        for (field, value) in [
+            ("connect_ms", t.connect_ms),
+            ("response_header_ms", t.response_header_ms),
+        ] {
             if let Some(v) = value.filter(|v| *v <= 0) {
-                return fail(code::TIMEOUTS_INVALID, format!("timeouts.{field} must be a positive integer, got {v}"));
+                return fail(
+                    code::TIMEOUTS_INVALID,
+                    format!("timeouts.{field} must be a positive integer, got {v}"),
+                );
             }
         }
     }
@@ -493,10 +552,16 @@ fn validate_placement(doc: &ConfigDoc, name: &str, p: &PlacementDoc) -> Result<P
         None => None,
         Some(Object(r)) => {
             if r.requests_per_second <= 0.0 {
-                return fail(code::RATE_LIMIT_INVALID, "rate_limit.requests_per_second must be positive".into());
+                return fail(
+                    code::RATE_LIMIT_INVALID,
+                    "rate_limit.requests_per_second must be positive".into(),
+                );
             }
             if r.burst < 1 {
-                return fail(code::RATE_LIMIT_INVALID, "rate_limit.burst must be at least 1".into());
+                return fail(
+                    code::RATE_LIMIT_INVALID,
+                    "rate_limit.burst must be at least 1".into(),
+                );
             }
             let per = match r.per.as_str() {
                 "routing_key" => RateLimitScope::RoutingKey,
@@ -504,18 +569,27 @@ fn validate_placement(doc: &ConfigDoc, name: &str, p: &PlacementDoc) -> Result<P
                 other => {
                     return fail(
                         code::RATE_LIMIT_INVALID,
-                        format!("rate_limit.per {other:?} must be \"routing_key\" or \"placement\""),
+                        format!(
+                            "rate_limit.per {other:?} must be \"routing_key\" or \"placement\""
+                        ),
                     )
                 }
             };
-            Some(RateLimit { requests_per_second: r.requests_per_second, burst: r.burst, per })
+            Some(RateLimit {
+                requests_per_second: r.requests_per_second,
+                burst: r.burst,
+                per,
+            })
         }
     };
     if let Some(Object(r)) = &p.retry {
         if !(1..=MAX_ATTEMPTS_LIMIT).contains(&r.max_attempts) {
             return fail(
                 code::RETRY_INVALID,
-                format!("retry.max_attempts {} must be between 1 and {MAX_ATTEMPTS_LIMIT}", r.max_attempts),
+                format!(
+                    "retry.max_attempts {} must be between 1 and {MAX_ATTEMPTS_LIMIT}",
+                    r.max_attempts
+                ),
             );
         }
     }
@@ -539,7 +613,10 @@ fn validate_placement(doc: &ConfigDoc, name: &str, p: &PlacementDoc) -> Result<P
     })
 }
 
-fn check_fallback_cycle(placements: &BTreeMap<String, Placement>, start: &str) -> Result<(), ConfigError> {
+fn check_fallback_cycle(
+    placements: &BTreeMap<String, Placement>,
+    start: &str,
+) -> Result<(), ConfigError> {
     let mut path = vec![start];
     let mut next = placements[start].fallback.as_deref();
     while let Some(name) = next {
@@ -619,17 +696,384 @@ fn is_host_name(host: &str) -> bool {
             && label.len() <= 63
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
     })
 }
 
 fn is_placement_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_PLACEMENT_NAME_BYTES
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// True when every byte is in 0x21..=0x7E.
 pub fn is_visible_ascii(s: &str) -> bool {
     s.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1"}}}"#;
+
+    fn outcome(doc: &[u8]) -> &'static str {
+        match parse(doc) {
+            Ok(_) => "ok",
+            Err(err) => err.code,
+        }
+    }
+
+    /// Documents with a value nested `depth` levels deep in an unknown field.
+    fn nested_unknown(depth: usize) -> String {
+        MINIMAL.replacen(
+            '{',
+            &format!("{{\"zz\":{}{},", "[".repeat(depth), "]".repeat(depth)),
+            1,
+        )
+    }
+
+    // (name, document, code) — every expectation checked against Go's config.Parse.
+    const GO_PARITY_CASES: &[(&str, &str, &str)] = &[
+        (
+            "bool_int",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1","concurrency_limit":true}}}"#,
+            "parse_error",
+        ),
+        (
+            "ep_bigv4",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://999.1.1.1:80"}}}"#,
+            "ok",
+        ),
+        (
+            "ep_brackets_in_host",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://a]:80"}}}"#,
+            "endpoint_invalid",
+        ),
+        (
+            "ep_double_slash",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:80//"}}}"#,
+            "endpoint_invalid",
+        ),
+        (
+            "ep_hyphen",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://-h:80"}}}"#,
+            "endpoint_invalid",
+        ),
+        (
+            "ep_ipv4",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://10.0.0.1:8080"}}}"#,
+            "ok",
+        ),
+        (
+            "ep_leading_zero_port",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:080"}}}"#,
+            "endpoint_invalid",
+        ),
+        (
+            "ep_plus",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:+80"}}}"#,
+            "ok",
+        ),
+        (
+            "ep_port_space",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h: 80"}}}"#,
+            "endpoint_invalid",
+        ),
+        (
+            "ep_space",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h :80"}}}"#,
+            "endpoint_invalid",
+        ),
+        (
+            "ep_underscore",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h_x:80"}}}"#,
+            "endpoint_invalid",
+        ),
+        (
+            "ep_v4_bracket",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://[1.2.3.4]:80"}}}"#,
+            "endpoint_invalid",
+        ),
+        (
+            "ep_v6",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://[::1]:80/"}}}"#,
+            "ok",
+        ),
+        (
+            "ep_v6_5hex",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://[::12345]:80"}}}"#,
+            "endpoint_invalid",
+        ),
+        (
+            "ep_v6_colon_noport",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://[::1]:"}}}"#,
+            "endpoint_invalid",
+        ),
+        (
+            "ep_v6_embedded",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://[::1.2.3.4]:80"}}}"#,
+            "ok",
+        ),
+        (
+            "ep_v6_full_ellipsis",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://[1:2:3:4:5:6:7:8::]:80"}}}"#,
+            "endpoint_invalid",
+        ),
+        (
+            "ep_v6_leadingzero_v4",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://[::1.02.3.4]:80"}}}"#,
+            "endpoint_invalid",
+        ),
+        (
+            "ep_v6_mapped",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://[::ffff:1.2.3.4]:80"}}}"#,
+            "endpoint_invalid",
+        ),
+        (
+            "ep_v6_noport",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://[::1]"}}}"#,
+            "endpoint_invalid",
+        ),
+        (
+            "ep_v6_trailing_ellipsis",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://[1:2:3:4:5:6:7::]:80"}}}"#,
+            "ok",
+        ),
+        (
+            "ep_v6_upper",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://[FE80::ABCD]:80"}}}"#,
+            "ok",
+        ),
+        (
+            "ep_v6_zone",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://[fe80::1%25eth0]:80"}}}"#,
+            "endpoint_invalid",
+        ),
+        (
+            "escape_dup",
+            r#"{"version":"v","ver\u0073ion":"w","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1"}}}"#,
+            "parse_error",
+        ),
+        (
+            "exp",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1","concurrency_limit":1e3}}}"#,
+            "parse_error",
+        ),
+        (
+            "fallback_empty",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1","fallback":""}}}"#,
+            "ok",
+        ),
+        (
+            "int_big",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1","concurrency_limit":9223372036854775808}}}"#,
+            "parse_error",
+        ),
+        (
+            "int_max",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1","concurrency_limit":9223372036854775807}}}"#,
+            "ok",
+        ),
+        (
+            "negzero",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1","concurrency_limit":-0}}}"#,
+            "ok",
+        ),
+        (
+            "onepointzero",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1","concurrency_limit":1.0}}}"#,
+            "parse_error",
+        ),
+        (
+            "placement_string",
+            r#"{"version":"v","default_placement":"a","placements":{"a":"x"}}"#,
+            "parse_error",
+        ),
+        (
+            "retry_empty",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1","retry":{}}}}"#,
+            "retry_invalid",
+        ),
+        (
+            "rl_per_missing",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1","rate_limit":{"requests_per_second":5,"burst":1}}}}"#,
+            "rate_limit_invalid",
+        ),
+        (
+            "routes_value_num",
+            r#"{"version":"v","default_placement":"a","routes":{"k":1},"placements":{"a":{"kind":"shared","endpoint":"http://h:1"}}}"#,
+            "parse_error",
+        ),
+        (
+            "rps_huge",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1","rate_limit":{"requests_per_second":1e400,"burst":1,"per":"placement"}}}}"#,
+            "parse_error",
+        ),
+        (
+            "rps_string",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1","rate_limit":{"requests_per_second":"5","burst":1,"per":"placement"}}}}"#,
+            "parse_error",
+        ),
+        (
+            "surrogate_key",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1","\ud800":1}}}"#,
+            "unknown_field",
+        ),
+        (
+            "surrogate_pair_dup",
+            r#"{"version":"v","default_placement":"a","routes":{"\ud83d\ude00":"a","😀":"a"},"placements":{"a":{"kind":"shared","endpoint":"http://h:1"}}}"#,
+            "parse_error",
+        ),
+        (
+            "timeouts_array",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1","timeouts":[]}}}"#,
+            "parse_error",
+        ),
+        (
+            "type_then_unknown",
+            r#"{"version":5,"bogus":1,"default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1"}}}"#,
+            "parse_error",
+        ),
+        (
+            "unknown_then_null",
+            r#"{"bogus":1,"version":null,"default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1"}}}"#,
+            "parse_error",
+        ),
+        (
+            "unknown_then_syntax",
+            r#"{"bogus":1,"version":"v",,}"#,
+            "parse_error",
+        ),
+        (
+            "unknown_then_type",
+            r#"{"bogus":1,"version":5,"default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1"}}}"#,
+            "unknown_field",
+        ),
+        (
+            "version_unicode_escape",
+            r#"{"version":"\u0076","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1"}}}"#,
+            "ok",
+        ),
+        (
+            "ws_trailing",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1"}}} 
+	
+"#,
+            "ok",
+        ),
+    ];
+
+    #[test]
+    fn edge_cases_get_the_code_go_gives() {
+        let mismatches: Vec<String> = GO_PARITY_CASES
+            .iter()
+            .filter(|(_, doc, want)| outcome(doc.as_bytes()) != *want)
+            .map(|(name, doc, want)| {
+                format!("{name}: want {want}, got {:?}", parse(doc.as_bytes()).err())
+            })
+            .collect();
+        assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    }
+
+    #[test]
+    fn bytes_outside_json_strings_and_control_characters_are_parse_errors() {
+        let bom = [b"\xef\xbb\xbf".as_slice(), MINIMAL.as_bytes()].concat();
+        assert_eq!(outcome(&bom), code::PARSE_ERROR);
+        assert_eq!(
+            outcome(MINIMAL.replacen("\"v\"", "\"v\u{1}\"", 1).as_bytes()),
+            code::PARSE_ERROR
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_string_is_read_as_u_fffd_like_go() {
+        let doc = MINIMAL.replacen("\"v\"", "\"v\u{0}\"", 1).into_bytes();
+        let doc: Vec<u8> = doc.iter().map(|&b| if b == 0 { 0xff } else { b }).collect();
+        assert_eq!(outcome(&doc), code::VERSION_MISSING);
+    }
+
+    #[test]
+    fn nesting_follows_go_decoder_depth_limit() {
+        assert_eq!(outcome(nested_unknown(300).as_bytes()), code::UNKNOWN_FIELD);
+        assert_eq!(
+            outcome(nested_unknown(9_999).as_bytes()),
+            code::UNKNOWN_FIELD
+        );
+        assert_eq!(
+            outcome(nested_unknown(10_000).as_bytes()),
+            code::PARSE_ERROR
+        );
+    }
+
+    #[test]
+    fn struct_values_must_be_objects_not_arrays() {
+        let doc = MINIMAL.replacen(
+            r#""endpoint":"http://h:1""#,
+            r#""endpoint":"http://h:1","health_check":["/h",1000,500,2,2]"#,
+            1,
+        );
+        assert_eq!(outcome(doc.as_bytes()), code::PARSE_ERROR);
+        assert_eq!(outcome(b"[]"), code::PARSE_ERROR);
+    }
+
+    #[test]
+    fn defaults_and_helpers() {
+        let config = parse(MINIMAL.as_bytes()).unwrap();
+        let p = &config.placements["a"];
+        assert_eq!(p.connect_timeout(), DEFAULT_CONNECT_TIMEOUT);
+        assert_eq!(p.response_header_timeout(), DEFAULT_RESPONSE_HEADER_TIMEOUT);
+        assert_eq!(p.max_attempts(), 1);
+        assert_eq!(p.endpoint_host_port(), ("h", 1));
+        assert_eq!(p.fallback, None);
+
+        let doc = MINIMAL.replacen(
+            r#""endpoint":"http://h:1""#,
+            r#""endpoint":"http://[::1]:8080/","fallback":"","timeouts":{"connect_ms":250},"retry":{"max_attempts":3}"#,
+            1,
+        );
+        let config = parse(doc.as_bytes()).unwrap();
+        let p = &config.placements["a"];
+        assert_eq!(p.connect_timeout(), Duration::from_millis(250));
+        assert_eq!(p.response_header_timeout(), DEFAULT_RESPONSE_HEADER_TIMEOUT);
+        assert_eq!(p.max_attempts(), 3);
+        assert_eq!(p.endpoint_host_port(), ("::1", 8080));
+        assert_eq!(p.fallback, None);
+    }
+
+    #[test]
+    fn serialises_like_go_marshal_and_round_trips() {
+        let doc = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/examples/demo.json"
+        ))
+        .unwrap();
+        let config = parse(&doc).unwrap();
+        let json = serde_json::to_value(&config).unwrap();
+        let tier1 = &json["placements"]["tier1"];
+        assert_eq!(
+            tier1["rate_limit"]["requests_per_second"].to_string(),
+            "5000"
+        );
+        assert_eq!(tier1["kind"], "shared");
+        assert_eq!(tier1["rate_limit"]["per"], "routing_key");
+        // omitempty fields stay out, as in Go's Marshal.
+        assert!(json["placements"]["tier3"].get("fallback").is_none());
+        assert!(json["placements"]["tier3"]
+            .get("concurrency_limit")
+            .is_none());
+        let again = parse(&serde_json::to_vec(&config).unwrap()).unwrap();
+        assert_eq!(again, config);
+    }
+
+    #[test]
+    fn error_display_starts_with_the_code() {
+        let err = parse(b"{").unwrap_err();
+        assert_eq!(err.code, code::PARSE_ERROR);
+        assert!(err.to_string().starts_with("parse_error: "));
+    }
 }

@@ -39,11 +39,19 @@ pub(super) fn check(doc: &[u8]) -> Result<Cow<'_, [u8]>, ConfigError> {
         };
         ConfigError::new(code::PARSE_ERROR, message)
     })?;
-    Walk { doc, frames: Vec::new() }.run()
+    Walk {
+        doc,
+        frames: Vec::new(),
+    }
+    .run()
 }
 
 enum Frame {
-    Object { keys: HashSet<Vec<u8>>, expect_key: bool, last_key: String },
+    Object {
+        keys: HashSet<Vec<u8>>,
+        expect_key: bool,
+        last_key: String,
+    },
     Array,
 }
 
@@ -60,7 +68,10 @@ impl<'a> Walk<'a> {
             match self.doc[i] {
                 b'"' => {
                     let end = self.string_end(i);
-                    if let Some(Frame::Object { expect_key: true, .. }) = self.frames.last() {
+                    if let Some(Frame::Object {
+                        expect_key: true, ..
+                    }) = self.frames.last()
+                    {
                         self.add_key(&decode_key(&self.doc[i..=end]))?;
                     }
                     i = end;
@@ -70,7 +81,11 @@ impl<'a> Walk<'a> {
                         return Err(self.error("exceeded max depth"));
                     }
                     self.frames.push(match self.doc[i] {
-                        b'{' => Frame::Object { keys: HashSet::new(), expect_key: true, last_key: String::new() },
+                        b'{' => Frame::Object {
+                            keys: HashSet::new(),
+                            expect_key: true,
+                            last_key: String::new(),
+                        },
                         _ => Frame::Array,
                     });
                 }
@@ -92,7 +107,12 @@ impl<'a> Walk<'a> {
     }
 
     fn add_key(&mut self, key: &[u8]) -> Result<(), ConfigError> {
-        let Some(Frame::Object { keys, expect_key, last_key }) = self.frames.last_mut() else {
+        let Some(Frame::Object {
+            keys,
+            expect_key,
+            last_key,
+        }) = self.frames.last_mut()
+        else {
             unreachable!("add_key is only called inside an object");
         };
         *expect_key = false;
@@ -147,7 +167,10 @@ impl<'a> Walk<'a> {
     }
 
     fn error(&self, what: &str) -> ConfigError {
-        ConfigError::new(code::PARSE_ERROR, format!("{}: {what}", self.path(&self.frames)))
+        ConfigError::new(
+            code::PARSE_ERROR,
+            format!("{}: {what}", self.path(&self.frames)),
+        )
     }
 
     /// An error about a key names the object holding it, as Go's does.
@@ -168,5 +191,8 @@ fn decode_key(raw: &[u8]) -> Vec<u8> {
 }
 
 fn hex4(digits: &[u8]) -> u32 {
-    std::str::from_utf8(digits).ok().and_then(|s| u32::from_str_radix(s, 16).ok()).unwrap_or(0)
+    std::str::from_utf8(digits)
+        .ok()
+        .and_then(|s| u32::from_str_radix(s, 16).ok())
+        .unwrap_or(0)
 }
