@@ -1,0 +1,66 @@
+package cell
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"testing"
+)
+
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range []string{
+		"", "plain", `quote " and \ backslash`, "tab\tnew\nline\rcr", "\x00\x01\x1f\x7f",
+		"utf-8 ✓ é 日本", "bad utf-8 \xff\xfe end", "truncated \xe2\x9c", "</script>&",
+	} {
+		out := appendJSONString(nil, s)
+		var got string
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("appendJSONString(%q) = %s, not valid JSON: %v", s, out, err)
+		}
+		// encoding/json is the reference, including U+FFFD for invalid UTF-8.
+		ref, _ := json.Marshal(s)
+		var want string
+		json.Unmarshal(ref, &want)
+		if got != want {
+			t.Fatalf("appendJSONString(%q) decodes to %q, want %q", s, got, want)
+		}
+	}
+}
+
+func TestAppendEcho(t *testing.T) {
+	e := &echo{
+		cell:       "tier1",
+		method:     "POST",
+		path:       "/a%2Fb/c",
+		query:      "x=1&y=\"2\"",
+		header:     http.Header{"X-Multi": {"one", "two"}, "Content-Length": {"3"}, "X-Odd": {"\x01\xff"}},
+		host:       "example.test:8080",
+		transferTE: []string{"chunked"},
+		bodyBytes:  3,
+		bodySHA256: sha256.Sum256([]byte("abc")),
+	}
+	out, _ := appendEcho(nil, e, nil)
+	var got struct {
+		Cell       string              `json:"cell"`
+		Method     string              `json:"method"`
+		Path       string              `json:"path"`
+		Query      string              `json:"query"`
+		Headers    map[string][]string `json:"headers"`
+		BodyBytes  int64               `json:"body_bytes"`
+		BodySHA256 string              `json:"body_sha256"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("echo %s is not valid JSON: %v", out, err)
+	}
+	wantHeaders := map[string][]string{
+		"X-Multi": {"one", "two"}, "Content-Length": {"3"}, "X-Odd": {"\x01\ufffd"},
+		"Host": {"example.test:8080"}, "Transfer-Encoding": {"chunked"},
+	}
+	if got.Cell != "tier1" || got.Method != "POST" || got.Path != "/a%2Fb/c" || got.Query != e.query ||
+		got.BodyBytes != 3 || got.BodySHA256 != hex.EncodeToString(e.bodySHA256[:]) ||
+		!reflect.DeepEqual(got.Headers, wantHeaders) {
+		t.Fatalf("echo decoded to %+v", got)
+	}
+}
