@@ -1,0 +1,144 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"cellbench/controlplane/protocol"
+)
+
+// maxNodeIDBytes bounds node_id like the config bounds version: it is shown
+// in /status and logs.
+const maxNodeIDBytes = 128
+
+var upgrader = websocket.Upgrader{
+	HandshakeTimeout: 10 * time.Second,
+	// Routers are not browsers; the default same-origin check stays on so
+	// a web page cannot open a session with a user's ambient credentials.
+}
+
+// handleConnect runs one router's session: upgrade, hello, then the read
+// loop (acks, nacks, pongs) while session.writeLoop sends snapshots and pings.
+func (s *server) handleConnect(w http.ResponseWriter, r *http.Request) {
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade has answered with the HTTP error
+	}
+	s.sessions.Add(1)
+	defer s.sessions.Done()
+	conn.SetReadLimit(protocol.MaxRouterFrameBytes)
+
+	hello, err := readHello(conn, s.timing.helloTimeout)
+	if err != nil {
+		s.log.Warn("router_refused", "remote", r.RemoteAddr, "error", err.Error())
+		_ = conn.WriteControl(websocket.CloseMessage, closeMessage(closeCodeFor(err), err.Error()), time.Now().Add(closeGrace))
+		conn.Close()
+		return
+	}
+
+	sess := newSession(conn, hello.NodeID, hello.Router)
+	heard := func() { _ = conn.SetReadDeadline(time.Now().Add(s.timing.silenceTimeout)) }
+	heard()
+	conn.SetPongHandler(func(string) error { heard(); return nil })
+	conn.SetPingHandler(func(data string) error {
+		heard()
+		_ = conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(s.timing.writeTimeout))
+		return nil
+	})
+	go sess.writeLoop(s.timing)
+	s.hub.join(sess)
+	s.log.Info("router_connected", "node_id", hello.NodeID, "router", hello.Router,
+		"config_version", hello.ConfigVersion, "remote", r.RemoteAddr)
+
+	reason := s.readLoop(sess, heard)
+	sess.close(closeCodeFor(reason), reason.Error())
+	s.hub.leave(sess)
+	s.log.Info("router_disconnected", "node_id", hello.NodeID, "reason", reason.Error())
+}
+
+// readLoop handles the router's frames until the connection fails; it
+// returns why.
+func (s *server) readLoop(sess *session, heard func()) error {
+	for {
+		_, frame, err := sess.conn.ReadMessage()
+		if err != nil {
+			return err
+		}
+		heard()
+		var msg protocol.Message
+		if err := json.Unmarshal(frame, &msg); err != nil {
+			return fmt.Errorf("%w: undecodable frame: %v", errProtocol, err)
+		}
+		switch msg.Type {
+		case protocol.TypeAck:
+			s.hub.acked(sess, msg.Version)
+			s.log.Info("router_acked", "node_id", sess.nodeID, "version", msg.Version)
+		case protocol.TypeNack:
+			s.hub.nacked(sess, msg.Version, msg.Error)
+			s.log.Warn("router_nacked", "node_id", sess.nodeID, "version", msg.Version, "error", msg.Error)
+		default:
+			// Skipped rather than fatal, so a newer router can add frames.
+			s.log.Debug("router_frame_ignored", "node_id", sess.nodeID, "type", msg.Type)
+		}
+	}
+}
+
+// errProtocol marks a peer that broke the protocol (closed with 1008).
+var errProtocol = errors.New("protocol violation")
+
+func readHello(conn *websocket.Conn, timeout time.Duration) (protocol.Message, error) {
+	_ = conn.SetReadDeadline(time.Now().Add(timeout))
+	var hello protocol.Message
+	_, frame, err := conn.ReadMessage()
+	if err != nil {
+		return hello, fmt.Errorf("waiting for hello: %w", err)
+	}
+	if err := json.Unmarshal(frame, &hello); err != nil {
+		return hello, fmt.Errorf("%w: undecodable hello: %v", errProtocol, err)
+	}
+	switch {
+	case hello.Type != protocol.TypeHello:
+		return hello, fmt.Errorf("%w: first frame is %q, not hello", errProtocol, hello.Type)
+	case hello.NodeID == "" || len(hello.NodeID) > maxNodeIDBytes || !visibleASCII(hello.NodeID):
+		return hello, fmt.Errorf("%w: node_id must be 1 to %d visible ASCII characters", errProtocol, maxNodeIDBytes)
+	case hello.Router != protocol.RouterGo && hello.Router != protocol.RouterPingora:
+		return hello, fmt.Errorf("%w: router must be %q or %q", errProtocol, protocol.RouterGo, protocol.RouterPingora)
+	}
+	return hello, nil
+}
+
+// closeCodeFor picks the close code that tells the router why it was dropped.
+func closeCodeFor(err error) int {
+	switch {
+	case errors.Is(err, errProtocol):
+		return websocket.ClosePolicyViolation
+	case errors.Is(err, websocket.ErrReadLimit):
+		return websocket.CloseMessageTooBig
+	default:
+		return websocket.CloseGoingAway
+	}
+}
+
+// closeMessage builds a close frame payload, cutting the reason to what a
+// control frame can carry (RFC 6455 section 5.5: 125 bytes with the code).
+func closeMessage(code int, reason string) []byte {
+	const maxReason = 123
+	if len(reason) > maxReason {
+		reason = reason[:maxReason]
+	}
+	return websocket.FormatCloseMessage(code, reason)
+}
+
+func visibleASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// session is one connected router. Its send queue holds at most one
+// snapshot: every snapshot is a full document, so a newer one makes any
+// older unsent one worthless and replaces it. That keeps the queue bounded
+// without ever dropping the newest state; a router that cannot take even
+// that (its write stalls past writeTimeout) is disconnected and resyncs on
+// reconnect.
+type session struct {
+	conn   *websocket.Conn
+	nodeID string
+	router string
+
+	mu      sync.Mutex
+	pending *document     // the newest snapshot not yet written
+	wake    chan struct{} // capacity 1: "pending changed"
+
+	closeOnce sync.Once
+	done      chan struct{} // closed when the session ends
+}
+
+func newSession(conn *websocket.Conn, nodeID, router string) *session {
+	return &session{
+		conn:   conn,
+		nodeID: nodeID,
+		router: router,
+		wake:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
+	}
+}
+
+// offer queues d, superseding any snapshot still waiting. It never blocks,
+// so one slow router cannot hold up a broadcast.
+func (s *session) offer(d *document) {
+	s.mu.Lock()
+	s.pending = d
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default: // a wake-up is already due; it will see the newest pending
+	}
+}
+
+// take removes and returns the queued snapshot (nil if none).
+func (s *session) take() *document {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.pending
+	s.pending = nil
+	return d
+}
+
+// writeLoop is the only writer of data frames on the connection: it sends
+// queued snapshots and the periodic pings until the session ends.
+func (s *session) writeLoop(t timing) {
+	ping := time.NewTicker(t.pingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.wake:
+			d := s.take()
+			if d == nil {
+				continue
+			}
+			_ = s.conn.SetWriteDeadline(time.Now().Add(t.writeTimeout))
+			if err := s.conn.WritePreparedMessage(d.frame); err != nil {
+				s.close(websocket.CloseGoingAway, "snapshot write failed")
+				return
+			}
+		case <-ping.C:
+			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(t.writeTimeout)); err != nil {
+				s.close(websocket.CloseGoingAway, "ping write failed")
+				return
+			}
+		}
+	}
+}
+
+// close ends the session once: a best-effort close frame with code and
+// reason, then the socket, which unblocks the reader and the writer.
+func (s *session) close(code int, reason string) {
+	s.closeOnce.Do(func() {
+		_ = s.conn.WriteControl(websocket.CloseMessage, closeMessage(code, reason), time.Now().Add(closeGrace))
+		_ = s.conn.Close()
+		close(s.done)
+	})
+}
