@@ -1,0 +1,106 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"time"
+
+	"cellbench/go-router/routing"
+)
+
+// maxDiscardBytes is how much of a response that is thrown away before a
+// retry is read to keep its connection reusable.
+const maxDiscardBytes = 64 << 10
+
+// proxy makes up to the placement's max_attempts upstream attempts and
+// answers with the last one (contract section 2, rules 6-8).
+func (rt *Router) proxy(w http.ResponseWriter, r *http.Request, ex *exchange, p *placement, permit func(error)) {
+	hasBody := r.ContentLength != 0
+	var body *requestBody
+	if hasBody {
+		body = &requestBody{body: r.Body, limit: p.maxBodyBytes}
+	}
+	header := upstreamHeader(r, ex.requestID)
+
+	var (
+		resp    *http.Response
+		outcome routing.Outcome
+	)
+	for attempt := 1; ; attempt++ {
+		ex.attempts = attempt
+		out := r.WithContext(r.Context()) // shallow copy; fields below are replaced
+		target := *r.URL
+		target.Scheme, target.Host = "http", p.upstream.host
+		out.URL = &target
+		out.Header = header
+		out.RequestURI = ""
+		out.Close = false
+		out.Trailer = nil
+		if hasBody {
+			out.Body = body
+		} else {
+			out.Body = nil
+		}
+
+		sent := time.Now()
+		var err error
+		resp, err = p.upstream.transport.RoundTrip(out)
+		ex.upstream = time.Since(sent)
+		if err != nil {
+			resp = nil
+			if body != nil && body.tooBig.Load() {
+				release(permit, errNotAttempted)
+				ex.circuit = p.circuitState()
+				rt.fail(w, ex, http.StatusRequestEntityTooLarge, codeBodyTooLarge, bodyTooLargeMessage(p))
+				return
+			}
+			var gone bool
+			outcome, gone = classify(r.Context(), err)
+			if gone {
+				release(permit, errNotAttempted)
+				ex.status, ex.errCode = statusClientClosed, codeClientClosed
+				return
+			}
+			release(permit, errAttemptFailed)
+		} else {
+			outcome = routing.OutcomeOfStatus(resp.StatusCode)
+			if routing.IsBreakerFailure(outcome, resp.StatusCode) {
+				release(permit, errAttemptFailed)
+			} else {
+				release(permit, nil)
+			}
+		}
+		permit = nil
+
+		if attempt >= p.maxAttempts || !routing.MayRetry(outcome, r.Method, hasBody, body != nil && body.consumed()) {
+			break
+		}
+		if p.breaker != nil {
+			done, ok := p.breaker.allow()
+			if !ok {
+				break // the breaker opened under us: answer with what we have
+			}
+			permit = done
+		}
+		if resp != nil {
+			_, _ = io.CopyN(io.Discard, resp.Body, maxDiscardBytes)
+			resp.Body.Close()
+			resp = nil
+		}
+		p.metrics.retries.Inc()
+	}
+
+	ex.circuit = p.circuitState()
+	if resp != nil {
+		rt.respond(w, ex, resp)
+		return
+	}
+	switch outcome {
+	case routing.OutcomeConnectFailure:
+		rt.fail(w, ex, http.StatusBadGateway, codeUpstreamConnectError, "could not connect to placement "+p.name)
+	case routing.OutcomeTimeout:
+		rt.fail(w, ex, http.StatusGatewayTimeout, codeUpstreamTimeout, "placement "+p.name+" did not answer in time")
+	default:
+		rt.fail(w, ex, http.StatusBadGateway, codeUpstreamError, "placement "+p.name+" closed the connection without an answer")
+	}
+}

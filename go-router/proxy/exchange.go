@@ -1,0 +1,95 @@
+package proxy
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"cellbench/go-router/routing"
+)
+
+// exchange is what the router learned about one request on its way
+// through the handler: it fills the explainability headers, the access
+// log line and the metrics. It lives on the handler's stack.
+type exchange struct {
+	start      time.Time
+	snap       *snapshot
+	requestID  string
+	routingKey string
+	routed     bool // reason is known
+	reason     routing.Reason
+	failover   routing.FailoverReason
+	primary    *placement // nil before routing
+	serving    *placement // nil unless a placement was selected
+	circuit    string     // X-Circuit-State once the serving placement is known
+	attempts   int
+	upstream   time.Duration // last attempt: request sent to response head
+	retryAfter int
+	status     int
+	errCode    string
+	bytesOut   int64
+	// wroteHeader is set once the response head is committed.
+	wroteHeader bool
+}
+
+// Constant header values, shared between responses: a header map only ever
+// gets whole values replaced, never appended to in place.
+var (
+	routerHeader    = []string{"go"}
+	retryAfterOne   = []string{"1"}
+	connectionClose = []string{"close"}
+	reasonHeaders   = [...][]string{routing.ReasonDefault: {"default"}, routing.ReasonShared: {"shared"}, routing.ReasonDedicated: {"dedicated"}}
+	failoverHeaders = [...][]string{routing.FailoverUnhealthy: {"unhealthy"}, routing.FailoverCircuitOpen: {"circuit_open"}}
+	circuitHeaders  = map[string][]string{circuitClosed: {circuitClosed}, circuitHalfOpen: {circuitHalfOpen}, circuitOpen: {circuitOpen}}
+	attemptsHeaders = func() (h [8][]string) {
+		for i := range h {
+			h[i] = []string{strconv.Itoa(i)}
+		}
+		return h
+	}()
+)
+
+// setHeaders sets the router's explainability headers (contract section 3)
+// that are known at this point, replacing any upstream field of the same name.
+func (ex *exchange) setHeaders(h http.Header) {
+	h["X-Request-Id"] = []string{ex.requestID}
+	h["X-Router"] = routerHeader
+	h["X-Config-Version"] = ex.snap.versionHeader
+	if ex.routed {
+		h["X-Route-Reason"] = reasonHeaders[ex.reason]
+	}
+	if ex.failover != routing.NoFailover {
+		h["X-Failover-Reason"] = failoverHeaders[ex.failover]
+	}
+	if ex.serving != nil {
+		h["X-Routed-To"] = ex.serving.routedToHeader
+	}
+	if ex.circuit != "" {
+		h["X-Circuit-State"] = circuitHeaders[ex.circuit]
+	}
+	if ex.attempts > 0 {
+		h["X-Upstream-Attempts"] = attemptsHeaders[ex.attempts]
+		var buf [40]byte
+		b := append(buf[:0], "upstream;dur="...)
+		b = strconv.AppendFloat(b, ms(ex.upstream), 'f', 3, 64)
+		h["Server-Timing"] = []string{string(b)}
+	}
+	if ex.retryAfter > 0 {
+		if ex.retryAfter == 1 {
+			h["Retry-After"] = retryAfterOne
+		} else {
+			h["Retry-After"] = []string{strconv.Itoa(ex.retryAfter)}
+		}
+	}
+}
+
+// labelPlacement is the placement a request is counted under: the one that
+// served, else the primary, else none (no routing key).
+func (ex *exchange) labelPlacement() *placement {
+	if ex.serving != nil {
+		return ex.serving
+	}
+	return ex.primary
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -1,0 +1,55 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"strings"
+)
+
+// Fixed values of the headers the router adds (contract section 3).
+var (
+	viaValue           = "1.1 cellbench"
+	forwardedProtoHTTP = []string{"http"}
+	emptyUserAgent     = []string{""} // stops net/http from inventing one
+	teTrailers         = []string{"trailers"}
+)
+
+// upstreamHeader builds the header sent upstream: the client's end-to-end
+// fields plus the forwarding fields. The client's Host travels as
+// Request.Host, not as a field.
+func upstreamHeader(r *http.Request, requestID string) http.Header {
+	h := make(http.Header, len(r.Header)+6)
+	copyEndToEnd(h, r.Header)
+	if asksForTrailers(r.Header["Te"]) {
+		h["Te"] = teTrailers
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = emptyUserAgent
+	}
+	h["X-Request-Id"] = []string{requestID}
+	h["X-Forwarded-For"] = []string{appendList(r.Header["X-Forwarded-For"], clientIP(r.RemoteAddr))}
+	h["X-Forwarded-Proto"] = forwardedProtoHTTP
+	h["X-Forwarded-Host"] = []string{r.Host}
+	h["Via"] = []string{appendList(r.Header["Via"], viaValue)}
+	return h
+}
+
+// appendList appends one element to a comma-separated list field that may
+// arrive as several lines (RFC 9110 §5.3).
+func appendList(existing []string, value string) string {
+	switch len(existing) {
+	case 0:
+		return value
+	case 1:
+		return existing[0] + ", " + value
+	}
+	return strings.Join(existing, ", ") + ", " + value
+}
+
+// clientIP is the peer address without its port.
+func clientIP(remoteAddr string) string {
+	if host, _, err := net.SplitHostPort(remoteAddr); err == nil {
+		return host
+	}
+	return remoteAddr
+}

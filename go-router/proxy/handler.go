@@ -1,0 +1,189 @@
+package proxy
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"cellbench/go-router/routing"
+)
+
+// ServeHTTP runs contract section 2 for one request: route, rate limit,
+// select an available placement, apply its limits, proxy with retries.
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ex := exchange{start: time.Now(), snap: rt.current.Load()}
+	defer rt.finish(w, r, &ex)
+
+	if v := r.Header["X-Request-Id"]; len(v) == 1 && validRequestID(v[0]) {
+		ex.requestID = v[0]
+	} else {
+		ex.requestID = rt.ids.next()
+	}
+	// net/http reads a request carrying both Content-Length and
+	// Transfer-Encoding: chunked as chunked, drops Content-Length before the
+	// handler can see it, and keeps the connection open, so bytes after the
+	// chunked body would run as the next request. The contract (RFC 9112
+	// §6.1) requires closing the connection after such a message; as the
+	// two cases are indistinguishable here, every chunked request closes
+	// its connection after the response.
+	if r.ContentLength < 0 {
+		w.Header()["Connection"] = connectionClose
+	}
+
+	key := ""
+	if v := r.Header["X-Routing-Key"]; len(v) > 0 {
+		key = v[0]
+	}
+	if key == "" {
+		rt.fail(w, &ex, http.StatusBadRequest, codeMissingRoutingKey, "the X-Routing-Key header is required")
+		return
+	}
+	ex.routingKey = key
+	s := ex.snap
+	primary, reason := s.table.Route(key)
+	ex.routed, ex.reason, ex.primary = true, reason, s.placements[primary]
+
+	if lim := ex.primary.limiter; lim != nil {
+		if ok, after := lim.allow(key, ex.start); !ok {
+			ex.primary.metrics.rateLimited.Inc()
+			ex.retryAfter = after
+			rt.fail(w, &ex, http.StatusTooManyRequests, codeRateLimited, "rate limit of placement "+ex.primary.name+" exceeded")
+			return
+		}
+	}
+
+	// permit is the breaker permit of the selected placement, taken while
+	// checking its availability.
+	var permit func(error)
+	serving, failover, ok := routing.Select(s.table.Candidates(primary), func(i int) routing.Availability {
+		p := s.placements[i]
+		if p.health.unhealthy.Load() {
+			return routing.Unhealthy
+		}
+		if p.breaker != nil {
+			done, ok := p.breaker.allow()
+			if !ok {
+				return routing.CircuitOpen
+			}
+			permit = done
+		}
+		return routing.Available
+	})
+	ex.failover = failover
+	if !ok {
+		rt.fail(w, &ex, http.StatusServiceUnavailable, codeNoAvailablePlacement, "no placement is available for this routing key")
+		return
+	}
+	p := s.placements[serving]
+	ex.serving = p
+
+	inflight := p.inflight.Add(1)
+	defer p.inflight.Add(-1)
+	if p.concurrencyLimit > 0 && inflight > p.concurrencyLimit {
+		release(permit, errNotAttempted)
+		ex.circuit = p.circuitState()
+		ex.retryAfter = 1
+		rt.fail(w, &ex, http.StatusServiceUnavailable, codeConcurrencyLimited, "concurrency limit of placement "+p.name+" reached")
+		return
+	}
+	if p.maxBodyBytes > 0 && r.ContentLength > p.maxBodyBytes {
+		release(permit, errNotAttempted)
+		ex.circuit = p.circuitState()
+		rt.fail(w, &ex, http.StatusRequestEntityTooLarge, codeBodyTooLarge, bodyTooLargeMessage(p))
+		return
+	}
+	rt.proxy(w, r, &ex, p, permit)
+}
+
+// release reports to a breaker permit if there is one.
+func release(permit func(error), result error) {
+	if permit != nil {
+		permit(result)
+	}
+}
+
+func bodyTooLargeMessage(p *placement) string {
+	return fmt.Sprintf("request body is larger than the %d bytes placement %s accepts", p.maxBodyBytes, p.name)
+}
+
+// finish records the exchange in metrics and the access log. It also turns
+// a handler panic into a 500 (or, once the response has started, an
+// aborted connection) so that one bad request never stops the router.
+func (rt *Router) finish(w http.ResponseWriter, r *http.Request, ex *exchange) {
+	if v := recover(); v != nil {
+		if v != http.ErrAbortHandler {
+			rt.events.Error("handler_panic", "request_id", ex.requestID, "panic", fmt.Sprint(v))
+		}
+		if v != http.ErrAbortHandler && !ex.wroteHeader {
+			rt.fail(w, ex, http.StatusInternalServerError, codeInternalError, "internal error")
+		} else {
+			rt.record(r, ex)
+			panic(http.ErrAbortHandler) // net/http closes the connection quietly
+		}
+	}
+	rt.record(r, ex)
+}
+
+func (rt *Router) record(r *http.Request, ex *exchange) {
+	end := time.Now()
+	pm := rt.metrics.unrouted
+	if p := ex.labelPlacement(); p != nil {
+		pm = p.metrics
+		pm.duration.Observe(end.Sub(ex.start).Seconds())
+	}
+	pm.request(ex.reason, ex.routed, ex.status)
+	if rt.access != nil {
+		rt.access.write(ex, r.Method, r.URL.Path, end)
+	}
+}
+
+// copyBufferPool holds the buffers response bodies are copied through.
+var copyBufferPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// respond streams an upstream response to the client. Bodies of unknown
+// length (chunked, or ended by close) are flushed after every read so that
+// streamed responses reach the client as they arrive; bodies with a length
+// are left to the server's buffering.
+func (rt *Router) respond(w http.ResponseWriter, ex *exchange, resp *http.Response) {
+	defer resp.Body.Close()
+	h := w.Header()
+	copyEndToEnd(h, resp.Header)
+	ex.setHeaders(h)
+	ex.status = resp.StatusCode
+	ex.wroteHeader = true
+	w.WriteHeader(resp.StatusCode)
+
+	flusher, _ := w.(http.Flusher)
+	streaming := resp.ContentLength < 0 && flusher != nil
+	bufp := copyBufferPool.Get().(*[]byte)
+	defer copyBufferPool.Put(bufp)
+	buf := *bufp
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			written, werr := w.Write(buf[:n])
+			ex.bytesOut += int64(written)
+			if werr != nil {
+				ex.errCode = codeClientClosed
+				return
+			}
+			if streaming {
+				flusher.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			// The upstream broke mid-body. The status is already sent, so
+			// the only honest signal left is an aborted response.
+			ex.errCode = codeUpstreamError
+			panic(http.ErrAbortHandler)
+		}
+	}
+	for name, values := range resp.Trailer {
+		h[http.TrailerPrefix+name] = values
+	}
+}

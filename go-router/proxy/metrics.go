@@ -1,0 +1,134 @@
+package proxy
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"cellbench/go-router/routing"
+)
+
+// durationBuckets resolve the sub-millisecond range a proxy on loopback
+// lives in, up to the longest default response-header timeout.
+var durationBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30}
+
+// metrics are the contract's Prometheus series (section 6). Routing keys
+// are never labels.
+type metrics struct {
+	registry    *prometheus.Registry
+	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	configInfo  *prometheus.GaugeVec
+	reloads     *prometheus.CounterVec
+	cpConnected prometheus.Gauge
+	rateLimited *prometheus.CounterVec
+	retries     *prometheus.CounterVec
+
+	mu          sync.Mutex
+	byPlacement map[string]*placementMetrics
+	unrouted    *placementMetrics // requests refused before routing
+}
+
+// placementMetrics caches one placement's series so that the request path
+// does no label hashing.
+type placementMetrics struct {
+	name        string
+	vec         *prometheus.CounterVec
+	duration    prometheus.Observer
+	rateLimited prometheus.Counter
+	retries     prometheus.Counter
+	// requests[reason][status] is filled on first use; index noReason is
+	// for requests refused before routing.
+	requests [noReason + 1][600]atomic.Pointer[prometheus.Counter]
+}
+
+const noReason = routing.ReasonDedicated + 1
+
+func newMetrics(live prometheus.Collector) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cellbench_requests_total", Help: "Requests answered, by placement, status code and route reason.",
+		}, []string{"placement", "code", "route_reason"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "cellbench_request_duration_seconds", Help: "Time from request arrival to the end of the response.", Buckets: durationBuckets,
+		}, []string{"placement"}),
+		configInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cellbench_config_info", Help: "The config snapshot being served (value 1).",
+		}, []string{"version", "source"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cellbench_config_reloads_total", Help: "Config documents applied or rejected.",
+		}, []string{"result"}),
+		cpConnected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cellbench_control_plane_connected", Help: "1 while connected to the control plane.",
+		}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cellbench_rate_limited_total", Help: "Requests refused by a placement's rate limit.",
+		}, []string{"placement"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cellbench_retries_total", Help: "Upstream attempts after the first.",
+		}, []string{"placement"}),
+		byPlacement: make(map[string]*placementMetrics),
+	}
+	m.registry.MustRegister(m.requests, m.duration, m.configInfo, m.reloads, m.cpConnected, m.rateLimited, m.retries, live,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reloads.WithLabelValues("applied")
+	m.reloads.WithLabelValues("rejected")
+	m.unrouted = m.newPlacement("")
+	return m
+}
+
+// placement returns the series of a placement, creating them (at zero) on
+// first sight so that every series exists before the first request.
+func (m *metrics) placement(name string) *placementMetrics {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	pm, ok := m.byPlacement[name]
+	if !ok {
+		pm = m.newPlacement(name)
+		m.byPlacement[name] = pm
+	}
+	return pm
+}
+
+func (m *metrics) newPlacement(name string) *placementMetrics {
+	pm := &placementMetrics{name: name, vec: m.requests}
+	if name != "" {
+		pm.duration = m.duration.WithLabelValues(name)
+		pm.rateLimited = m.rateLimited.WithLabelValues(name)
+		pm.retries = m.retries.WithLabelValues(name)
+	}
+	return pm
+}
+
+// request counts one answered request.
+func (pm *placementMetrics) request(reason routing.Reason, routed bool, status int) {
+	r := noReason
+	if routed {
+		r = reason
+	}
+	if status < 0 || status >= len(pm.requests[r]) {
+		status = 0
+	}
+	slot := &pm.requests[r][status]
+	c := slot.Load()
+	if c == nil {
+		label := ""
+		if routed {
+			label = reason.String()
+		}
+		counter := pm.vec.WithLabelValues(pm.name, strconv.Itoa(status), label)
+		slot.Store(&counter)
+		c = &counter
+	}
+	(*c).Inc()
+}
+
+// setConfig makes version/source the only cellbench_config_info series.
+func (m *metrics) setConfig(version, source string) {
+	m.configInfo.Reset()
+	m.configInfo.WithLabelValues(version, source).Set(1)
+}
