@@ -39,6 +39,12 @@ impl HealthState {
         self.healthy.load(Ordering::Relaxed)
     }
 
+    /// Back to healthy when a swap removes the placement's active check:
+    /// without a check a placement is always healthy (contract §1).
+    pub fn reset_healthy(&self) {
+        self.set(true);
+    }
+
     fn set(&self, healthy: bool) {
         self.healthy.store(healthy, Ordering::Relaxed);
     }

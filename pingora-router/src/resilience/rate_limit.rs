@@ -37,16 +37,6 @@ pub enum Per {
     Placement,
 }
 
-impl Per {
-    pub fn parse(per: &str) -> Option<Per> {
-        match per {
-            "routing_key" => Some(Per::RoutingKey),
-            "placement" => Some(Per::Placement),
-            _ => None,
-        }
-    }
-}
-
 /// A rejection: how long the client should wait, in whole seconds (>= 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryAfter(pub u64);
