@@ -1,0 +1,66 @@
+package parity
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Contract §2 rule 5: the concurrency limit of the serving placement answers
+// 503 concurrency_limited with Retry-After: 1, at once.
+func TestConcurrencyLimit(t *testing.T) {
+	t.Parallel()
+	const limit = 2
+	c := startCells(t, "p")
+	r := startRouter(t, configDoc("concurrency-1", "p",
+		map[string]string{"k": "p"},
+		doc{"p": placement("shared", c.endpoint("p"), doc{"concurrency_limit": limit})}))
+
+	var wg sync.WaitGroup
+	slow := make([]reply, limit)
+	for i := range limit {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rp, err := r.send(req{path: "/?delay_ms=1500", key: "k"})
+			if err != nil {
+				t.Errorf("slow request: %v", err)
+			}
+			slow[i] = rp
+		}()
+	}
+	eventually(t, 3*time.Second, 10*time.Millisecond, "both slow requests in flight at p", func() (bool, string) {
+		n := c.counters(t, "p").Inflight
+		return n == limit, itoa(int(n)) + " in flight"
+	})
+	if st := r.upstreams(t)["p"]; st.Inflight == nil || *st.Inflight != limit {
+		t.Errorf("/debug/upstreams p inflight %v, want %d", st.Inflight, limit)
+	}
+
+	before := c.counters(t, "p").Requests
+	for _, q := range []req{
+		{path: "/", key: "k"},
+		{method: http.MethodPost, path: "/", key: "k", body: newPattern(10), size: 10},
+	} {
+		start := time.Now()
+		rp := r.do(t, q)
+		took := time.Since(start)
+		wantRouterError(t, rp, http.StatusServiceUnavailable, "concurrency_limited")
+		wantHeaders(t, rp, map[string]string{"Retry-After": "1", "X-Routed-To": "p", "X-Upstream-Attempts": ""})
+		if took > 500*time.Millisecond {
+			t.Errorf("concurrency_limited after %v: the router queued the request", took)
+		}
+	}
+	if n := c.counters(t, "p").Requests - before; n != 0 {
+		t.Errorf("cell p got %d requests over the concurrency limit", n)
+	}
+
+	wg.Wait()
+	for i, rp := range slow {
+		if rp.status != http.StatusOK {
+			t.Errorf("slow request %d: %d, want 200", i, rp.status)
+		}
+	}
+	wantServed(t, r.get(t, "/", "k"), "p", "shared", "")
+}

@@ -1,0 +1,709 @@
+package parity
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Bounds of the harness itself (not of the behaviour under test).
+const (
+	startTimeout  = 15 * time.Second // a -race router on a busy 2-core box starts slowly
+	stopTimeout   = 5 * time.Second  // SIGTERM → SIGKILL
+	clientTimeout = 15 * time.Second
+	logTailLines  = 40
+)
+
+// freeAddr returns a 127.0.0.1 address nobody listens on right now.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// lineBuffer collects a process's output; safe for concurrent use.
+type lineBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lineBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lineBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// proc is a child process the test owns; it is stopped in t.Cleanup.
+type proc struct {
+	name   string
+	cmd    *exec.Cmd
+	stdout *lineBuffer
+	stderr *lineBuffer
+	done   chan struct{} // closed when the process has exited
+	state  *os.ProcessState
+}
+
+// startProc starts bin and registers its stop. When stdoutHook is not nil it
+// receives every stdout line (from one goroutine) besides the buffer.
+func startProc(t testing.TB, name, bin string, args []string, stdoutHook func(line string)) *proc {
+	t.Helper()
+	p := &proc{name: name, stdout: &lineBuffer{}, stderr: &lineBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stderr = p.stderr
+	// The children die with the test binary even when it is killed on a
+	// timeout, so no cell or router outlives the suite.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			p.stdout.Write([]byte(line + "\n"))
+			if stdoutHook != nil {
+				stdoutHook(line)
+			}
+		}
+		io.Copy(io.Discard, out)
+	}()
+	go func() {
+		<-copied // Wait must not run before the pipe is drained
+		p.cmd.Wait()
+		p.state = p.cmd.ProcessState
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitExit waits up to d for the process to exit and returns its exit code
+// (-1 if it was killed by a signal); ok is false on timeout.
+func (p *proc) waitExit(d time.Duration) (code int, ok bool) {
+	select {
+	case <-p.done:
+		return p.state.ExitCode(), true
+	case <-time.After(d):
+		return 0, false
+	}
+}
+
+func (p *proc) signal(sig os.Signal) {
+	if !p.exited() {
+		p.cmd.Process.Signal(sig)
+	}
+}
+
+func (p *proc) stop(t testing.TB) {
+	if p.exited() {
+		return
+	}
+	p.signal(syscall.SIGTERM)
+	if _, ok := p.waitExit(stopTimeout); ok {
+		return
+	}
+	p.cmd.Process.Kill()
+	if _, ok := p.waitExit(stopTimeout); !ok {
+		t.Errorf("%s (pid %d) survived SIGKILL", p.name, p.cmd.Process.Pid)
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// cells is one mockbackends process serving named cells (contract §8).
+type cells struct {
+	proc  *proc
+	admin string
+	addrs map[string]string // cell name → host:port
+	http  *http.Client
+}
+
+func startCells(t testing.TB, names ...string) *cells {
+	t.Helper()
+	// Port 0 everywhere: the ready line says where each cell is bound, so
+	// parallel tests never race for a port.
+	args := []string{"--admin", "127.0.0.1:0"}
+	for _, n := range names {
+		args = append(args, "--cell", n+"=127.0.0.1:0")
+	}
+	type readyLine struct {
+		Msg   string            `json:"msg"`
+		Admin string            `json:"admin"`
+		Cells map[string]string `json:"cells"`
+	}
+	ready := make(chan readyLine, 1)
+	p := startProc(t, "mockbackends", mockBin, args, func(line string) {
+		var m readyLine
+		if json.Unmarshal([]byte(line), &m) == nil && m.Msg == "ready" {
+			select {
+			case ready <- m:
+			default:
+			}
+		}
+	})
+	c := &cells{proc: p, http: &http.Client{Timeout: clientTimeout}}
+	select {
+	case m := <-ready:
+		c.admin, c.addrs = m.Admin, m.Cells
+	case <-p.done:
+		t.Fatalf("mockbackends exited before ready: %v\nstderr:\n%s", p.state, tail(p.stderr.String(), logTailLines))
+	case <-time.After(startTimeout):
+		t.Fatalf("mockbackends not ready after %v\nstderr:\n%s", startTimeout, tail(p.stderr.String(), logTailLines))
+	}
+	for _, n := range names {
+		if c.addrs[n] == "" {
+			t.Fatalf("mockbackends ready line names no address for cell %q: %v", n, c.addrs)
+		}
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("mockbackends stderr (tail):\n%s", tail(p.stderr.String(), logTailLines))
+		}
+	})
+	return c
+}
+
+// endpoint is the placement endpoint of a cell.
+func (c *cells) endpoint(name string) string { return "http://" + c.addrs[name] }
+
+// chaos sets a cell's chaos knobs.
+func (c *cells) chaos(t testing.TB, name string, knobs map[string]any) {
+	t.Helper()
+	body, _ := json.Marshal(knobs)
+	resp, err := c.http.Post("http://"+c.admin+"/cells/"+name+"/chaos", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("chaos %s %s: %v", name, body, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("chaos %s %s: %s %s", name, body, resp.Status, b)
+	}
+}
+
+// resetChaos clears every chaos knob of a cell.
+func (c *cells) resetChaos(t testing.TB, name string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodDelete, "http://"+c.admin+"/cells/"+name+"/chaos", nil)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatalf("reset chaos %s: %v", name, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("reset chaos %s: %s %s", name, resp.Status, b)
+	}
+}
+
+// cellCounters are what a cell has served so far (GET /cells/NAME).
+type cellCounters struct {
+	Requests     int64            `json:"requests"` // non-health requests
+	HealthProbes int64            `json:"health_probes"`
+	HealthFailed int64            `json:"health_failed"` // probes answered 503
+	Inflight     int64            `json:"inflight"`
+	ByStatus     map[string]int64 `json:"by_status"`
+}
+
+func (c *cells) counters(t testing.TB, name string) cellCounters {
+	t.Helper()
+	resp, err := c.http.Get("http://" + c.admin + "/cells/" + name)
+	if err != nil {
+		t.Fatalf("GET /cells/%s: %v", name, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var cc cellCounters
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /cells/%s: %s %s", name, resp.Status, b)
+	}
+	if err := json.Unmarshal(b, &cc); err != nil {
+		t.Fatalf("GET /cells/%s: %v: %s", name, err, b)
+	}
+	return cc
+}
+
+// router is one router process under test.
+type router struct {
+	proc       *proc
+	listen     string
+	admin      string
+	configPath string
+	accessLog  string
+	base       string // http://listen
+	http       *http.Client
+}
+
+// startRouter writes cfg (a document, marshalled to JSON unless it is
+// already []byte) to a temp file and starts the router on fresh ports.
+func startRouter(t testing.TB, cfg any, extraArgs ...string) *router {
+	t.Helper()
+	dir := t.TempDir()
+	r := &router{
+		listen:     freeAddr(t),
+		admin:      freeAddr(t),
+		configPath: filepath.Join(dir, "router.json"),
+		accessLog:  filepath.Join(dir, "access.log"),
+		http: &http.Client{
+			Timeout: clientTimeout,
+			// The router's redirects, if any, are the answer under test.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	r.base = "http://" + r.listen
+	writeConfig(t, r.configPath, cfg)
+	args := append([]string{
+		"--config", r.configPath,
+		"--listen", r.listen,
+		"--admin", r.admin,
+		"--access-log", r.accessLog,
+	}, extraArgs...)
+	r.proc = startProc(t, "router", routerBin, args, nil)
+	t.Cleanup(func() {
+		if strings.Contains(r.proc.stderr.String(), "WARNING: DATA RACE") {
+			t.Errorf("the router reported a data race:\n%s", tail(r.proc.stderr.String(), 200))
+		}
+		if t.Failed() {
+			al, _ := os.ReadFile(r.accessLog)
+			t.Logf("router stderr (tail):\n%s\nrouter access log (tail):\n%s",
+				tail(r.proc.stderr.String(), logTailLines), tail(string(al), logTailLines))
+		}
+	})
+	r.waitHealthy(t)
+	return r
+}
+
+func (r *router) waitHealthy(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(startTimeout)
+	for {
+		if r.proc.exited() {
+			t.Fatalf("router exited during startup (%v)\nstderr:\n%s", r.proc.state, tail(r.proc.stderr.String(), logTailLines))
+		}
+		resp, err := r.http.Get("http://" + r.admin + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("router admin /healthz not ready after %v (last error %v)\nstderr:\n%s", startTimeout, err, tail(r.proc.stderr.String(), logTailLines))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func writeConfig(t testing.TB, path string, cfg any) {
+	t.Helper()
+	b, ok := cfg.([]byte)
+	if !ok {
+		var err error
+		if b, err = json.MarshalIndent(cfg, "", "  "); err != nil {
+			t.Fatalf("marshal config: %v", err)
+		}
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatalf("write config: %v", err)
+	}
+}
+
+// reply is a complete response from the router.
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// req describes one request to the router.
+type req struct {
+	method string            // default GET
+	path   string            // default /
+	key    string            // X-Routing-Key; omitted when empty
+	header map[string]string // extra headers
+	body   io.Reader
+	size   int64 // Content-Length when body is set; -1 for chunked
+}
+
+func (r *router) do(t testing.TB, q req) reply {
+	t.Helper()
+	resp, err := r.send(q)
+	if err != nil {
+		t.Fatalf("%s %s (key %q): %v", q.methodOr(), q.pathOr(), q.key, err)
+	}
+	return resp
+}
+
+// get is a GET with a routing key.
+func (r *router) get(t testing.TB, path, key string) reply {
+	t.Helper()
+	return r.do(t, req{path: path, key: key})
+}
+
+func (q req) methodOr() string {
+	if q.method == "" {
+		return http.MethodGet
+	}
+	return q.method
+}
+
+func (q req) pathOr() string {
+	if q.path == "" {
+		return "/"
+	}
+	return q.path
+}
+
+func (r *router) send(q req) (reply, error) {
+	hr, err := http.NewRequest(q.methodOr(), r.base+q.pathOr(), q.body)
+	if err != nil {
+		return reply{}, err
+	}
+	if q.body != nil {
+		hr.ContentLength = q.size
+	}
+	if q.key != "" {
+		hr.Header.Set("X-Routing-Key", q.key)
+	}
+	for k, v := range q.header {
+		if strings.EqualFold(k, "Host") {
+			hr.Host = v
+			continue
+		}
+		hr.Header.Set(k, v)
+	}
+	resp, err := r.http.Do(hr)
+	if err != nil {
+		return reply{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return reply{}, fmt.Errorf("reading body: %w", err)
+	}
+	return reply{status: resp.StatusCode, header: resp.Header, body: body}, nil
+}
+
+func (rp reply) String() string {
+	b := rp.body
+	if len(b) > 300 {
+		b = append(b[:300:300], "…"...)
+	}
+	var h strings.Builder
+	rp.header.Write(&h)
+	return fmt.Sprintf("%d\n%s%s", rp.status, h.String(), b)
+}
+
+// echo is a cell's JSON echo of the request it received (contract §8).
+type echo struct {
+	Cell       string              `json:"cell"`
+	Method     string              `json:"method"`
+	Path       string              `json:"path"`
+	Query      string              `json:"query"`
+	Headers    map[string][]string `json:"headers"`
+	BodyBytes  int64               `json:"body_bytes"`
+	BodySHA256 string              `json:"body_sha256"`
+}
+
+// header returns the values of one upstream request header (any case).
+func (e echo) header(name string) []string {
+	var out []string
+	for k, v := range e.Headers {
+		if strings.EqualFold(k, name) {
+			out = append(out, v...)
+		}
+	}
+	return out
+}
+
+func (rp reply) echo(t testing.TB) echo {
+	t.Helper()
+	var e echo
+	if err := json.Unmarshal(rp.body, &e); err != nil || e.Cell == "" {
+		t.Fatalf("response is not a cell echo (%v):\n%s", err, rp)
+	}
+	return e
+}
+
+// routerError is the body of an error the router makes itself (contract §3).
+type routerError struct {
+	Error     string `json:"error"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id"`
+}
+
+// wantRouterError checks that rp is an error the router made itself with
+// the given status and code, in the contract's shape.
+func wantRouterError(t testing.TB, rp reply, status int, code string) routerError {
+	t.Helper()
+	if rp.status != status {
+		t.Fatalf("status %d, want %d (%s):\n%s", rp.status, status, code, rp)
+	}
+	if ct := rp.header.Get("Content-Type"); !isJSONContentType(ct) {
+		t.Errorf("%s: Content-Type %q, want application/json", code, ct)
+	}
+	if rp.header.Get("X-Cell") != "" {
+		t.Errorf("%s: the answer came from cell %q, not from the router", code, rp.header.Get("X-Cell"))
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(rp.body, &fields); err != nil {
+		t.Fatalf("%s: body is not a JSON object (%v): %s", code, err, rp.body)
+	}
+	for _, k := range []string{"error", "message", "request_id"} {
+		if _, ok := fields[k].(string); !ok {
+			t.Errorf("%s: body field %q missing or not a string: %s", code, k, rp.body)
+		}
+	}
+	if len(fields) != 3 {
+		t.Errorf("%s: body has fields beyond error, message, request_id: %s", code, rp.body)
+	}
+	var e routerError
+	json.Unmarshal(rp.body, &e)
+	if e.Error != code {
+		t.Errorf("error code %q, want %q: %s", e.Error, code, rp.body)
+	}
+	if e.Message == "" {
+		t.Errorf("%s: empty message", code)
+	}
+	if id := rp.header.Get("X-Request-Id"); e.RequestID == "" || e.RequestID != id {
+		t.Errorf("%s: body request_id %q, X-Request-Id header %q: want the same non-empty id", code, e.RequestID, id)
+	}
+	if got := rp.header.Get("X-Router"); got != routerName {
+		t.Errorf("%s: X-Router %q, want %q", code, got, routerName)
+	}
+	return e
+}
+
+func isJSONContentType(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.EqualFold(strings.TrimSpace(mt), "application/json")
+}
+
+// eventually polls cond every interval until it holds or timeout passes;
+// cond returns a description of what it saw, for the failure message.
+func eventually(t testing.TB, timeout, interval time.Duration, what string, cond func() (bool, string)) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		ok, seen := cond()
+		if ok {
+			return time.Since(start)
+		}
+		if time.Since(start) > timeout {
+			t.Fatalf("%s: not within %v; last seen: %s", what, timeout, seen)
+		}
+		time.Sleep(interval)
+	}
+}
+
+// getJSON fetches an admin endpoint and decodes it into v.
+func (r *router) getJSON(t testing.TB, path string, v any) {
+	t.Helper()
+	resp, err := r.http.Get("http://" + r.admin + path)
+	if err != nil {
+		t.Fatalf("GET admin %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET admin %s: %s %s", path, resp.Status, b)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("GET admin %s: %v: %s", path, err, b)
+	}
+}
+
+// upstreamState is one placement in /debug/upstreams.
+type upstreamState struct {
+	Endpoint string `json:"endpoint"`
+	Health   string `json:"health"`
+	Circuit  string `json:"circuit"`
+	Inflight *int64 `json:"inflight"`
+}
+
+func (r *router) upstreams(t testing.TB) map[string]upstreamState {
+	t.Helper()
+	var v struct {
+		Placements map[string]upstreamState `json:"placements"`
+	}
+	r.getJSON(t, "/debug/upstreams", &v)
+	return v.Placements
+}
+
+// events returns the event-log lines (JSON objects on stderr) with this msg.
+func (r *router) events(msg string) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(r.proc.stderr.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// accessLines returns the access-log lines written so far.
+func (r *router) accessLines(t testing.TB) []map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(r.accessLog)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatalf("read access log: %v", err)
+	}
+	var out []map[string]any
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Errorf("access log line is not a JSON object (%v): %s", err, line)
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// accessLineFor waits (bounded) for the access-log line of a request id.
+func (r *router) accessLineFor(t testing.TB, requestID string) map[string]any {
+	t.Helper()
+	var line map[string]any
+	eventually(t, 2*time.Second, 20*time.Millisecond, "access log line for "+requestID, func() (bool, string) {
+		for _, m := range r.accessLines(t) {
+			if m["request_id"] == requestID {
+				line = m
+				return true, ""
+			}
+		}
+		return false, "no line"
+	})
+	return line
+}
+
+// serverTiming is the contract's Server-Timing value: upstream;dur=<ms>.
+var serverTiming = regexp.MustCompile(`^upstream;dur=([0-9]+(?:\.[0-9]+)?)$`)
+
+// wantServed checks that a cell answered rp through placement (cells are
+// named after the placement they back), with the contract's response headers.
+// failover is "" when the primary served.
+func wantServed(t testing.TB, rp reply, placement, reason, failover string) {
+	t.Helper()
+	if rp.status != http.StatusOK {
+		t.Fatalf("want 200 from %s, got:\n%s", placement, rp)
+	}
+	if got := rp.header.Get("X-Cell"); got != placement {
+		t.Errorf("answered by cell %q, want %q", got, placement)
+	}
+	wantHeaders(t, rp, map[string]string{
+		"X-Routed-To":       placement,
+		"X-Route-Reason":    reason,
+		"X-Failover-Reason": failover,
+		"X-Router":          routerName,
+	})
+	if rp.header.Get("X-Request-Id") == "" {
+		t.Errorf("no X-Request-Id")
+	}
+	if rp.header.Get("X-Config-Version") == "" {
+		t.Errorf("no X-Config-Version")
+	}
+	if st := rp.header.Get("X-Circuit-State"); st != "closed" && st != "open" && st != "half_open" {
+		t.Errorf("X-Circuit-State %q, want closed, open or half_open", st)
+	}
+	if n, err := strconv.Atoi(rp.header.Get("X-Upstream-Attempts")); err != nil || n < 1 {
+		t.Errorf("X-Upstream-Attempts %q, want a count >= 1", rp.header.Get("X-Upstream-Attempts"))
+	}
+	if st := rp.header.Get("Server-Timing"); !serverTiming.MatchString(st) {
+		t.Errorf("Server-Timing %q, want upstream;dur=<ms>", st)
+	}
+}
+
+// wantHeaders checks exact header values; "" means the header is absent.
+func wantHeaders(t testing.TB, rp reply, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		vals := rp.header.Values(k)
+		switch {
+		case v == "" && len(vals) > 0:
+			t.Errorf("%s: %q, want no such header", k, vals)
+		case v != "" && (len(vals) != 1 || vals[0] != v):
+			t.Errorf("%s: %q, want %q", k, vals, v)
+		}
+	}
+}
+
+// totalRequests is the number of proxied requests all cells have seen.
+func (c *cells) totalRequests(t testing.TB) int64 {
+	t.Helper()
+	var n int64
+	for name := range c.addrs {
+		n += c.counters(t, name).Requests
+	}
+	return n
+}
+
+// pattern is a deterministic request body of n bytes.
+func pattern(n int64) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte('a' + i%26)
+	}
+	return b
+}
+
+func newPattern(n int64) io.Reader { return bytes.NewReader(pattern(n)) }
+
+func patternSHA256(n int64) string {
+	sum := sha256.Sum256(pattern(n))
+	return hex.EncodeToString(sum[:])
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

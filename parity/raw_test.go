@@ -1,0 +1,115 @@
+package parity
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"testing"
+	"time"
+)
+
+// rawResponse is one response read off a raw connection.
+type rawResponse struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// rawExchange writes payload on a fresh connection to addr and reads every
+// response that comes back until the router closes the connection or wait
+// passes. closed reports whether the router closed the connection.
+func rawExchange(t testing.TB, addr string, payload []byte, wait time.Duration) (resps []rawResponse, closed bool) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	defer conn.Close()
+	// The router may answer (and close) before it has read everything; the
+	// write runs on its own so a full socket buffer cannot block the read.
+	go func() {
+		conn.SetWriteDeadline(time.Now().Add(wait))
+		conn.Write(payload)
+	}()
+	conn.SetReadDeadline(time.Now().Add(wait))
+	br := bufio.NewReader(conn)
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return resps, isClosed(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		resps = append(resps, rawResponse{status: resp.StatusCode, header: resp.Header, body: body})
+		if err != nil {
+			return resps, isClosed(err)
+		}
+	}
+}
+
+// isClosed tells a connection the peer closed (EOF or reset) from a read
+// that timed out on a connection still open.
+func isClosed(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false
+	}
+	return true
+}
+
+// rawUpstream is an upstream written by the test itself, for what the mock
+// cells cannot do: exact response bytes and steps synchronised with the
+// client. serve handles one request whose head has been read.
+type rawUpstream struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns map[net.Conn]bool
+}
+
+func startRawUpstream(t testing.TB, serve func(req *http.Request, conn net.Conn, br *bufio.Reader) bool) *rawUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("raw upstream: %v", err)
+	}
+	u := &rawUpstream{ln: ln, conns: map[net.Conn]bool{}}
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u.mu.Lock()
+			u.conns[conn] = true
+			u.mu.Unlock()
+			go func() {
+				defer conn.Close()
+				br := bufio.NewReader(conn)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil || !serve(req, conn, br) {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		for c := range u.conns {
+			c.Close()
+		}
+	})
+	return u
+}
+
+func (u *rawUpstream) endpoint() string { return "http://" + u.ln.Addr().String() }

@@ -1,0 +1,125 @@
+package parity
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+)
+
+// Contract §2 rule 7: which failures are retried, X-Upstream-Attempts, and
+// what the client gets after the last attempt.
+func TestRetries(t *testing.T) {
+	t.Parallel()
+	const attempts = 3
+	c := startCells(t, "r", "once")
+	refused := freeAddr(t)
+	// flaky answers 503 and 200 in turn, so each GET fails its first
+	// attempt and succeeds on the retry.
+	var flakyCount atomic.Int64
+	flaky := startRawUpstream(t, func(req *http.Request, conn net.Conn, br *bufio.Reader) bool {
+		n := flakyCount.Add(1)
+		status, body := "503 Service Unavailable", "flaky: try again"
+		if n%2 == 0 {
+			status, body = "200 OK", "flaky: ok"
+		}
+		fmt.Fprintf(conn, "HTTP/1.1 %s\r\nContent-Length: %d\r\nX-Attempt: %d\r\n\r\n%s", status, len(body), n, body)
+		return true
+	})
+	r := startRouter(t, configDoc("retry-1", "r",
+		map[string]string{"k": "r", "kd": "down", "k1": "once", "kf": "flaky"},
+		doc{
+			"r":     placement("shared", c.endpoint("r"), doc{"retry": retry(attempts)}),
+			"down":  placement("shared", "http://"+refused, doc{"retry": retry(attempts)}),
+			"once":  placement("shared", c.endpoint("once"), nil),
+			"flaky": placement("shared", flaky.endpoint(), doc{"retry": retry(attempts)}),
+		}))
+
+	// try sends q to placement r and checks status, attempts and how many
+	// requests cell r saw.
+	try := func(t *testing.T, q req, wantStatus, wantAttempts int) {
+		t.Helper()
+		before := c.counters(t, "r").Requests
+		rp := r.do(t, q)
+		if rp.status != wantStatus {
+			t.Fatalf("%s %s: status %d, want %d:\n%s", q.methodOr(), q.path, rp.status, wantStatus, rp)
+		}
+		if q.methodOr() != http.MethodHead && rp.header.Get("X-Cell") != "r" {
+			t.Errorf("%s %s: answer not passed through from cell r:\n%s", q.methodOr(), q.path, rp)
+		}
+		wantHeaders(t, rp, map[string]string{"X-Upstream-Attempts": itoa(wantAttempts), "X-Routed-To": "r"})
+		if n := c.counters(t, "r").Requests - before; n != int64(wantAttempts) {
+			t.Errorf("%s %s: cell r saw %d requests, want %d", q.methodOr(), q.path, n, wantAttempts)
+		}
+	}
+
+	t.Run("connect failure is retried for every method", func(t *testing.T) {
+		for _, q := range []req{
+			{path: "/", key: "kd"},
+			{method: http.MethodPost, path: "/", key: "kd", body: newPattern(100), size: 100},
+		} {
+			rp := r.do(t, q)
+			wantRouterError(t, rp, http.StatusBadGateway, "upstream_connect_error")
+			wantHeaders(t, rp, map[string]string{"X-Upstream-Attempts": itoa(attempts), "X-Routed-To": "down"})
+		}
+	})
+
+	t.Run("502 503 504 are retried for idempotent methods without a body", func(t *testing.T) {
+		for _, code := range []int{502, 503, 504} {
+			try(t, req{path: "/?status=" + itoa(code), key: "k"}, code, attempts)
+		}
+		for _, m := range []string{http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete} {
+			try(t, req{method: m, path: "/?status=503", key: "k"}, 503, attempts)
+		}
+	})
+
+	t.Run("POST and PATCH are not retried", func(t *testing.T) {
+		try(t, req{method: http.MethodPost, path: "/?status=503", key: "k", body: newPattern(10), size: 10}, 503, 1)
+		try(t, req{method: http.MethodPost, path: "/?status=503", key: "k"}, 503, 1)
+		try(t, req{method: http.MethodPatch, path: "/?status=502", key: "k"}, 502, 1)
+	})
+
+	t.Run("a request with a body is not retried", func(t *testing.T) {
+		try(t, req{path: "/?status=503", key: "k", body: newPattern(10), size: 10}, 503, 1)
+		try(t, req{method: http.MethodPut, path: "/?status=503", key: "k", body: newPattern(10), size: 10}, 503, 1)
+		try(t, req{method: http.MethodPut, path: "/?status=503", key: "k", body: newPattern(10), size: -1}, 503, 1)
+	})
+
+	t.Run("other statuses pass through without retry", func(t *testing.T) {
+		try(t, req{path: "/?status=500", key: "k"}, 500, 1)
+		try(t, req{path: "/?status=404", key: "k"}, 404, 1)
+		try(t, req{path: "/?status=429", key: "k"}, 429, 1)
+	})
+
+	t.Run("without retry config there is one attempt", func(t *testing.T) {
+		before := c.counters(t, "once").Requests
+		rp := r.get(t, "/?status=503", "k1")
+		if rp.status != 503 || rp.header.Get("X-Cell") != "once" {
+			t.Fatalf("want 503 from cell once, got:\n%s", rp)
+		}
+		wantHeaders(t, rp, map[string]string{"X-Upstream-Attempts": "1"})
+		if n := c.counters(t, "once").Requests - before; n != 1 {
+			t.Errorf("cell once saw %d requests, want 1", n)
+		}
+	})
+
+	t.Run("a retry that succeeds is answered with the success", func(t *testing.T) {
+		for range 3 {
+			rp := r.get(t, "/", "kf")
+			if rp.status != http.StatusOK || string(rp.body) != "flaky: ok" {
+				t.Fatalf("want the second attempt's 200, got:\n%s", rp)
+			}
+			wantHeaders(t, rp, map[string]string{"X-Upstream-Attempts": "2", "X-Routed-To": "flaky"})
+		}
+	})
+
+	t.Run("retries are counted in metrics", func(t *testing.T) {
+		m := r.metrics(t)
+		// Seven requests above were retried twice each.
+		if v := m.value(t, "cellbench_retries_total", labels{"placement": "r"}); v != 7*(attempts-1) {
+			t.Errorf("cellbench_retries_total{placement=r} = %v, want %d after the retried requests above", v, 7*(attempts-1))
+		}
+	})
+}

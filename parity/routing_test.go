@@ -1,0 +1,67 @@
+package parity
+
+import (
+	"net/http"
+	"testing"
+)
+
+// Contract §2 rules 1-2: routing key → placement and route reason.
+func TestRouting(t *testing.T) {
+	t.Parallel()
+	c := startCells(t, "tier1", "visa", "tier3")
+	r := startRouter(t, configDoc("routing-1", "tier3",
+		map[string]string{"acme": "tier1", "visa": "visa"},
+		doc{
+			"tier1": placement("shared", c.endpoint("tier1"), nil),
+			"visa":  placement("dedicated", c.endpoint("visa"), nil),
+			"tier3": placement("shared", c.endpoint("tier3"), nil),
+		}))
+
+	t.Run("missing key is 400 and never reaches a cell", func(t *testing.T) {
+		before := c.totalRequests(t)
+		for _, q := range []req{
+			{path: "/orders"},
+			{path: "/orders", header: map[string]string{"X-Routing-Key": ""}},
+			{method: http.MethodPost, path: "/orders", body: newPattern(100), size: 100},
+		} {
+			rp := r.do(t, q)
+			wantRouterError(t, rp, http.StatusBadRequest, "missing_routing_key")
+			wantHeaders(t, rp, map[string]string{"X-Upstream-Attempts": "", "X-Config-Version": "routing-1"})
+		}
+		if after := c.totalRequests(t); after != before {
+			t.Errorf("cells saw %d requests for requests without a routing key", after-before)
+		}
+	})
+
+	t.Run("shared route", func(t *testing.T) {
+		rp := r.get(t, "/a/b?x=1", "acme")
+		wantServed(t, rp, "tier1", "shared", "")
+		wantHeaders(t, rp, map[string]string{"X-Config-Version": "routing-1", "X-Upstream-Attempts": "1", "X-Circuit-State": "closed"})
+		e := rp.echo(t)
+		if e.Method != http.MethodGet || e.Path != "/a/b" || e.Query != "x=1" {
+			t.Errorf("cell saw %s %s ?%s, want GET /a/b ?x=1", e.Method, e.Path, e.Query)
+		}
+	})
+
+	t.Run("dedicated route", func(t *testing.T) {
+		wantServed(t, r.get(t, "/", "visa"), "visa", "dedicated", "")
+	})
+
+	t.Run("unknown key goes to default placement", func(t *testing.T) {
+		wantServed(t, r.get(t, "/", "initech"), "tier3", "default", "")
+	})
+
+	t.Run("keys match exactly", func(t *testing.T) {
+		wantServed(t, r.get(t, "/", "ACME"), "tier3", "default", "")
+		wantServed(t, r.get(t, "/", "acme2"), "tier3", "default", "")
+	})
+
+	t.Run("method and body reach the routed cell", func(t *testing.T) {
+		rp := r.do(t, req{method: http.MethodPut, path: "/put", key: "visa", body: newPattern(4096), size: 4096})
+		wantServed(t, rp, "visa", "dedicated", "")
+		e := rp.echo(t)
+		if e.Method != http.MethodPut || e.BodyBytes != 4096 || e.BodySHA256 != patternSHA256(4096) {
+			t.Errorf("cell saw %s with %d bytes (sha %s), want PUT with 4096 bytes (sha %s)", e.Method, e.BodyBytes, e.BodySHA256, patternSHA256(4096))
+		}
+	})
+}

@@ -1,0 +1,158 @@
+package parity
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Contract §2 wire rules (RFC 9112), over raw TCP. Wire-level rejections are
+// checked for status and connection handling only: the request could not be
+// parsed, so the router knows none of the values its JSON error body would carry.
+func TestWireRules(t *testing.T) {
+	t.Parallel()
+	c := startCells(t, "w")
+	r := startRouter(t, configDoc("wire-1", "w",
+		map[string]string{"kw": "w"},
+		doc{"w": placement("shared", c.endpoint("w"), nil)}))
+	const wait = 3 * time.Second
+
+	// untouched checks that a malformed request never reached the cell.
+	untouched := func(t *testing.T, send func()) {
+		t.Helper()
+		before := c.counters(t, "w").Requests
+		send()
+		if n := c.counters(t, "w").Requests - before; n != 0 {
+			t.Errorf("the cell got %d requests from a malformed one", n)
+		}
+	}
+
+	t.Run("head over 64 KiB is 431", func(t *testing.T) {
+		cases := map[string]string{
+			"one large header": "X-Big: " + strings.Repeat("a", 70<<10) + "\r\n",
+			"many headers":     strings.Repeat("X-Many: "+strings.Repeat("b", 700)+"\r\n", 100),
+		}
+		for name, big := range cases {
+			t.Run(name, func(t *testing.T) {
+				untouched(t, func() {
+					resps, _ := rawExchange(t, r.listen, []byte("GET / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\n"+big+"\r\n"), wait)
+					if len(resps) == 0 || resps[0].status != http.StatusRequestHeaderFieldsTooLarge {
+						t.Errorf("want 431, got %v", statuses(resps))
+					}
+				})
+			})
+		}
+	})
+
+	t.Run("head under 64 KiB passes", func(t *testing.T) {
+		resps, _ := rawExchange(t, r.listen, []byte("GET / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nConnection: close\r\nX-Big: "+strings.Repeat("a", 60<<10)+"\r\n\r\n"), wait)
+		if len(resps) != 1 || resps[0].status != http.StatusOK {
+			t.Errorf("a 60 KiB head: want 200, got %v", statuses(resps))
+		}
+	})
+
+	t.Run("invalid Content-Length is 400", func(t *testing.T) {
+		for _, cl := range []string{"abc", "-1", "1.5", "0x10", "5, 6", "+5", ""} {
+			t.Run(cl, func(t *testing.T) {
+				untouched(t, func() {
+					resps, closed := rawExchange(t, r.listen, []byte("POST / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nContent-Length: "+cl+"\r\n\r\nhello"), wait)
+					if len(resps) != 1 || resps[0].status != http.StatusBadRequest {
+						t.Errorf("Content-Length %q: want one 400, got %v", cl, statuses(resps))
+					}
+					if !closed {
+						t.Errorf("Content-Length %q: connection left open after the 400; the body's framing is unknown", cl)
+					}
+				})
+			})
+		}
+		t.Run("two different values", func(t *testing.T) {
+			untouched(t, func() {
+				resps, _ := rawExchange(t, r.listen, []byte("POST / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"), wait)
+				if len(resps) != 1 || resps[0].status != http.StatusBadRequest {
+					t.Errorf("want one 400, got %v", statuses(resps))
+				}
+			})
+		})
+	})
+
+	t.Run("Content-Length with Transfer-Encoding never smuggles", func(t *testing.T) {
+		const smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\n\r\n"
+		cases := map[string]string{
+			"CL first":                        "POST /front HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+			"TE first":                        "POST /front HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n" + smuggled,
+			"CL longer than the chunked body": "POST /front HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nContent-Length: 60\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+		}
+		for name, payload := range cases {
+			t.Run(name, func(t *testing.T) {
+				before := c.counters(t, "w").Requests
+				resps, closed := rawExchange(t, r.listen, []byte(payload), wait)
+				if len(resps) != 1 {
+					t.Fatalf("want exactly one response, got %v", statuses(resps))
+				}
+				if !closed {
+					t.Errorf("connection left open after the response (RFC 9112 §6.1: 400, or chunked and close)")
+				}
+				time.Sleep(200 * time.Millisecond) // a smuggled request would be on its way
+				n := c.counters(t, "w").Requests - before
+				switch resps[0].status {
+				case http.StatusBadRequest: // the first allowed behaviour
+					if n != 0 {
+						t.Errorf("answered 400 but the cell got %d requests", n)
+					}
+				default: // the second: read as chunked, answered, closed
+					var e echo
+					json.Unmarshal(resps[0].body, &e)
+					if resps[0].status != http.StatusOK || e.Path != "/front" || e.BodyBytes != 0 {
+						t.Errorf("want 400, or the chunked (empty) POST /front answered; got %d %s", resps[0].status, resps[0].body)
+					}
+					if n != 1 {
+						t.Errorf("the cell got %d requests, want only POST /front", n)
+					}
+				}
+				for _, line := range r.accessLines(t) {
+					if line["path"] == "/smuggled" {
+						t.Errorf("the smuggled request was run: %v", line)
+					}
+				}
+			})
+		}
+	})
+
+	t.Run("malformed requests are refused", func(t *testing.T) {
+		for name, payload := range map[string]string{
+			"garbage request line":    "NOT-HTTP\r\n\r\n",
+			"space before colon":      "GET / HTTP/1.1\r\nHost: x\r\nX-Routing-Key : kw\r\n\r\n",
+			"header without colon":    "GET / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nNoColonHere\r\n\r\n",
+			"unknown transfer coding": "POST / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nTransfer-Encoding: bogus\r\n\r\nhello",
+		} {
+			t.Run(name, func(t *testing.T) {
+				untouched(t, func() {
+					resps, closed := rawExchange(t, r.listen, []byte(payload), wait)
+					switch {
+					case len(resps) == 0 && closed: // dropped without an answer
+					case len(resps) == 1 && resps[0].status/100 == 4 || len(resps) == 1 && resps[0].status == http.StatusNotImplemented:
+					default:
+						t.Errorf("want a 4xx (or 501) or a closed connection, got %v (closed %v)", statuses(resps), closed)
+					}
+				})
+			})
+		}
+	})
+
+	t.Run("router still serves", func(t *testing.T) {
+		if r.proc.exited() {
+			t.Fatalf("router exited: %v", r.proc.state)
+		}
+		wantServed(t, r.get(t, "/", "kw"), "w", "shared", "")
+	})
+}
+
+func statuses(resps []rawResponse) []int {
+	out := []int{}
+	for _, r := range resps {
+		out = append(out, r.status)
+	}
+	return out
+}
