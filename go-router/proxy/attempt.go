@@ -50,7 +50,6 @@ func (rt *Router) proxy(w http.ResponseWriter, r *http.Request, ex *exchange, p 
 			resp = nil
 			if body != nil && body.tooBig.Load() {
 				release(permit, errNotAttempted)
-				ex.circuit = p.circuitState()
 				rt.fail(w, ex, http.StatusRequestEntityTooLarge, codeBodyTooLarge, bodyTooLargeMessage(p))
 				return
 			}
@@ -90,7 +89,6 @@ func (rt *Router) proxy(w http.ResponseWriter, r *http.Request, ex *exchange, p 
 		p.metrics.retries.Inc()
 	}
 
-	ex.circuit = p.circuitState()
 	if resp != nil {
 		rt.respond(w, ex, resp)
 		return

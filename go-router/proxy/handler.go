@@ -55,7 +55,8 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// permit is the breaker permit of the selected placement, taken while
-	// checking its availability.
+	// checking its availability. X-Circuit-State reports the state that
+	// admitted the request: the attempt's own outcome shows in its status.
 	var permit func(error)
 	serving, failover, ok := routing.Select(s.table.Candidates(primary), func(i int) routing.Availability {
 		p := s.placements[i]
@@ -68,6 +69,9 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return routing.CircuitOpen
 			}
 			permit = done
+			ex.circuit = p.breaker.state()
+		} else {
+			ex.circuit = circuitClosed
 		}
 		return routing.Available
 	})
@@ -83,14 +87,12 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer p.inflight.Add(-1)
 	if p.concurrencyLimit > 0 && inflight > p.concurrencyLimit {
 		release(permit, errNotAttempted)
-		ex.circuit = p.circuitState()
 		ex.retryAfter = 1
 		rt.fail(w, &ex, http.StatusServiceUnavailable, codeConcurrencyLimited, "concurrency limit of placement "+p.name+" reached")
 		return
 	}
 	if p.maxBodyBytes > 0 && r.ContentLength > p.maxBodyBytes {
 		release(permit, errNotAttempted)
-		ex.circuit = p.circuitState()
 		rt.fail(w, &ex, http.StatusRequestEntityTooLarge, codeBodyTooLarge, bodyTooLargeMessage(p))
 		return
 	}
