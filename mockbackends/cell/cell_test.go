@@ -455,4 +455,3 @@ func rawRoundTrip(t *testing.T, addr, request string) string {
 func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
 
 func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
-

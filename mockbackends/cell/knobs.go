@@ -3,7 +3,9 @@ package cell
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // Query parameters a client sets to shape one answer. Every other query
@@ -48,20 +50,20 @@ type KnobError struct {
 
 func (e *KnobError) Error() string { return e.Knob + ": " + e.Message }
 
-// ParseKnobs reads the knobs from a raw query string. It parses the query
-// only when one is present, so the common knob-less request costs nothing.
+// ParseKnobs reads the knobs from a raw query string. Only knob parameters
+// must be well-formed: any other parameter, even a malformed one, is left
+// alone and echoed, since what a router does with odd queries is exactly
+// what tests want to see.
 func ParseKnobs(rawQuery string) (Knobs, error) {
 	var k Knobs
 	if rawQuery == "" {
 		return k, nil
 	}
-	q, err := url.ParseQuery(rawQuery)
+	q, err := scanKnobs(rawQuery)
 	if err != nil {
-		return k, &KnobError{Knob: "query", Message: "malformed query string: " + err.Error()}
-	}
-	if v, ok, err := single(q, KnobStatus); err != nil {
 		return k, err
-	} else if ok {
+	}
+	if v, ok := q.get(KnobStatus); ok {
 		n, err := intKnob(KnobStatus, v, minStatus, maxStatus)
 		if err != nil {
 			return k, err
@@ -71,31 +73,23 @@ func ParseKnobs(rawQuery string) (Knobs, error) {
 		}
 		k.Status = int(n)
 	}
-	if v, ok, err := single(q, KnobDelayMs); err != nil {
-		return k, err
-	} else if ok {
+	if v, ok := q.get(KnobDelayMs); ok {
 		if k.DelayMs, err = intKnob(KnobDelayMs, v, 0, MaxDelayMs); err != nil {
 			return k, err
 		}
 	}
-	if v, ok, err := single(q, KnobSize); err != nil {
-		return k, err
-	} else if ok {
+	if v, ok := q.get(KnobSize); ok {
 		if k.Size, err = intKnob(KnobSize, v, 0, MaxSize); err != nil {
 			return k, err
 		}
 		k.HasSize = true
 	}
-	if v, ok, err := single(q, KnobChunks); err != nil {
-		return k, err
-	} else if ok {
+	if v, ok := q.get(KnobChunks); ok {
 		if k.Chunks, err = intKnob(KnobChunks, v, 1, MaxChunks); err != nil {
 			return k, err
 		}
 	}
-	if v, ok, err := single(q, KnobChunkDelayMs); err != nil {
-		return k, err
-	} else if ok {
+	if v, ok := q.get(KnobChunkDelayMs); ok {
 		if k.Chunks == 0 {
 			return k, &KnobError{Knob: KnobChunkDelayMs, Message: "needs chunks"}
 		}
@@ -106,9 +100,7 @@ func ParseKnobs(rawQuery string) (Knobs, error) {
 	if k.Chunks > 0 && k.HasSize && k.Size < k.Chunks {
 		return k, &KnobError{Knob: KnobSize, Message: fmt.Sprintf("size %d is smaller than chunks %d; every chunk must carry at least one byte", k.Size, k.Chunks)}
 	}
-	if v, ok, err := single(q, KnobClose); err != nil {
-		return k, err
-	} else if ok {
+	if v, ok := q.get(KnobClose); ok {
 		switch v {
 		case "1":
 			k.Close = true
@@ -120,17 +112,53 @@ func ParseKnobs(rawQuery string) (Knobs, error) {
 	return k, nil
 }
 
-// single returns the one value of a knob; a repeated knob is ambiguous and
-// therefore an error rather than first-wins.
-func single(q url.Values, name string) (string, bool, error) {
-	vs, ok := q[name]
-	if !ok {
-		return "", false, nil
+// knobNames are the knobs in the slot order of knobValues.
+var knobNames = [...]string{KnobStatus, KnobDelayMs, KnobSize, KnobChunks, KnobChunkDelayMs, KnobClose}
+
+// knobValues holds the raw value of each knob found in a query.
+type knobValues struct {
+	value [len(knobNames)]string
+	found [len(knobNames)]bool
+}
+
+func (q *knobValues) get(name string) (string, bool) {
+	slot := slices.Index(knobNames[:], name)
+	return q.value[slot], q.found[slot]
+}
+
+// scanKnobs picks the knob parameters out of a query without building a
+// url.Values map: this runs on every request, and most queries carry no
+// knob at all. Knob names and values are decoded as url.ParseQuery would.
+func scanKnobs(rawQuery string) (knobValues, error) {
+	var q knobValues
+	for rest := rawQuery; rest != ""; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		key, value, _ := strings.Cut(pair, "=")
+		if strings.ContainsAny(key, "%+") {
+			var err error
+			if key, err = url.QueryUnescape(key); err != nil {
+				continue // not a knob's name, whatever it is
+			}
+		}
+		slot := slices.Index(knobNames[:], key)
+		if slot < 0 {
+			continue
+		}
+		// A repeated knob is ambiguous, so an error rather than first-wins.
+		if q.found[slot] {
+			return q, &KnobError{Knob: key, Message: "given more than once, want once"}
+		}
+		if strings.ContainsAny(value, "%+") {
+			decoded, err := url.QueryUnescape(value)
+			if err != nil {
+				return q, &KnobError{Knob: key, Message: fmt.Sprintf("malformed escape in %q", value)}
+			}
+			value = decoded
+		}
+		q.value[slot], q.found[slot] = value, true
 	}
-	if len(vs) != 1 {
-		return "", false, &KnobError{Knob: name, Message: fmt.Sprintf("given %d times, want once", len(vs))}
-	}
-	return vs[0], true, nil
+	return q, nil
 }
 
 func intKnob(name, v string, lo, hi int64) (int64, error) {

@@ -44,7 +44,12 @@ func TestParseKnobs(t *testing.T) {
 		{query: "close=0", want: Knobs{}},
 		{query: "close=yes", errKnob: "close"},
 		{query: "status=404&delay_ms=5&size=7", want: Knobs{Status: 404, DelayMs: 5, Size: 7, HasSize: true}},
-		{query: "a=%zz", errKnob: "query"},
+		// Other parameters may be anything, even malformed.
+		{query: "a=%zz&%zz=1&x;y=2&status=200", want: Knobs{Status: 200}},
+		// Knob names and values are URL-decoded.
+		{query: "st%61tus=503&delay_ms=%31%30", want: Knobs{Status: 503, DelayMs: 10}},
+		{query: "status=%zz", errKnob: "status"},
+		{query: "status=200&st%61tus=500", errKnob: "status"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
