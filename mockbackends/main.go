@@ -73,7 +73,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mockbackends: unexpected arguments %q\n", fs.Args())
 		return exitUsage
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	// Registered before any listener so that a SIGTERM during startup is a
+	// clean exit too.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{ReplaceAttr: eventLogAttr}))
 
 	specs, err := collectSpecs(*configPath, extra)
 	if err != nil {
@@ -122,8 +126,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	line, _ := json.Marshal(ready)
 	fmt.Fprintf(stdout, "%s\n", line)
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	status := 0
 	select {
 	case <-ctx.Done():
@@ -137,6 +139,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	adminSrv.Shutdown(shutdownCtx)
 	stopCells()
 	return status
+}
+
+// eventLogAttr shapes stderr events like the routers' event log: "ts" in
+// RFC 3339 UTC instead of slog's "time".
+func eventLogAttr(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.String("ts", a.Value.Time().UTC().Format(time.RFC3339Nano))
+	}
+	return a
 }
 
 // collectSpecs turns the config's placements and the --cell flags into the

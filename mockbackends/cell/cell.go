@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,8 +28,8 @@ const MaxNameBytes = 64
 // Options tune a cell. The zero value is a cell with health at /health
 // that logs nowhere.
 type Options struct {
-	HealthPath string
-	Logger     *slog.Logger
+	HealthPath string       // where GET answers the health probe; DefaultHealthPath if empty
+	Logger     *slog.Logger // chaos changes and server errors
 }
 
 // Cell is one mock upstream. Its request path is lock-free: it reads the
@@ -59,7 +60,9 @@ func New(name, addr string, opts Options) (*Cell, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("cell %s: address %q must be host:port: %v", name, addr, err)
 	}
-	healthPath := opts.HealthPath
+	// A probe path may carry a query (health_check.path is free-form after
+	// its leading /); requests are matched on the path alone.
+	healthPath, _, _ := strings.Cut(opts.HealthPath, "?")
 	if healthPath == "" {
 		healthPath = DefaultHealthPath
 	}

@@ -455,3 +455,24 @@ func rawRoundTrip(t *testing.T, addr, request string) string {
 func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
 
 func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
+
+func TestHealthPathOption(t *testing.T) {
+	c, err := New("c", "127.0.0.1:0", Options{HealthPath: "/ready?deep=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Shutdown(context.Background())
+	base := "http://" + c.Addr()
+	if resp, body := get(t, base+"/ready"); resp.StatusCode != 200 || string(body) != "{\"status\":\"ok\"}\n" {
+		t.Fatalf("GET /ready: %d %s", resp.StatusCode, body)
+	}
+	if _, body := get(t, base+"/health"); decodeEcho(t, body).Path != "/health" {
+		t.Fatalf("GET /health is not the probe here, got %s", body)
+	}
+	if s := c.Counters().Snapshot(); s.HealthProbes != 1 || s.Requests != 1 {
+		t.Fatalf("counters = %+v", s)
+	}
+}
