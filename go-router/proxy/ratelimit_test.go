@@ -1,0 +1,53 @@
+package proxy
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"cellbench/config"
+)
+
+func TestRateLimiterBurstThenRefuse(t *testing.T) {
+	for _, per := range []string{config.PerRoutingKey, config.PerPlacement} {
+		l := newRateLimiter(config.RateLimit{RequestsPerSecond: 0.5, Burst: 3, Per: per})
+		now := time.Now()
+		for i := range 3 {
+			if ok, _ := l.allow("a", now); !ok {
+				t.Fatalf("%s: request %d within burst refused", per, i)
+			}
+		}
+		ok, after := l.allow("a", now)
+		if ok || after != 2 {
+			t.Fatalf("%s: over burst: ok=%v Retry-After=%d, want refused with 2 s at 0.5 rps", per, ok, after)
+		}
+		// Another key has its own bucket only with per=routing_key.
+		ok, _ = l.allow("b", now)
+		if ok != (per == config.PerRoutingKey) {
+			t.Fatalf("%s: other key allowed=%v", per, ok)
+		}
+		if ok, _ := l.allow("a", now.Add(2*time.Second)); !ok {
+			t.Fatalf("%s: refill after 2 s refused", per)
+		}
+		l.close()
+	}
+}
+
+func TestRateLimiterMemoryIsBounded(t *testing.T) {
+	l := newRateLimiter(config.RateLimit{RequestsPerSecond: 100, Burst: 10, Per: config.PerRoutingKey})
+	defer l.close()
+	now := time.Now()
+	const flood = rateLimitShards*maxKeysPerShard + 5000
+	for i := range flood {
+		l.allow("key-"+strconv.Itoa(i), now)
+	}
+	if n := l.keys(); n > rateLimitShards*maxKeysPerShard {
+		t.Fatalf("%d keys held after %d distinct keys, cap is %d", n, flood, rateLimitShards*maxKeysPerShard)
+	}
+	// Keys idle for longer than a full refill are swept.
+	l.allow("fresh", now.Add(l.idleAfter))
+	l.sweep(now.Add(l.idleAfter + time.Millisecond))
+	if n := l.keys(); n != 1 {
+		t.Fatalf("%d keys after sweeping idle ones, want 1 (the fresh key)", n)
+	}
+}
