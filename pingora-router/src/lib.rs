@@ -1,6 +1,7 @@
 //! cellbench's Pingora cell router: the library half (everything but process
 //! start-up), so integration tests and benches can reach the modules.
 
+pub mod admin;
 pub mod config;
 pub mod config_source;
 pub mod control_plane;
