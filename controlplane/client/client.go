@@ -163,9 +163,16 @@ func session(ctx context.Context, opts Options) (connected bool, err error) {
 		defer opts.OnConnected(false)
 	}
 
+	// Apply runs beside the read loop, so that a slow Apply never stops
+	// pings from being answered (the control plane would drop us).
+	applier := newApplier(conn, opts.Apply)
+	defer applier.stop()
 	for {
 		_, frame, err := conn.ReadMessage()
 		if err != nil {
+			if applyErr := applier.failure(); applyErr != nil {
+				return true, applyErr
+			}
 			return true, err
 		}
 		heard()
@@ -179,13 +186,7 @@ func session(ctx context.Context, opts Options) (connected bool, err error) {
 			opts.Logger.Debug("cp_frame_ignored", "type", msg.Type)
 			continue
 		}
-		reply := protocol.Ack(msg.Version)
-		if err := opts.Apply(msg.Version, msg.Config); err != nil {
-			reply = protocol.Nack(msg.Version, err.Error())
-		}
-		if err := writeJSON(conn, reply); err != nil {
-			return true, fmt.Errorf("send %s: %w", reply.Type, err)
-		}
+		applier.offer(msg)
 	}
 }
 

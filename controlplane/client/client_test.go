@@ -187,3 +187,74 @@ func TestOversizeSnapshotFrameIsRefused(t *testing.T) {
 	default:
 	}
 }
+
+// A slow Apply must not stop the client from answering pings, and the
+// snapshots that arrive meanwhile collapse into the newest one.
+func TestSlowApplyKeepsAnsweringPingsAndAppliesOnlyTheNewest(t *testing.T) {
+	cp := newFakeControlPlane(t)
+	entered := make(chan string, 4)
+	release := make(chan struct{})
+	startRun(t, Options{
+		URL: cp.url(),
+		Apply: func(version string, _ []byte) error {
+			entered <- version
+			if version == "v1" {
+				<-release
+			}
+			return nil
+		},
+		Logger: quietLogger(),
+	})
+	conn := cp.accept(t)
+	readMessage(t, conn)
+	for _, v := range []string{"v1", "v2", "v3"} {
+		if err := conn.WriteJSON(protocol.ConfigSnapshot(v, json.RawMessage(`{}`))); err != nil {
+			t.Fatal(err)
+		}
+		if v == "v1" {
+			if got := <-entered; got != "v1" {
+				t.Fatalf("applying %s, want v1", got)
+			}
+		}
+	}
+
+	pong := make(chan string, 1)
+	conn.SetPongHandler(func(data string) error { pong <- data; return nil })
+	replies := make(chan protocol.Message, 4)
+	go func() { // reading drives the pong handler
+		for {
+			var msg protocol.Message
+			if err := conn.ReadJSON(&msg); err != nil {
+				close(replies)
+				return
+			}
+			replies <- msg
+		}
+	}()
+	if err := conn.WriteControl(websocket.PingMessage, []byte("still there?"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case data := <-pong:
+		if data != "still there?" {
+			t.Fatalf("pong = %q", data)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no pong while Apply was blocked")
+	}
+	select {
+	case msg := <-replies:
+		t.Fatalf("got %+v while Apply was blocked", msg)
+	default:
+	}
+
+	close(release)
+	if got := <-entered; got != "v3" {
+		t.Fatalf("applied %s after v1, want v3", got)
+	}
+	select {
+	case v := <-entered:
+		t.Fatalf("also applied %s", v)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
