@@ -8,6 +8,7 @@ import (
 	"net"
 	"runtime"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -77,6 +78,7 @@ func benchRequests(b *testing.B, conns int, request string) {
 		}
 	}
 	b.ReportAllocs()
+	cpuBefore := processCPU(b)
 	b.ResetTimer()
 	if conns == 1 {
 		for b.Loop() {
@@ -101,6 +103,16 @@ func benchRequests(b *testing.B, conns int, request string) {
 		})
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	b.ReportMetric(float64(b.N)/(processCPU(b)-cpuBefore).Seconds(), "req/cpu-s")
+}
+
+// processCPU is the user plus system CPU time this process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // rawClient sends one fixed request per round trip on a keep-alive
