@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -301,12 +302,13 @@ func startRouter(t testing.TB, cfg any, extraArgs ...string) *router {
 	}
 	r.base = "http://" + r.listen
 	writeConfig(t, r.configPath, cfg)
-	args := append([]string{
-		"--config", r.configPath,
-		"--listen", r.listen,
-		"--admin", r.admin,
-		"--access-log", r.accessLog,
-	}, extraArgs...)
+	args := []string{"--config", r.configPath, "--listen", r.listen, "--admin", r.admin}
+	// A flag given twice is an error for some argument parsers, so a
+	// caller's own --access-log replaces the harness's file.
+	if !slices.Contains(extraArgs, "--access-log") {
+		args = append(args, "--access-log", r.accessLog)
+	}
+	args = append(args, extraArgs...)
 	r.proc = startProc(t, "router", routerBin, args, nil)
 	t.Cleanup(func() {
 		if strings.Contains(r.proc.stderr.String(), "WARNING: DATA RACE") {

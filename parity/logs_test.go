@@ -139,6 +139,34 @@ func TestLogs(t *testing.T) {
 		}
 	})
 
+	t.Run("access log to stdout and off", func(t *testing.T) {
+		for _, mode := range []string{"stdout", "off"} {
+			t.Run(mode, func(t *testing.T) {
+				r := startRouter(t, configDoc("logs-2", "p", nil, doc{"p": placement("shared", c.endpoint("p"), nil)}), "--access-log", mode)
+				r.do(t, req{path: "/", key: "x", header: map[string]string{"X-Request-Id": "log-" + mode}})
+				found := func() bool {
+					for _, s := range strings.Split(r.proc.stdout.String(), "\n") {
+						var m map[string]any
+						if json.Unmarshal([]byte(s), &m) == nil && m["msg"] == "request" && m["request_id"] == "log-"+mode {
+							return true
+						}
+					}
+					return false
+				}
+				if mode == "stdout" {
+					eventually(t, 2*time.Second, 20*time.Millisecond, "access line on stdout", func() (bool, string) {
+						return found(), r.proc.stdout.String()
+					})
+					return
+				}
+				time.Sleep(300 * time.Millisecond)
+				if out := r.proc.stdout.String(); found() || strings.Contains(out, `"msg":"request"`) {
+					t.Errorf("--access-log off still logged requests on stdout:\n%s", out)
+				}
+			})
+		}
+	})
+
 	t.Run("shutdown", func(t *testing.T) {
 		r.proc.signal(syscall.SIGTERM)
 		if code, ok := r.proc.waitExit(10 * time.Second); !ok || code != 0 {

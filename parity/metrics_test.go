@@ -89,17 +89,28 @@ func (m metricsPage) value(t testing.TB, name string, sel labels) float64 {
 	if len(ss) != 1 {
 		t.Fatalf("%s%v: %d matching series, want 1", name, sel, len(ss))
 	}
-	s := ss[0]
+	return sampleValue(ss[0])
+}
+
+// seriesValue is like value, but 0 when no series matches yet (a labelled
+// counter may appear with its first event).
+func seriesValue(t testing.TB, m metricsPage, name string, sel labels) float64 {
+	t.Helper()
+	if len(m.series(name, sel)) == 0 {
+		return 0
+	}
+	return m.value(t, name, sel)
+}
+
+func sampleValue(s *dto.Metric) float64 {
 	switch {
 	case s.Counter != nil:
 		return s.Counter.GetValue()
 	case s.Gauge != nil:
 		return s.Gauge.GetValue()
-	case s.Untyped != nil:
-		return s.Untyped.GetValue()
 	case s.Histogram != nil:
 		return float64(s.Histogram.GetSampleCount())
+	default:
+		return s.Untyped.GetValue()
 	}
-	t.Fatalf("%s%v: unsupported metric type", name, sel)
-	return 0
 }

@@ -1,0 +1,139 @@
+package parity
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Contract §5: exit statuses and signal handling of the router command.
+func TestCommandLine(t *testing.T) {
+	t.Parallel()
+
+	// exits runs the router with args and wants exit status 2 promptly.
+	exits2 := func(t *testing.T, args ...string) string {
+		t.Helper()
+		p := startProc(t, "router", routerBin, append(args, "--listen", freeAddr(t), "--admin", freeAddr(t), "--access-log", "off"), nil)
+		code, ok := p.waitExit(startTimeout)
+		if !ok {
+			t.Fatalf("router %q still running after %v; want exit 2", args, startTimeout)
+		}
+		if code != 2 {
+			t.Errorf("router %q: exit %d, want 2\nstderr:\n%s", args, code, p.stderr.String())
+		}
+		return p.stderr.String()
+	}
+
+	t.Run("missing config exits 2", func(t *testing.T) {
+		missing := filepath.Join(t.TempDir(), "absent.json")
+		if stderr := exits2(t, "--config", missing); !strings.Contains(stderr, missing) {
+			t.Errorf("stderr does not name the missing file %s:\n%s", missing, stderr)
+		}
+		if stderr := exits2(t); strings.TrimSpace(stderr) == "" {
+			t.Errorf("no --config: nothing on stderr")
+		}
+	})
+
+	t.Run("invalid config exits 2 with its code", func(t *testing.T) {
+		cases := map[string]any{
+			"parse_error":   []byte(`{"version": "x",`),
+			"unknown_field": doc{"version": "x", "default_placement": "a", "placements": doc{"a": placement("shared", "http://127.0.0.1:1", nil)}, "bogus": 1},
+			"fallback_cycle": configDoc("x", "a", nil, doc{
+				"a": placement("shared", "http://127.0.0.1:1", doc{"fallback": "b"}),
+				"b": placement("shared", "http://127.0.0.1:2", doc{"fallback": "a"}),
+			}),
+			"version_missing": doc{"default_placement": "a", "placements": doc{"a": placement("shared", "http://127.0.0.1:1", nil)}},
+		}
+		for code, cfg := range cases {
+			t.Run(code, func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), "bad.json")
+				writeConfig(t, path, cfg)
+				if stderr := exits2(t, "--config", path); !strings.Contains(stderr, code) {
+					t.Errorf("stderr does not carry the code %s:\n%s", code, stderr)
+				}
+			})
+		}
+	})
+
+	t.Run("SIGTERM drains an in-flight request and exits 0", func(t *testing.T) {
+		const drainMs = 4000
+		c := startCells(t, "p")
+		r := startRouter(t, configDoc("cli-1", "p", nil, doc{"p": placement("shared", c.endpoint("p"), nil)}),
+			"--drain-timeout-ms", itoa(drainMs))
+		slow := make(chan reply, 1)
+		go func() {
+			rp, err := r.send(req{path: "/?delay_ms=1500", key: "k"})
+			if err != nil {
+				t.Errorf("in-flight request: %v", err)
+			}
+			slow <- rp
+		}()
+		eventually(t, 3*time.Second, 10*time.Millisecond, "slow request in flight", func() (bool, string) {
+			return c.counters(t, "p").Inflight == 1, ""
+		})
+		termAt := time.Now()
+		r.proc.signal(syscall.SIGTERM)
+
+		time.Sleep(300 * time.Millisecond)
+		fresh := &http.Client{Timeout: time.Second}
+		after, _ := http.NewRequest(http.MethodGet, r.base+"/", nil)
+		after.Header.Set("X-Routing-Key", "k")
+		if resp, err := fresh.Do(after); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				t.Errorf("a new request after SIGTERM was served (%s); the router must stop accepting", resp.Status)
+			}
+		}
+
+		rp := <-slow
+		if rp.status != http.StatusOK || rp.header.Get("X-Cell") != "p" {
+			t.Errorf("in-flight request: want 200 from p, got:\n%s", rp)
+		}
+		code, ok := r.proc.waitExit(drainMs*time.Millisecond + time.Second - time.Since(termAt))
+		if !ok {
+			t.Fatalf("router still running %v after SIGTERM (drain timeout %dms)", time.Since(termAt), drainMs)
+		}
+		t.Logf("exited %v after SIGTERM", time.Since(termAt).Round(time.Millisecond))
+		if code != 0 {
+			t.Errorf("exit %d after SIGTERM, want 0", code)
+		}
+		if len(r.events("shutdown")) == 0 {
+			t.Errorf("no shutdown event on stderr")
+		}
+	})
+
+	t.Run("the drain timeout bounds the wait", func(t *testing.T) {
+		const drainMs = 500
+		c := startCells(t, "p")
+		r := startRouter(t, configDoc("cli-2", "p", nil, doc{"p": placement("shared", c.endpoint("p"), nil)}),
+			"--drain-timeout-ms", itoa(drainMs))
+		go r.send(req{path: "/?delay_ms=10000", key: "k"})
+		eventually(t, 3*time.Second, 10*time.Millisecond, "slow request in flight", func() (bool, string) {
+			return c.counters(t, "p").Inflight == 1, ""
+		})
+		termAt := time.Now()
+		r.proc.signal(syscall.SIGTERM)
+		code, ok := r.proc.waitExit(drainMs*time.Millisecond + 1500*time.Millisecond)
+		if !ok {
+			t.Fatalf("router still running %v after SIGTERM with a %dms drain timeout", time.Since(termAt), drainMs)
+		}
+		if code != 0 {
+			t.Errorf("exit %d, want 0", code)
+		}
+	})
+
+	t.Run("--workers and SIGINT", func(t *testing.T) {
+		c := startCells(t, "p")
+		r := startRouter(t, configDoc("cli-3", "p", nil, doc{"p": placement("shared", c.endpoint("p"), nil)}), "--workers", "1")
+		wantServed(t, r.get(t, "/", "k"), "p", "default", "")
+		r.proc.signal(os.Interrupt)
+		code, ok := r.proc.waitExit(5 * time.Second)
+		if !ok || code != 0 {
+			t.Errorf("after SIGINT: exited %v with %d, want exit 0", ok, code)
+		}
+	})
+}
