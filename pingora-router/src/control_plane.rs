@@ -1,0 +1,541 @@
+//! The router side of the control-plane protocol (contract §7), as Go's
+//! `controlplane/client`: one WebSocket to the control plane, a `hello`
+//! first, every `config_snapshot` handed to the [`ConfigSink`] and answered
+//! with `ack` or `nack`, reconnects with exponential backoff and jitter.
+//!
+//! It never sits on the request path: the router serves from its last good
+//! snapshot whether or not the control plane is reachable.
+//!
+//! Events: `cp_connected` and `cp_disconnected` are logged here;
+//! `config_applied` / `config_rejected` belong to the sink.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use serde_json::value::RawValue;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::config::MAX_DOCUMENT_BYTES;
+use crate::config_source::{ConfigSink, Source};
+use crate::logs::{self, Field};
+use crate::metrics;
+
+/// Read limit for frames from the control plane: the largest valid document
+/// plus room for the envelope (Go: `protocol.MaxSnapshotFrameBytes`). A
+/// bigger frame is refused from its header, never buffered.
+pub const MAX_SNAPSHOT_FRAME_BYTES: usize = MAX_DOCUMENT_BYTES + (64 << 10);
+/// The control plane pings every 5 s; this long without any frame means the
+/// connection is dead.
+pub const SILENCE_TIMEOUT: Duration = Duration::from_secs(15);
+pub const RECONNECT_MIN: Duration = Duration::from_millis(200);
+pub const RECONNECT_MAX: Duration = Duration::from_secs(10);
+/// Bounds the TCP connect plus the HTTP upgrade.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bounds one frame write (hello, ack, nack).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection must have lived for the next reconnect to start
+/// again from the shortest backoff: a control plane that accepts and then
+/// drops us at once should not be hammered.
+const STABLE_AFTER: Duration = Duration::from_secs(10);
+
+/// Where and who to connect as.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// e.g. `ws://127.0.0.1:8081/connect`
+    pub url: String,
+    /// Sent as `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// This router's name in the control plane's `/status`.
+    pub node_id: String,
+    pub silence_timeout: Duration,
+}
+
+impl Options {
+    /// Options with the protocol's timing; an empty `node_id` becomes
+    /// `<hostname>-<pid>` (as the Go client does).
+    pub fn new(
+        url: impl Into<String>,
+        token: Option<String>,
+        node_id: impl Into<String>,
+    ) -> Options {
+        let mut node_id = node_id.into();
+        if node_id.is_empty() {
+            node_id = default_node_id();
+        }
+        Options {
+            url: url.into(),
+            token,
+            node_id,
+            silence_timeout: SILENCE_TIMEOUT,
+        }
+    }
+}
+
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "router".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+/// Starts the client on `runtime`; it keeps reconnecting for as long as the
+/// runtime lives.
+pub fn spawn(runtime: &tokio::runtime::Handle, options: Options, sink: Arc<dyn ConfigSink>) {
+    runtime.spawn(run(options, sink));
+}
+
+/// Connects and keeps reconnecting, with exponential backoff and jitter.
+pub async fn run(options: Options, sink: Arc<dyn ConfigSink>) {
+    let mut backoff = Backoff::new(RECONNECT_MIN, RECONNECT_MAX);
+    loop {
+        let started = Instant::now();
+        let (connected, error) = session(&options, &sink).await;
+        if connected && started.elapsed() >= STABLE_AFTER {
+            backoff.reset();
+        }
+        let wait = backoff.next(rand::random::<f64>());
+        logs::event_fields(
+            "WARN",
+            "cp_disconnected",
+            &[
+                ("url", Field::Str(&options.url)),
+                ("node_id", Field::Str(&options.node_id)),
+                ("error", Field::Str(&error)),
+                ("was_connected", Field::Bool(connected)),
+                ("retry_in_ms", Field::Int(wait.as_millis() as i64)),
+            ],
+        );
+        tokio::time::sleep(wait).await;
+    }
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// One connection from dial to its end: whether hello was sent, and why it
+/// ended.
+async fn session(options: &Options, sink: &Arc<dyn ConfigSink>) -> (bool, String) {
+    let mut socket = match dial(options).await {
+        Ok(socket) => socket,
+        Err(error) => return (false, error),
+    };
+    let hello = json!({
+        "type": "hello",
+        "node_id": options.node_id,
+        "router": logs::ROUTER,
+        "config_version": sink.current_version(),
+    });
+    if let Err(error) = send(&mut socket, hello.to_string()).await {
+        return (false, format!("send hello: {error}"));
+    }
+    logs::event(
+        "cp_connected",
+        &[("url", &options.url), ("node_id", &options.node_id)],
+    );
+    metrics::set_control_plane_connected(true);
+    let error = serve(&mut socket, options, sink).await;
+    metrics::set_control_plane_connected(false);
+    (true, error)
+}
+
+async fn dial(options: &Options) -> Result<Socket, String> {
+    let mut request = options
+        .url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    if let Some(token) = &options.token {
+        let value =
+            HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| format!("token: {e}"))?;
+        request
+            .headers_mut()
+            .insert(tungstenite::http::header::AUTHORIZATION, value);
+    }
+    let config = WebSocketConfig::default()
+        .max_frame_size(Some(MAX_SNAPSHOT_FRAME_BYTES))
+        .max_message_size(Some(MAX_SNAPSHOT_FRAME_BYTES));
+    match tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        tokio_tungstenite::connect_async_with_config(request, Some(config), true),
+    )
+    .await
+    {
+        Err(_) => Err(format!("no handshake within {HANDSHAKE_TIMEOUT:?}")),
+        // The control plane answered but refused the upgrade (401 for a wrong token).
+        Ok(Err(tungstenite::Error::Http(response))) => Err(format!(
+            "upgrade refused: HTTP {}",
+            response.status().as_u16()
+        )),
+        Ok(Err(error)) => Err(error.to_string()),
+        Ok(Ok((socket, _))) => Ok(socket),
+    }
+}
+
+/// The frames the router reads; unknown fields are ignored so that a newer
+/// control plane can add some.
+#[derive(Deserialize)]
+struct Incoming {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    version: String,
+    /// The full document, exactly as the control plane sent it.
+    #[serde(default)]
+    config: Option<Box<RawValue>>,
+}
+
+/// Reads frames until the connection ends; returns why it ended.
+async fn serve(socket: &mut Socket, options: &Options, sink: &Arc<dyn ConfigSink>) -> String {
+    loop {
+        // Any frame, pings included, proves the connection alive; tungstenite
+        // answers pings itself while we read.
+        let frame = match tokio::time::timeout(options.silence_timeout, socket.next()).await {
+            Err(_) => return format!("nothing heard for {:?}", options.silence_timeout),
+            Ok(None) => return "connection closed".to_owned(),
+            Ok(Some(Err(error))) => return error.to_string(),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let payload = match &frame {
+            Message::Text(text) => text.as_bytes(),
+            Message::Binary(bytes) => bytes.as_ref(),
+            Message::Close(close) => {
+                return match close {
+                    Some(c) => format!("closed by the control plane: {} {}", c.code, c.reason),
+                    None => "closed by the control plane".to_owned(),
+                }
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+        };
+        let incoming: Incoming = match serde_json::from_slice(payload) {
+            Ok(incoming) => incoming,
+            Err(error) => return format!("undecodable frame from the control plane: {error}"),
+        };
+        if incoming.kind != "config_snapshot" {
+            // Skipped so that a newer control plane can add message types.
+            continue;
+        }
+        let doc = incoming
+            .config
+            .map(|raw| raw.get().as_bytes().to_vec())
+            .unwrap_or_default();
+        let applying = Arc::clone(sink);
+        // Parsing up to 16 MiB and building a snapshot is CPU work: keep it
+        // off the async workers.
+        let result =
+            tokio::task::spawn_blocking(move || applying.apply(&doc, Source::ControlPlane)).await;
+        let reply = match result {
+            Ok(Ok(_)) => json!({"type": "ack", "version": incoming.version}),
+            Ok(Err(rejection)) => {
+                json!({"type": "nack", "version": incoming.version, "error": rejection.to_string()})
+            }
+            Err(panicked) => {
+                json!({"type": "nack", "version": incoming.version, "error": panicked.to_string()})
+            }
+        };
+        if let Err(error) = send(socket, reply.to_string()).await {
+            return format!(
+                "send {}: {error}",
+                reply["type"].as_str().unwrap_or_default()
+            );
+        }
+    }
+}
+
+async fn send(socket: &mut Socket, text: String) -> Result<(), String> {
+    match tokio::time::timeout(WRITE_TIMEOUT, socket.send(Message::text(text))).await {
+        Err(_) => Err(format!("write took longer than {WRITE_TIMEOUT:?}")),
+        Ok(result) => result.map_err(|e| e.to_string()),
+    }
+}
+
+/// Reconnect delays that double from `min` to `max`, each spread by ±20 %
+/// so that a fleet that lost the control plane at the same moment does not
+/// come back in lockstep. Hand-written (as in the Go client): a dozen lines,
+/// and no backoff crate is in the build.
+struct Backoff {
+    min: Duration,
+    max: Duration,
+    current: Duration,
+}
+
+const BACKOFF_SPREAD: f64 = 0.2;
+
+impl Backoff {
+    fn new(min: Duration, max: Duration) -> Backoff {
+        Backoff {
+            min,
+            max,
+            current: min,
+        }
+    }
+
+    /// The delay before the next attempt, given `jitter` uniform in [0, 1);
+    /// doubles the base.
+    fn next(&mut self, jitter: f64) -> Duration {
+        let base = self.current;
+        self.current = (self.current * 2).min(self.max);
+        let spread = 1.0 + BACKOFF_SPREAD * (2.0 * jitter - 1.0);
+        base.mul_f64(spread).clamp(self.min, self.max)
+    }
+
+    fn reset(&mut self) {
+        self.current = self.min;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    use serde_json::Value;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+    use tokio::sync::mpsc;
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+
+    use crate::config::{self, ConfigError};
+
+    /// The connected gauge is process-wide: tests that move it run one at a time.
+    static GAUGE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+    /// A sink that validates with the real parser and remembers the version.
+    struct ParsingSink {
+        version: Mutex<String>,
+    }
+
+    impl ConfigSink for ParsingSink {
+        fn apply(&self, doc: &[u8], source: Source) -> Result<String, ConfigError> {
+            assert_eq!(source, Source::ControlPlane);
+            let config = config::parse(doc)?;
+            *self.version.lock().unwrap() = config.version.clone();
+            Ok(config.version)
+        }
+        fn current_version(&self) -> String {
+            self.version.lock().unwrap().clone()
+        }
+    }
+
+    fn sink(version: &str) -> Arc<ParsingSink> {
+        Arc::new(ParsingSink {
+            version: Mutex::new(version.to_owned()),
+        })
+    }
+
+    fn document(version: &str) -> String {
+        format!(
+            r#"{{"version":"{version}","default_placement":"a","placements":{{"a":{{"kind":"shared","endpoint":"http://127.0.0.1:9"}}}}}}"#
+        )
+    }
+
+    type ServerSocket = WebSocketStream<TcpStream>;
+
+    /// A fake control plane: hands each accepted connection (and its
+    /// Authorization header) to the test.
+    async fn fake_control_plane() -> (
+        String,
+        mpsc::Receiver<(ServerSocket, Option<String>)>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/connect", listener.local_addr().unwrap());
+        let (tx, rx) = mpsc::channel(4);
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let auth = Arc::new(Mutex::new(None));
+                let seen = Arc::clone(&auth);
+                let callback = move |request: &Request, response: Response| {
+                    *seen.lock().unwrap() = request
+                        .headers()
+                        .get("authorization")
+                        .map(|v| v.to_str().unwrap().to_owned());
+                    Ok(response)
+                };
+                if let Ok(socket) = tokio_tungstenite::accept_hdr_async(stream, callback).await {
+                    let header = auth.lock().unwrap().clone();
+                    if tx.send((socket, header)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        (url, rx, server)
+    }
+
+    async fn accept(
+        rx: &mut mpsc::Receiver<(ServerSocket, Option<String>)>,
+    ) -> (ServerSocket, Option<String>) {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("router did not connect")
+            .unwrap()
+    }
+
+    async fn read_json(socket: &mut ServerSocket) -> Value {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
+                .await
+                .expect("no frame from the router")
+                .unwrap()
+                .unwrap();
+            if let Message::Text(text) = frame {
+                return serde_json::from_str(&text).unwrap();
+            }
+        }
+    }
+
+    async fn send_snapshot(socket: &mut ServerSocket, version: &str, doc: &str) {
+        let frame = format!(r#"{{"type":"config_snapshot","version":"{version}","config":{doc}}}"#);
+        socket.send(Message::text(frame)).await.unwrap();
+    }
+
+    fn connected_gauge() -> f64 {
+        let text = String::from_utf8(metrics::render().0).unwrap();
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix("cellbench_control_plane_connected ")?
+                    .parse()
+                    .ok()
+            })
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn hello_then_ack_for_a_valid_snapshot_and_nack_for_an_invalid_one() {
+        let _gauge = GAUGE.lock().await;
+        let (url, mut conns, server) = fake_control_plane().await;
+        let sink = sink("v0");
+        let client = tokio::spawn(run(
+            Options::new(url, Some("s3cret".into()), "edge-1"),
+            sink.clone(),
+        ));
+
+        let (mut socket, auth) = accept(&mut conns).await;
+        assert_eq!(auth.as_deref(), Some("Bearer s3cret"));
+        assert_eq!(
+            read_json(&mut socket).await,
+            json!({"type": "hello", "node_id": "edge-1", "router": "pingora", "config_version": "v0"})
+        );
+        assert_eq!(connected_gauge(), 1.0);
+
+        send_snapshot(&mut socket, "v1", &document("v1")).await;
+        assert_eq!(
+            read_json(&mut socket).await,
+            json!({"type": "ack", "version": "v1"})
+        );
+        assert_eq!(sink.current_version(), "v1");
+
+        // Frames of unknown types are skipped, not answered.
+        socket
+            .send(Message::text(r#"{"type":"future_thing","x":1}"#))
+            .await
+            .unwrap();
+        let invalid = document("v2").replace("shared", "sharded");
+        send_snapshot(&mut socket, "v2", &invalid).await;
+        let nack = read_json(&mut socket).await;
+        assert_eq!(nack["type"], "nack");
+        assert_eq!(nack["version"], "v2");
+        assert!(
+            nack["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("kind_invalid: "),
+            "{nack}"
+        );
+        assert_eq!(
+            sink.current_version(),
+            "v1",
+            "a rejected snapshot must not be applied"
+        );
+
+        client.abort();
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn reconnects_after_the_server_drops_and_refuses_an_oversized_frame() {
+        let _gauge = GAUGE.lock().await;
+        let (url, mut conns, server) = fake_control_plane().await;
+        let sink = sink("v0");
+        let client = tokio::spawn(run(Options::new(url, None, "edge-2"), sink.clone()));
+
+        let (mut socket, auth) = accept(&mut conns).await;
+        assert_eq!(auth, None);
+        assert_eq!(read_json(&mut socket).await["type"], "hello");
+        drop(socket); // the control plane goes away
+
+        let (mut socket, _) = accept(&mut conns).await;
+        assert_eq!(read_json(&mut socket).await["type"], "hello");
+        // A frame header announcing 32 MiB: the client must give up on the
+        // connection from the header alone (no payload follows).
+        let mut header = vec![0x81, 127];
+        header.extend_from_slice(&(32u64 << 20).to_be_bytes());
+        socket.get_mut().write_all(&header).await.unwrap();
+        socket.get_mut().flush().await.unwrap();
+
+        let (mut socket, _) = accept(&mut conns).await;
+        assert_eq!(read_json(&mut socket).await["config_version"], "v0");
+        send_snapshot(&mut socket, "v3", &document("v3")).await;
+        assert_eq!(
+            read_json(&mut socket).await,
+            json!({"type": "ack", "version": "v3"})
+        );
+
+        client.abort();
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn silence_ends_the_connection() {
+        let (url, mut conns, server) = fake_control_plane().await;
+        let mut options = Options::new(url, None, "edge-3");
+        options.silence_timeout = Duration::from_millis(300);
+        let client = tokio::spawn(run(options, sink("v0")));
+
+        let (mut first, _) = accept(&mut conns).await;
+        assert_eq!(read_json(&mut first).await["type"], "hello");
+        // Say nothing: the router must hang up and dial again.
+        let (mut second, _) = accept(&mut conns).await;
+        assert_eq!(read_json(&mut second).await["type"], "hello");
+
+        client.abort();
+        server.abort();
+    }
+
+    #[test]
+    fn backoff_doubles_within_bounds_with_spread() {
+        let ms = Duration::from_millis;
+        for (jitter, want) in [
+            (0.5, [200u128, 400, 800, 1600, 3200, 6400, 10000, 10000]),
+            (0.0, [200, 320, 640, 1280, 2560, 5120, 8000, 8000]),
+            (1.0, [240, 480, 960, 1920, 3840, 7680, 10000, 10000]),
+        ] {
+            let mut backoff = Backoff::new(RECONNECT_MIN, RECONNECT_MAX);
+            let got: Vec<u128> = (0..8).map(|_| backoff.next(jitter).as_millis()).collect();
+            assert_eq!(got, want, "jitter {jitter}");
+            backoff.reset();
+            assert!(backoff.next(jitter) <= ms(240));
+        }
+    }
+
+    #[test]
+    fn node_id_defaults_to_host_and_pid() {
+        let options = Options::new("ws://x/connect", None, "");
+        assert!(
+            options
+                .node_id
+                .ends_with(&format!("-{}", std::process::id())),
+            "{}",
+            options.node_id
+        );
+    }
+}
