@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
 )
 
 func TestAppendJSONStringRoundTrips(t *testing.T) {
@@ -44,5 +45,19 @@ func TestCopyEndToEnd(t *testing.T) {
 	}
 	if !asksForTrailers([]string{"deflate, Trailers"}) || asksForTrailers([]string{"deflate"}) {
 		t.Error("asksForTrailers")
+	}
+}
+
+func TestAccessLogTimestamp(t *testing.T) {
+	l := &AccessLog{}
+	for _, ts := range []time.Time{
+		time.Date(2026, 11, 26, 2, 29, 9, 598_765_432, time.UTC),
+		time.Date(2026, 11, 26, 2, 29, 9, 5_000_000, time.UTC), // same second, cached prefix
+		time.Date(2026, 11, 26, 2, 29, 10, 0, time.UTC),
+	} {
+		got := string(l.appendTimestamp(nil, ts))
+		if want := ts.Format("2006-01-02T15:04:05.000Z07:00"); got != want {
+			t.Errorf("appendTimestamp = %q, want %q", got, want)
+		}
 	}
 }

@@ -52,7 +52,10 @@ var (
 // setHeaders sets the router's explainability headers (contract section 3)
 // that are known at this point, replacing any upstream field of the same name.
 func (ex *exchange) setHeaders(h http.Header) {
-	h["X-Request-Id"] = []string{ex.requestID}
+	// X-Request-Id and Server-Timing share one backing array.
+	values := make([]string, 2)
+	values[0] = ex.requestID
+	h["X-Request-Id"] = values[0:1:1]
 	h["X-Router"] = routerHeader
 	h["X-Config-Version"] = ex.snap.versionHeader
 	if ex.routed {
@@ -72,7 +75,8 @@ func (ex *exchange) setHeaders(h http.Header) {
 		var buf [40]byte
 		b := append(buf[:0], "upstream;dur="...)
 		b = strconv.AppendFloat(b, ms(ex.upstream), 'f', 3, 64)
-		h["Server-Timing"] = []string{string(b)}
+		values[1] = string(b)
+		h["Server-Timing"] = values[1:2:2]
 	}
 	if ex.retryAfter > 0 {
 		if ex.retryAfter == 1 {

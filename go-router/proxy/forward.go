@@ -26,11 +26,16 @@ func upstreamHeader(r *http.Request, requestID string) http.Header {
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = emptyUserAgent
 	}
-	h["X-Request-Id"] = []string{requestID}
-	h["X-Forwarded-For"] = []string{appendList(r.Header["X-Forwarded-For"], clientIP(r.RemoteAddr))}
+	// One backing array for the four per-request values: one allocation
+	// instead of four. Capacity-limited slices keep an append by anyone
+	// from writing into a neighbour.
+	values := [...]string{requestID, appendList(r.Header["X-Forwarded-For"], clientIP(r.RemoteAddr)), r.Host, appendList(r.Header["Via"], viaValue)}
+	shared := values[:]
+	h["X-Request-Id"] = shared[0:1:1]
+	h["X-Forwarded-For"] = shared[1:2:2]
+	h["X-Forwarded-Host"] = shared[2:3:3]
+	h["Via"] = shared[3:4:4]
 	h["X-Forwarded-Proto"] = forwardedProtoHTTP
-	h["X-Forwarded-Host"] = []string{r.Host}
-	h["Via"] = []string{appendList(r.Header["Via"], viaValue)}
 	return h
 }
 
