@@ -24,10 +24,10 @@ type AccessLog struct {
 	tsPrefix []byte
 	tsSecond int64
 	w        *bufio.Writer
-	out    io.Writer
-	closer io.Closer // nil for stdout
-	stop   chan struct{}
-	done   chan struct{}
+	out      io.Writer
+	closer   io.Closer // nil for stdout
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 // NewAccessLog writes to out; closer (may be nil) is closed by Close.
