@@ -1,0 +1,324 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binDir holds the binaries TestMain builds.
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "cellbench-cp-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binDir = dir
+	for _, pkg := range []string{"controlplane", "go-router", "mockbackends"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, pkg), "./"+pkg)
+		cmd.Dir = "../.."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+// lockedBuffer collects a process's output for the failure report.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// proc is a child process that is killed when the test ends, whatever happens.
+type proc struct {
+	name   string
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	exited chan struct{}
+	err    error // valid after exited is closed
+}
+
+func startProc(t *testing.T, binary string, stdout io.Writer, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: binary, stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(filepath.Join(binDir, binary), args...)
+	p.cmd.Stderr = p.stderr
+	p.cmd.Stdout = stdout
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", binary, err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("%s %v stderr:\n%s", binary, args, p.stderr.String())
+		}
+	})
+	return p
+}
+
+func (p *proc) kill() {
+	select {
+	case <-p.exited:
+	default:
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// stop sends sig and returns the exit status.
+func (p *proc) stop(t *testing.T, sig syscall.Signal) int {
+	t.Helper()
+	_ = p.cmd.Process.Signal(sig)
+	return p.exitCode(t)
+}
+
+func (p *proc) exitCode(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-p.exited:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not exit", p.name)
+		return -1
+	}
+}
+
+// freeAddr returns a loopback address nobody listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func httpOK(url string) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// cells runs mockbackends with two cells, a and b, on free ports.
+func startCells(t *testing.T) (a, b string) {
+	t.Helper()
+	out, w := io.Pipe()
+	startProc(t, "mockbackends", w, "--cell", "a=127.0.0.1:0", "--cell", "b=127.0.0.1:0", "--admin", "127.0.0.1:0")
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		if sc.Scan() {
+			ready <- sc.Text()
+		}
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	var line struct {
+		Msg   string            `json:"msg"`
+		Cells map[string]string `json:"cells"`
+	}
+	select {
+	case l := <-ready:
+		if err := json.Unmarshal([]byte(l), &line); err != nil || line.Msg != "ready" {
+			t.Fatalf("mockbackends ready line %q: %v", l, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("mockbackends never became ready")
+	}
+	return line.Cells["a"], line.Cells["b"]
+}
+
+// routerConfig is a two-cell document: acme routes to a, the rest to b.
+func routerConfig(version, cellA, cellB string) []byte {
+	return []byte(fmt.Sprintf(`{
+  "version": %q,
+  "default_placement": "b",
+  "routes": {"acme": "a"},
+  "placements": {
+    "a": {"kind": "dedicated", "endpoint": "http://%s", "fallback": "b"},
+    "b": {"kind": "shared", "endpoint": "http://%s"}
+  }
+}`, version, cellA, cellB))
+}
+
+func writeFile(t *testing.T, dir, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// controlPlane is a running controlplane process.
+type controlPlane struct {
+	*proc
+	addr, path, token string
+}
+
+func startControlPlane(t *testing.T, addr, path, token string) *controlPlane {
+	t.Helper()
+	args := []string{"--config", path, "--listen", addr}
+	if token != "" {
+		args = append(args, "--token", token)
+	}
+	cp := &controlPlane{proc: startProc(t, "controlplane", nil, args...), addr: addr, path: path, token: token}
+	waitFor(t, 10*time.Second, "control plane /healthz", func() bool { return httpOK("http://" + addr + "/healthz") })
+	return cp
+}
+
+func (cp *controlPlane) wsURL() string { return "ws://" + cp.addr + "/connect" }
+
+type nodeStatus struct {
+	NodeID       string     `json:"node_id"`
+	Router       string     `json:"router"`
+	Connected    bool       `json:"connected"`
+	AckedVersion *string    `json:"acked_version"`
+	AckedAt      *time.Time `json:"acked_at"`
+	LastNack     *struct {
+		Version string `json:"version"`
+		Error   string `json:"error"`
+	} `json:"last_nack"`
+}
+
+func (cp *controlPlane) node(t *testing.T, id string) (nodeStatus, bool) {
+	t.Helper()
+	resp, err := http.Get("http://" + cp.addr + "/status")
+	if err != nil {
+		return nodeStatus{}, false
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Nodes []nodeStatus `json:"nodes"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatalf("GET /status: %v", err)
+	}
+	for _, n := range st.Nodes {
+		if n.NodeID == id {
+			return n, true
+		}
+	}
+	return nodeStatus{}, false
+}
+
+func (cp *controlPlane) acked(t *testing.T, id, version string) bool {
+	n, ok := cp.node(t, id)
+	return ok && n.Connected && n.AckedVersion != nil && *n.AckedVersion == version
+}
+
+func (cp *controlPlane) put(t *testing.T, doc []byte) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, "http://"+cp.addr+"/config", bytes.NewReader(doc))
+	if cp.token != "" {
+		req.Header.Set("Authorization", "Bearer "+cp.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// goRouter is a running go-router process.
+type goRouter struct {
+	*proc
+	listen, admin string
+}
+
+func startGoRouter(t *testing.T, bootstrap, controlPlaneURL, token, nodeID string) *goRouter {
+	t.Helper()
+	r := &goRouter{listen: freeAddr(t), admin: freeAddr(t)}
+	args := []string{"--config", bootstrap, "--listen", r.listen, "--admin", r.admin,
+		"--control-plane", controlPlaneURL, "--node-id", nodeID, "--access-log", "off"}
+	if token != "" {
+		args = append(args, "--control-plane-token", token)
+	}
+	r.proc = startProc(t, "go-router", nil, args...)
+	waitFor(t, 10*time.Second, "router admin /healthz", func() bool { return httpOK("http://" + r.admin + "/healthz") })
+	return r
+}
+
+// configVersion sends one request through the router and returns the
+// X-Config-Version it was served with.
+func (r *goRouter) configVersion(t *testing.T) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+r.listen+"/e2e", nil)
+	req.Header.Set("X-Routing-Key", "acme")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("request through the router: %v", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("request through the router: %s", resp.Status)
+	}
+	return resp.Header.Get("X-Config-Version")
+}
+
+// metric returns the text of one metric line from the router's /metrics.
+func (r *goRouter) metric(t *testing.T, name string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + r.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, name+" ") || strings.HasPrefix(line, name+"{") {
+			return line
+		}
+	}
+	return ""
+}
