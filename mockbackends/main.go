@@ -11,12 +11,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -163,12 +164,7 @@ func collectSpecs(configPath string, extra []cellSpec) ([]cellSpec, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--config %s: %v", configPath, err)
 		}
-		names := make([]string, 0, len(cfg.Placements))
-		for name := range cfg.Placements {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		for _, name := range names {
+		for _, name := range slices.Sorted(maps.Keys(cfg.Placements)) {
 			p := cfg.Placements[name]
 			u, err := url.Parse(p.Endpoint)
 			if err != nil {

@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 )
 
 // Health values of the chaos "health" field.
@@ -67,12 +68,7 @@ func ParseChaosPatch(body []byte) (ChaosPatch, error) {
 		return p, err
 	}
 	// Sorted so that a body with several faults always reports the same one.
-	names := make([]string, 0, len(fields))
-	for name := range fields {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
 		raw := fields[name]
 		if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 			return p, fmt.Errorf("%s: null is not a value; leave the field out to keep it", name)
