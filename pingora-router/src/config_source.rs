@@ -230,7 +230,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sees_in_place_rewrite_and_atomic_rename_within_a_second_and_skips_identical_content() {
+    async fn applies_rewrites_renames_and_sighup_and_skips_identical_content() {
         let dir = std::env::temp_dir().join(format!("cellbench-watch-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("config.json");
@@ -263,6 +263,14 @@ mod tests {
         );
         std::fs::write(&path, "bad").unwrap();
         assert_eq!(wait_for(&recorder, 3).await, ["{2}", "{3}", "bad"]);
+
+        // SIGHUP applies the file now, even unchanged.
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &std::process::id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(wait_for(&recorder, 4).await, ["{2}", "{3}", "bad", "bad"]);
 
         watcher.abort();
         std::fs::remove_dir_all(&dir).unwrap();
