@@ -46,6 +46,18 @@ var scratchPool = sync.Pool{New: func() any {
 	return &scratch{out: make([]byte, 0, 2048), keys: make([]string, 0, 32), sha: sha256.New(), copyBuf: make([]byte, 16<<10)}
 }}
 
+// maxPooledEcho caps the echo buffer kept for reuse: one request with huge
+// headers must not pin that much memory in the pool for good.
+const maxPooledEcho = 64 << 10
+
+func (s *scratch) release() {
+	if cap(s.out) > maxPooledEcho {
+		s.out = make([]byte, 0, 2048)
+	}
+	clear(s.keys[:cap(s.keys)]) // drop references to the last request's header names
+	scratchPool.Put(s)
+}
+
 // ServeHTTP answers one request: the health endpoint, or the echo shaped
 // by the request's knobs and the cell's chaos.
 func (c *Cell) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -66,7 +78,7 @@ func (c *Cell) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	chaos := c.chaos.Load()
 
 	s := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(s)
+	defer s.release()
 	e := echo{
 		cell:       c.name,
 		method:     r.Method,
