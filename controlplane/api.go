@@ -83,9 +83,6 @@ func (s *server) handlePutConfig(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, code, message)
 		return
 	}
-	if changed {
-		s.log.Info("config_applied", "source", sourceAPI, "remote", r.RemoteAddr, "version", doc.version)
-	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"version": doc.version, "changed": changed})
 }
 

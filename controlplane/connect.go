@@ -51,7 +51,10 @@ func (s *server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	go sess.writeLoop(s.timing)
-	s.hub.join(sess)
+	if !s.hub.join(sess) {
+		sess.close(websocket.CloseGoingAway, "control plane shutting down")
+		return
+	}
 	s.log.Info("router_connected", "node_id", hello.NodeID, "router", hello.Router,
 		"config_version", hello.ConfigVersion, "remote", r.RemoteAddr)
 

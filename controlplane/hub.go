@@ -24,6 +24,7 @@ type hub struct {
 	current  *document
 	sessions map[string]*session // by node_id
 	nodes    map[string]*node    // by node_id; outlives the session
+	closing  bool                // set by closeAll: no session may join after it
 }
 
 // node is what /status reports about one router.
@@ -79,10 +80,13 @@ func (h *hub) publish(d *document) {
 // join registers a session after its hello and queues the current
 // document for it. A session already registered under the same node_id
 // (a router that restarted before its old connection timed out) is closed:
-// one node, one connection.
-func (h *hub) join(s *session) {
+// one node, one connection. It reports false once shutdown has begun.
+func (h *hub) join(s *session) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.closing {
+		return false
+	}
 	if old := h.sessions[s.nodeID]; old != nil {
 		go old.close(websocket.ClosePolicyViolation, "replaced by a newer connection from the same node_id")
 	}
@@ -96,6 +100,7 @@ func (h *hub) join(s *session) {
 	n.Connected = true
 	n.ConnectedAt = time.Now().UTC()
 	s.offer(h.current)
+	return true
 }
 
 // leave unregisters s if it is still the node's session.
@@ -162,9 +167,11 @@ func (h *hub) status() statusView {
 	return view
 }
 
-// closeAll ends every session with code and reason (shutdown).
+// closeAll ends every session with code and reason and refuses new ones
+// (shutdown).
 func (h *hub) closeAll(code int, reason string) {
 	h.mu.Lock()
+	h.closing = true
 	sessions := make([]*session, 0, len(h.sessions))
 	for _, s := range h.sessions {
 		sessions = append(sessions, s)

@@ -109,8 +109,17 @@ func (s *server) reloadFile() {
 		s.log.Warn("config_rejected", "source", sourceFile, "path", s.path, "code", config.CodeOf(err), "error", err.Error())
 		return
 	}
+	s.publish(doc, sourceFile)
+}
+
+// publish makes doc current and broadcasts it; the caller holds s.update.
+func (s *server) publish(doc *document, source string) {
+	if s.hub.document().version == doc.version {
+		// Allowed, but X-Config-Version can no longer tell the two apart.
+		s.log.Warn("config_version_reused", "source", source, "version", doc.version)
+	}
 	s.hub.publish(doc)
-	s.log.Info("config_applied", "source", sourceFile, "version", doc.version)
+	s.log.Info("config_applied", "source", source, "version", doc.version)
 }
 
 // errPersist is a valid PUT that could not be written to the config file.
@@ -133,7 +142,7 @@ func (s *server) put(raw []byte) (doc *document, changed bool, err error) {
 		return nil, false, fmt.Errorf("%w: %v", errPersist, err)
 	}
 	s.lastFileBytes = raw
-	s.hub.publish(doc)
+	s.publish(doc, sourceAPI)
 	return doc, true, nil
 }
 
