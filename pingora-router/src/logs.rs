@@ -13,7 +13,7 @@
 //! Events are rare (config, control plane, health, breaker changes) and
 //! written straight to stderr, one `write` per line.
 
-use std::fmt::Write as _;
+use std::cell::RefCell;
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
@@ -151,7 +151,7 @@ pub fn access(record: &AccessRecord<'_>) {
 fn encode_access(r: &AccessRecord<'_>, now: SystemTime) -> Vec<u8> {
     let mut line = Vec::with_capacity(512);
     line.extend_from_slice(b"{\"ts\":\"");
-    line.extend_from_slice(rfc3339(now).as_bytes());
+    push_rfc3339(&mut line, now);
     line.extend_from_slice(b"\",\"level\":\"INFO\",\"msg\":\"request\"");
     for (name, value) in [
         ("request_id", r.request_id),
@@ -165,21 +165,14 @@ fn encode_access(r: &AccessRecord<'_>, now: SystemTime) -> Vec<u8> {
     ] {
         push_str_field(&mut line, name, value);
     }
-    let mut numbers = String::with_capacity(64);
-    let _ = write!(
-        numbers,
-        ",\"status\":{},\"attempts\":{}",
-        r.status, r.attempts
-    );
-    line.extend_from_slice(numbers.as_bytes());
+    // Writing into a Vec cannot fail.
+    let _ = write!(line, ",\"status\":{},\"attempts\":{}", r.status, r.attempts);
     push_str_field(&mut line, "error", r.error);
-    numbers.clear();
     let _ = write!(
-        numbers,
+        line,
         ",\"duration_ms\":{:.3},\"upstream_ms\":{:.3},\"bytes_out\":{}",
         r.duration_ms, r.upstream_ms, r.bytes_out
     );
-    line.extend_from_slice(numbers.as_bytes());
     push_str_field(&mut line, "config_version", r.config_version);
     push_str_field(&mut line, "router", ROUTER);
     line.extend_from_slice(b"}\n");
@@ -240,7 +233,7 @@ fn encode_event<'a>(
 ) -> Vec<u8> {
     let mut line = Vec::with_capacity(256);
     line.extend_from_slice(b"{\"ts\":\"");
-    line.extend_from_slice(rfc3339(now).as_bytes());
+    push_rfc3339(&mut line, now);
     line.push(b'"');
     push_str_field(&mut line, "level", level);
     push_str_field(&mut line, "msg", msg);
@@ -250,7 +243,7 @@ fn encode_event<'a>(
             Field::Int(n) => {
                 line.push(b',');
                 push_json_str(&mut line, name);
-                line.extend_from_slice(format!(":{n}").as_bytes());
+                let _ = write!(line, ":{n}");
             }
             Field::Bool(b) => {
                 line.push(b',');
@@ -265,17 +258,37 @@ fn encode_event<'a>(
 
 /// Now in RFC 3339, UTC, millisecond precision (`2026-11-26T02:24:14.123Z`).
 pub fn rfc3339_now() -> String {
-    rfc3339(SystemTime::now())
+    let mut text = Vec::with_capacity(24);
+    push_rfc3339(&mut text, SystemTime::now());
+    String::from_utf8(text).expect("ASCII")
 }
 
-/// Hand-written (the civil-from-days algorithm) because the only date crate
-/// in the build, chrono, is compiled without its clock feature, and turning
-/// it on would rebuild Pingora for one timestamp format.
-fn rfc3339(at: SystemTime) -> String {
+thread_local! {
+    /// The date and time of day of the last second formatted on this
+    /// thread: one access line per request must not redo the calendar.
+    static LAST_SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+fn push_rfc3339(out: &mut Vec<u8>, at: SystemTime) {
     let since_epoch = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since_epoch.as_secs();
+    LAST_SECOND.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != secs {
+            *cache = (secs, date_time(secs));
+        }
+        out.extend_from_slice(cache.1.as_bytes());
+    });
+    let _ = write!(out, ".{:03}Z", since_epoch.subsec_millis());
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of a Unix time. Hand-written (the civil-from-days
+/// algorithm) because the only date crate in the build, chrono, is compiled
+/// without its clock feature, and turning it on would rebuild Pingora for one
+/// timestamp format.
+fn date_time(secs: u64) -> String {
     let (days, second_of_day) = ((secs / 86_400) as i64, secs % 86_400);
-    // Howard Hinnant's days_from_civil inverse, for the proleptic Gregorian calendar.
+    // Howard Hinnant's civil_from_days, proleptic Gregorian calendar.
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
@@ -287,11 +300,10 @@ fn rfc3339(at: SystemTime) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
         second_of_day / 3600,
         second_of_day / 60 % 60,
-        second_of_day % 60,
-        since_epoch.subsec_millis()
+        second_of_day % 60
     )
 }
 
@@ -299,6 +311,12 @@ fn rfc3339(at: SystemTime) -> String {
 mod tests {
     use super::*;
     use serde_json::Value;
+
+    fn rfc3339(at: SystemTime) -> String {
+        let mut out = Vec::new();
+        push_rfc3339(&mut out, at);
+        String::from_utf8(out).unwrap()
+    }
 
     #[test]
     fn timestamps_are_rfc3339_utc() {
@@ -309,6 +327,8 @@ mod tests {
         assert_eq!(rfc3339(at(951_782_400, 5)), "2000-02-29T00:00:00.005Z"); // leap day
         assert_eq!(rfc3339(at(1_795_660_454, 123)), "2026-11-26T02:34:14.123Z");
         assert_eq!(rfc3339(at(4_102_444_799, 999)), "2099-12-31T23:59:59.999Z");
+        // The per-second cache must not leak into the next second.
+        assert_eq!(rfc3339(at(4_102_444_800, 1)), "2100-01-01T00:00:00.001Z");
     }
 
     #[test]
