@@ -11,18 +11,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
-	"slices"
-	"strings"
 	"syscall"
 	"time"
 
-	"cellbench/config"
 	"cellbench/mockbackends/admin"
 	"cellbench/mockbackends/cell"
 )
@@ -36,25 +31,6 @@ const (
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
-
-// cellSpec is one cell to start, from a placement or a --cell flag.
-type cellSpec struct {
-	name, addr, healthPath, source string
-}
-
-// cellFlags collects repeated --cell NAME=ADDR flags.
-type cellFlags []cellSpec
-
-func (f *cellFlags) String() string { return "" }
-
-func (f *cellFlags) Set(v string) error {
-	name, addr, ok := strings.Cut(v, "=")
-	if !ok || name == "" || addr == "" {
-		return fmt.Errorf("want NAME=HOST:PORT, got %q", v)
-	}
-	*f = append(*f, cellSpec{name: name, addr: addr, source: "--cell " + v})
-	return nil
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -85,31 +61,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mockbackends: %v\n", err)
 		return exitUsage
 	}
-	cells := make([]*cell.Cell, 0, len(specs))
-	stopCells := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-		defer cancel()
-		for _, c := range cells {
-			c.Shutdown(ctx)
-		}
-	}
-	for _, s := range specs {
-		c, err := cell.New(s.name, s.addr, cell.Options{HealthPath: s.healthPath, Logger: logger})
-		if err == nil {
-			err = c.Start()
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "mockbackends: %s: %v\n", s.source, err)
-			stopCells()
-			return exitUsage
-		}
-		cells = append(cells, c)
+	cells, err := startCells(specs, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "mockbackends: %v\n", err)
+		return exitUsage
 	}
 
 	adminLn, err := net.Listen("tcp", *adminAddr)
 	if err != nil {
 		fmt.Fprintf(stderr, "mockbackends: --admin: %v\n", err)
-		stopCells()
+		stopCells(cells)
 		return exitUsage
 	}
 	adminSrv := &http.Server{Handler: admin.Handler(cells), ReadHeaderTimeout: 10 * time.Second}
@@ -138,8 +99,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	adminSrv.Shutdown(shutdownCtx)
-	stopCells()
+	stopCells(cells)
 	return status
+}
+
+// startCells binds every cell; on a failure it stops those already started.
+func startCells(specs []cellSpec, logger *slog.Logger) ([]*cell.Cell, error) {
+	cells := make([]*cell.Cell, 0, len(specs))
+	for _, s := range specs {
+		c, err := cell.New(s.name, s.addr, cell.Options{HealthPath: s.healthPath, Logger: logger})
+		if err == nil {
+			err = c.Start()
+		}
+		if err != nil {
+			stopCells(cells)
+			return nil, fmt.Errorf("%s: %v", s.source, err)
+		}
+		cells = append(cells, c)
+	}
+	return cells, nil
+}
+
+// stopCells lets requests in progress finish within shutdownGrace, then
+// closes what is left.
+func stopCells(cells []*cell.Cell) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	for _, c := range cells {
+		c.Shutdown(ctx)
+	}
 }
 
 // eventLogAttr shapes stderr events like the routers' event log: "ts" in
@@ -149,58 +137,4 @@ func eventLogAttr(groups []string, a slog.Attr) slog.Attr {
 		return slog.String("ts", a.Value.Time().UTC().Format(time.RFC3339Nano))
 	}
 	return a
-}
-
-// collectSpecs turns the config's placements and the --cell flags into the
-// cells to start, refusing duplicate names and two cells on one address.
-func collectSpecs(configPath string, extra []cellSpec) ([]cellSpec, error) {
-	var specs []cellSpec
-	if configPath != "" {
-		doc, err := os.ReadFile(configPath)
-		if err != nil {
-			return nil, fmt.Errorf("--config: %v", err)
-		}
-		cfg, err := config.Parse(doc)
-		if err != nil {
-			return nil, fmt.Errorf("--config %s: %v", configPath, err)
-		}
-		for _, name := range slices.Sorted(maps.Keys(cfg.Placements)) {
-			p := cfg.Placements[name]
-			u, err := url.Parse(p.Endpoint)
-			if err != nil {
-				// config.Parse has validated the endpoint already.
-				return nil, fmt.Errorf("--config %s: placement %s: %v", configPath, name, err)
-			}
-			s := cellSpec{name: name, addr: u.Host, source: "placement " + name}
-			if p.HealthCheck != nil {
-				s.healthPath = p.HealthCheck.Path
-			}
-			specs = append(specs, s)
-		}
-	}
-	specs = append(specs, extra...)
-	if len(specs) == 0 {
-		return nil, errors.New("no cells: give --config PATH and/or --cell NAME=HOST:PORT")
-	}
-	byName := make(map[string]string)
-	byAddr := make(map[string]string)
-	for _, s := range specs {
-		if prev, dup := byName[s.name]; dup {
-			return nil, fmt.Errorf("cell name %q is given twice (%s and %s)", s.name, prev, s.source)
-		}
-		byName[s.name] = s.source
-		host, port, err := net.SplitHostPort(s.addr)
-		if err != nil {
-			return nil, fmt.Errorf("%s: address %q must be host:port", s.source, s.addr)
-		}
-		if port == "0" {
-			continue // every port 0 binds a different free port
-		}
-		key := net.JoinHostPort(strings.ToLower(host), port)
-		if prev, dup := byAddr[key]; dup {
-			return nil, fmt.Errorf("%s and %s both listen on %s; each cell needs its own address", prev, s.source, key)
-		}
-		byAddr[key] = s.source
-	}
-	return specs, nil
 }
