@@ -1,7 +1,13 @@
 package parity
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -99,5 +105,142 @@ func TestFailoverOnHealth(t *testing.T) {
 		if st := r.upstreams(t)["p"]; st.Health != "healthy" {
 			t.Errorf("/debug/upstreams p health %q, want healthy", st.Health)
 		}
+	})
+}
+
+// Contract §2 rule 9 details: the probe is a GET of the configured path,
+// anything but a 2xx within timeout_ms is a failure, and probes never block
+// requests.
+func TestHealthProbes(t *testing.T) {
+	t.Parallel()
+	const probePath = "/hc/probe"
+	var mode atomic.Value // how the upstream answers probes: "ok", "hang", "404"
+	mode.Store("ok")
+	var mu sync.Mutex
+	var probes []string
+	u := startRawUpstream(t, func(req *http.Request, conn net.Conn, br *bufio.Reader) bool {
+		if req.URL.Path != probePath {
+			io.Copy(io.Discard, req.Body)
+			fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nserved")
+			return true
+		}
+		mu.Lock()
+		probes = append(probes, req.Method+" "+req.URL.RequestURI())
+		mu.Unlock()
+		switch mode.Load() {
+		case "hang":
+			time.Sleep(time.Second)
+			return false
+		case "404":
+			fmt.Fprintf(conn, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+		default:
+			fmt.Fprintf(conn, "HTTP/1.1 204 No Content\r\n\r\n")
+		}
+		return true
+	})
+	c := startCells(t, "f")
+	r := startRouter(t, configDoc("probes-1", "f",
+		map[string]string{"k": "u"},
+		doc{
+			"u": placement("shared", u.endpoint(), doc{"fallback": "f", "health_check": doc{
+				"path": probePath, "interval_ms": 100, "timeout_ms": 80, "unhealthy_threshold": 2, "healthy_threshold": 2}}),
+			"f": placement("shared", c.endpoint("f"), nil),
+		}))
+	routedTo := func(want string) func() (bool, string) {
+		return func() (bool, string) {
+			rp := r.get(t, "/", "k")
+			return rp.header.Get("X-Routed-To") == want, rp.header.Get("X-Routed-To")
+		}
+	}
+
+	t.Run("probes GET the configured path", func(t *testing.T) {
+		eventually(t, 2*time.Second, 20*time.Millisecond, "two probes", func() (bool, string) {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(probes) >= 2, itoa(len(probes))
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range probes {
+			if p != "GET "+probePath {
+				t.Errorf("probe %q, want GET %s", p, probePath)
+			}
+		}
+	})
+
+	t.Run("a non-2xx probe is a failure", func(t *testing.T) {
+		mode.Store("404")
+		eventually(t, 3*time.Second, 10*time.Millisecond, "failover while probes get 404", routedTo("f"))
+		mode.Store("ok")
+		eventually(t, 3*time.Second, 10*time.Millisecond, "u healthy again", routedTo("u"))
+	})
+
+	t.Run("a probe timeout is a failure and never blocks requests", func(t *testing.T) {
+		mode.Store("hang")
+		start := time.Now()
+		var slowest time.Duration
+		eventually(t, 3*time.Second, 10*time.Millisecond, "failover while probes hang", func() (bool, string) {
+			at := time.Now()
+			rp := r.get(t, "/", "k")
+			slowest = max(slowest, time.Since(at))
+			return rp.header.Get("X-Routed-To") == "f", rp.header.Get("X-Routed-To")
+		})
+		if slowest > 300*time.Millisecond {
+			t.Errorf("a request took %v while probes hung: probes block requests", slowest)
+		}
+		t.Logf("unhealthy %v after probes started hanging", time.Since(start).Round(time.Millisecond))
+		mode.Store("ok")
+		eventually(t, 4*time.Second, 10*time.Millisecond, "u healthy again", routedTo("u"))
+	})
+}
+
+// Contract §2 rules 3, 5 and 6 after a failover: the rate limit is the
+// primary's, the concurrency and body limits are the serving placement's.
+func TestLimitsAfterFailover(t *testing.T) {
+	t.Parallel()
+	c := startCells(t, "p", "f")
+	r := startRouter(t, configDoc("failover-limits-1", "f",
+		// One key per subtest: each key has its own budget of 2 at p.
+		map[string]string{"k": "p", "kr": "p", "kb": "p", "kc": "p"},
+		doc{
+			"p": placement("shared", c.endpoint("p"), doc{"fallback": "f", "circuit_breaker": breaker(1, 60000),
+				"rate_limit": rateLimit(0.1, 2, "routing_key")}),
+			"f": placement("shared", c.endpoint("f"), doc{"concurrency_limit": 1, "max_request_body_bytes": 100}),
+		}))
+	// One 5xx opens p's breaker for the rest of the test: f serves p's keys.
+	if rp := r.get(t, "/?status=500", "k"); rp.status != 500 {
+		t.Fatalf("want 500 from p, got:\n%s", rp)
+	}
+	wantServed(t, r.get(t, "/", "kr"), "f", "shared", "circuit_open")
+
+	t.Run("the primary's rate limit still applies", func(t *testing.T) {
+		// kr has spent one of its 2 tokens above.
+		wantServed(t, r.get(t, "/", "kr"), "f", "shared", "circuit_open")
+		wantRateLimited(t, r.get(t, "/", "kr"))
+	})
+
+	t.Run("the serving placement's body limit applies", func(t *testing.T) {
+		before := c.counters(t, "f").Requests
+		rp := r.do(t, req{method: http.MethodPost, path: "/", key: "kb", body: newPattern(101), size: 101})
+		wantRouterError(t, rp, http.StatusRequestEntityTooLarge, "body_too_large")
+		wantHeaders(t, rp, map[string]string{"X-Routed-To": "f", "X-Failover-Reason": "circuit_open"})
+		if n := c.counters(t, "f").Requests - before; n != 0 {
+			t.Errorf("cell f got %d requests over its body limit", n)
+		}
+	})
+
+	t.Run("the serving placement's concurrency limit applies", func(t *testing.T) {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			r.send(req{path: "/?delay_ms=1000", key: "kc"})
+		}()
+		eventually(t, 3*time.Second, 10*time.Millisecond, "slow request in flight at f", func() (bool, string) {
+			return c.counters(t, "f").Inflight == 1, ""
+		})
+		rp := r.get(t, "/", "kc")
+		wantRouterError(t, rp, http.StatusServiceUnavailable, "concurrency_limited")
+		wantHeaders(t, rp, map[string]string{"X-Routed-To": "f", "X-Failover-Reason": "circuit_open", "Retry-After": "1"})
+		<-done
 	})
 }

@@ -12,13 +12,14 @@ import (
 func TestTimeouts(t *testing.T) {
 	t.Parallel()
 	const headerMs = 300
-	c := startCells(t, "slow", "slow1")
+	c := startCells(t, "slow", "slow1", "tb")
 	timeouts := doc{"response_header_ms": headerMs, "connect_ms": 500}
 	r := startRouter(t, configDoc("timeouts-1", "slow",
-		map[string]string{"ks": "slow", "k1": "slow1"},
+		map[string]string{"ks": "slow", "k1": "slow1", "kb": "tb"},
 		doc{
 			"slow":  placement("shared", c.endpoint("slow"), doc{"timeouts": timeouts, "retry": retry(2)}),
 			"slow1": placement("shared", c.endpoint("slow1"), doc{"timeouts": timeouts}),
+			"tb":    placement("shared", c.endpoint("tb"), doc{"timeouts": timeouts, "fallback": "slow1", "circuit_breaker": breaker(2, 60000)}),
 		}))
 
 	timed := func(t *testing.T, q req) (reply, time.Duration) {
@@ -67,5 +68,13 @@ func TestTimeouts(t *testing.T) {
 		if dur < 140 || dur > float64(took.Milliseconds())+5 {
 			t.Errorf("Server-Timing upstream;dur=%v, want >= the cell's 150ms delay and <= the %v the request took", dur, took)
 		}
+	})
+
+	t.Run("timeouts count as breaker failures", func(t *testing.T) {
+		for range 2 {
+			rp, _ := timed(t, req{path: "/?delay_ms=3000", key: "kb"})
+			wantRouterError(t, rp, http.StatusGatewayTimeout, "upstream_timeout")
+		}
+		wantServed(t, r.get(t, "/", "kb"), "slow1", "shared", "circuit_open")
 	})
 }
