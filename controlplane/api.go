@@ -52,38 +52,44 @@ func (s *server) requireToken(next http.HandlerFunc) http.HandlerFunc {
 
 func (s *server) handlePutConfig(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(putBodyTimeout))
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, config.MaxDocumentBytes+1))
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		// Same code and wording as config.Parse gives an oversize document.
-		err = &config.Error{Code: config.CodeParseError, Message: "document is larger than the 16 MiB allowed"}
-	case err != nil:
-		writeError(w, http.StatusBadRequest, config.CodeParseError, "reading the body: "+err.Error())
-		return
-	}
-	var doc *document
-	changed := false
+	var (
+		doc     *document
+		changed bool
+	)
+	raw, err := readDocument(w, r)
 	if err == nil {
 		doc, changed, err = s.put(raw)
 	}
-	if err != nil {
-		if errors.Is(err, errPersist) {
-			s.log.Error("config_rejected", "source", sourceAPI, "remote", r.RemoteAddr, "code", "persist_failed", "error", err.Error())
-			writeError(w, http.StatusInternalServerError, "persist_failed", err.Error())
-			return
-		}
-		code := config.CodeOf(err)
-		s.log.Warn("config_rejected", "source", sourceAPI, "remote", r.RemoteAddr, "code", code, "error", err.Error())
-		var cfgErr *config.Error
-		message := err.Error()
-		if errors.As(err, &cfgErr) {
-			message = cfgErr.Message
-		}
-		writeError(w, http.StatusBadRequest, code, message)
-		return
+	var rejection *config.Error
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusAccepted, map[string]any{"version": doc.version, "changed": changed})
+	case errors.As(err, &rejection):
+		s.log.Warn("config_rejected", "source", sourceAPI, "remote", r.RemoteAddr, "code", rejection.Code, "error", err.Error())
+		writeError(w, http.StatusBadRequest, rejection.Code, rejection.Message)
+	default: // the document was valid but could not be written to the config file
+		s.log.Error("config_rejected", "source", sourceAPI, "remote", r.RemoteAddr, "code", codePersistFailed, "error", err.Error())
+		writeError(w, http.StatusInternalServerError, codePersistFailed, err.Error())
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"version": doc.version, "changed": changed})
+}
+
+// codePersistFailed answers a valid PUT that could not be saved; nothing
+// is broadcast then, so the fleet never runs a document a restart would lose.
+const codePersistFailed = "persist_failed"
+
+// readDocument reads a PUT body of at most config.MaxDocumentBytes. A
+// longer body is rejected with the code config.Parse gives an oversize
+// document, without reading the rest.
+func readDocument(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, config.MaxDocumentBytes))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, &config.Error{Code: config.CodeParseError, Message: "document is larger than the 16 MiB allowed"}
+	case err != nil:
+		return nil, &config.Error{Code: config.CodeParseError, Message: "reading the body: " + err.Error()}
+	}
+	return raw, nil
 }
 
 func (s *server) handleGetConfig(w http.ResponseWriter, _ *http.Request) {

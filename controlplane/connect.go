@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
@@ -25,12 +26,14 @@ var upgrader = websocket.Upgrader{
 // handleConnect runs one router's session: upgrade, hello, then the read
 // loop (acks, nacks, pongs) while session.writeLoop sends snapshots and pings.
 func (s *server) handleConnect(w http.ResponseWriter, r *http.Request) {
+	// Counted before the upgrade: until the hijack, http.Server.Shutdown
+	// waits for this handler, so the Add cannot race serve's final Wait.
+	s.sessions.Add(1)
+	defer s.sessions.Done()
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // Upgrade has answered with the HTTP error
 	}
-	s.sessions.Add(1)
-	defer s.sessions.Done()
 	conn.SetReadLimit(protocol.MaxRouterFrameBytes)
 
 	hello, err := readHello(conn, s.timing.helloTimeout)
@@ -58,10 +61,10 @@ func (s *server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("router_connected", "node_id", hello.NodeID, "router", hello.Router,
 		"config_version", hello.ConfigVersion, "remote", r.RemoteAddr)
 
-	reason := s.readLoop(sess, heard)
-	sess.close(closeCodeFor(reason), reason.Error())
+	readErr := s.readLoop(sess, heard)
+	sess.close(closeCodeFor(readErr), readErr.Error())
 	s.hub.leave(sess)
-	s.log.Info("router_disconnected", "node_id", hello.NodeID, "reason", reason.Error())
+	s.log.Info("router_disconnected", "node_id", hello.NodeID, "reason", sess.closeReason())
 }
 
 // readLoop handles the router's frames until the connection fails; it
@@ -69,6 +72,10 @@ func (s *server) handleConnect(w http.ResponseWriter, r *http.Request) {
 func (s *server) readLoop(sess *session, heard func()) error {
 	for {
 		_, frame, err := sess.conn.ReadMessage()
+		var netErr net.Error
+		if errors.As(err, &netErr) && netErr.Timeout() {
+			return fmt.Errorf("silent for %v (no pong, no frame): %w", s.timing.silenceTimeout, err)
+		}
 		if err != nil {
 			return err
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -122,9 +121,6 @@ func (s *server) publish(doc *document, source string) {
 	s.log.Info("config_applied", "source", source, "version", doc.version)
 }
 
-// errPersist is a valid PUT that could not be written to the config file.
-var errPersist = errors.New("persist failed")
-
 // put validates a pushed document, writes it to the config file and
 // publishes it. changed is false when the document is byte-identical to the
 // current one (nothing is broadcast then).
@@ -139,7 +135,7 @@ func (s *server) put(raw []byte) (doc *document, changed bool, err error) {
 		return current, false, nil
 	}
 	if err := writeFileAtomic(s.path, raw); err != nil {
-		return nil, false, fmt.Errorf("%w: %v", errPersist, err)
+		return nil, false, fmt.Errorf("write %s: %w", s.path, err)
 	}
 	s.lastFileBytes = raw
 	s.publish(doc, sourceAPI)

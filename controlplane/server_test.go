@@ -478,3 +478,22 @@ func TestShutdownClosesRoutersWithGoingAway(t *testing.T) {
 		t.Fatalf("got %v, want close 1001", err)
 	}
 }
+
+func TestPutThatCannotBeSavedIsNotBroadcast(t *testing.T) {
+	cp := startCP(t, cpOptions{})
+	router := startRouter(t, cp, "edge-a", "", nil)
+	waitFor(t, 5*time.Second, "ack v1", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
+	// Without its directory the file cannot be replaced.
+	if err := os.RemoveAll(filepath.Dir(cp.path)); err != nil {
+		t.Fatal(err)
+	}
+	if resp := cp.put(t, "", demoDoc(t, "v2")); resp.status != http.StatusInternalServerError || resp.body["error"] != "persist_failed" {
+		t.Fatalf("PUT = %d %v, want 500 persist_failed", resp.status, resp.body)
+	}
+	if v := cp.status(t).Version; v != "v1" {
+		t.Fatalf("control plane serves %s after a failed save", v)
+	}
+	if got := router.appliedVersions(); !reflect.DeepEqual(got, []string{"v1"}) {
+		t.Fatalf("router applied %v", got)
+	}
+}

@@ -23,6 +23,7 @@ type session struct {
 	wake    chan struct{} // capacity 1: "pending changed"
 
 	closeOnce sync.Once
+	reason    string        // why the session ended; set once, before done is closed
 	done      chan struct{} // closed when the session ends
 }
 
@@ -86,11 +87,20 @@ func (s *session) writeLoop(t timing) {
 }
 
 // close ends the session once: a best-effort close frame with code and
-// reason, then the socket, which unblocks the reader and the writer.
+// reason, then the socket, which unblocks the reader and the writer. The
+// first caller's reason is the one kept: a failed write closes the socket,
+// and the reader's "use of closed connection" that follows is not the cause.
 func (s *session) close(code int, reason string) {
 	s.closeOnce.Do(func() {
+		s.reason = reason
 		_ = s.conn.WriteControl(websocket.CloseMessage, closeMessage(code, reason), time.Now().Add(closeGrace))
 		_ = s.conn.Close()
 		close(s.done)
 	})
+}
+
+// closeReason is the reason given to the first close; call it after close.
+func (s *session) closeReason() string {
+	<-s.done
+	return s.reason
 }
