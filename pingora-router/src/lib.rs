@@ -9,3 +9,5 @@ pub mod logs;
 pub mod metrics;
 pub mod routing;
 pub mod resilience;
+pub mod proxy;
+pub mod snapshot;

@@ -1,1 +1,205 @@
-fn main() {}
+//! Process start-up of the Pingora cell router: flags (contract §5), the
+//! first config, the control runtime (config source, control plane, health
+//! checks), the Pingora server (proxy and admin services) and its shutdown.
+//!
+//! Flags are parsed with clap's derive API: pingora-core already depends on
+//! clap with `derive`, so it costs no build time, and it gives exact
+//! `--flag VALUE` handling, `--help` and exit status 2 on a usage error.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use clap::Parser;
+use pingora::proxy::http_proxy_service_with_name;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use tokio::signal::unix::{signal, SignalKind};
+
+use pingora_router::config_source::{ConfigSink, Source};
+use pingora_router::proxy::{self, Router};
+use pingora_router::snapshot::SnapshotStore;
+use pingora_router::{admin, config_source, control_plane, logs};
+
+/// Exit status for a missing or invalid config at startup (contract §5).
+const EXIT_CONFIG: i32 = 2;
+/// Exit status when the router cannot start for another reason (a listen
+/// address in use, ...).
+const EXIT_STARTUP: i32 = 1;
+
+#[derive(Parser, Debug)]
+#[command(name = "pingora-router", about = "cellbench cell router on Pingora")]
+struct Flags {
+    /// Config document: the bootstrap and, without a control plane, the watched source.
+    #[arg(long)]
+    config: PathBuf,
+    /// Proxy listen address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Admin listen address (/healthz, /debug/*, /metrics).
+    #[arg(long, default_value = "127.0.0.1:9901")]
+    admin: String,
+    /// Control plane WebSocket URL, e.g. ws://127.0.0.1:8081/connect.
+    #[arg(long = "control-plane")]
+    control_plane: Option<String>,
+    /// Bearer token for the control plane.
+    #[arg(long = "control-plane-token")]
+    control_plane_token: Option<String>,
+    /// Node id announced to the control plane (default: the host name and pid).
+    #[arg(long = "node-id")]
+    node_id: Option<String>,
+    /// Access log: stdout, off, or a file path.
+    #[arg(long = "access-log", default_value = "stdout")]
+    access_log: String,
+    /// Proxy worker threads (default: all cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+    #[arg(long = "drain-timeout-ms", default_value_t = 5000)]
+    drain_timeout_ms: u64,
+}
+
+fn main() {
+    let flags = Flags::parse();
+    if let Err(e) = logs::init(&flags.access_log) {
+        eprintln!("access log {}: {e}", flags.access_log);
+        std::process::exit(EXIT_STARTUP);
+    }
+
+    let doc = match std::fs::read(&flags.config) {
+        Ok(doc) => doc,
+        Err(e) => {
+            eprintln!("parse_error: cannot read config {}: {e}", flags.config.display());
+            std::process::exit(EXIT_CONFIG);
+        }
+    };
+
+    // Config sources, the control-plane client and the health checks run
+    // here, away from the proxy threads.
+    let control = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("cellbench-control")
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| {
+            eprintln!("cannot start the control runtime: {e}");
+            std::process::exit(EXIT_STARTUP);
+        });
+
+    let store = match SnapshotStore::bootstrap(&doc, Source::File, control.handle().clone()) {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(EXIT_CONFIG);
+        }
+    };
+
+    // Fail early and clearly when an address is taken: Pingora would panic
+    // on a service thread and keep the process alive without a listener.
+    for addr in [&flags.listen, &flags.admin] {
+        if let Err(e) = TcpListener::bind(addr.as_str()) {
+            eprintln!("cannot listen on {addr}: {e}");
+            std::process::exit(EXIT_STARTUP);
+        }
+    }
+
+    if let Err(e) = start_config_source(&flags, &control, &store, &doc) {
+        eprintln!("cannot start the config source: {e}");
+        std::process::exit(EXIT_STARTUP);
+    }
+
+    let threads = flags
+        .workers
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let drain = Duration::from_millis(flags.drain_timeout_ms);
+    let conf = server_conf(threads, drain);
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    server.add_service(admin::service(&flags.admin, store.clone()));
+    let mut service = http_proxy_service_with_name(&server.configuration, Router::new(store), "cellbench proxy");
+    service.add_tcp(&flags.listen);
+    server.add_service(service);
+
+    server.run(RunArgs { shutdown_signal: Box::new(DrainOnSignal { drain }) });
+    // Reached only if Pingora's own grace period ran out before the drain
+    // watcher exited the process.
+    logs::flush();
+    std::process::exit(0);
+}
+
+/// Pingora's server settings, built in code: Pingora neither parses its own
+/// command line nor reads a YAML file here.
+fn server_conf(threads: usize, drain: Duration) -> ServerConf {
+    let drain_secs = drain.as_millis().div_ceil(1000) as u64;
+    ServerConf {
+        threads,
+        // Pingora sleeps this long after SIGTERM before stopping its
+        // runtimes (default 300 s). The drain watcher normally exits sooner,
+        // as soon as no request is in flight; this is the upper bound.
+        grace_period_seconds: Some(drain_secs),
+        graceful_shutdown_timeout_seconds: Some(0),
+        max_retries: proxy::MAX_PINGORA_RETRIES,
+        ..ServerConf::default()
+    }
+}
+
+/// Starts the config source on the control runtime: the control-plane
+/// client when one is set (the file was only the bootstrap), else the file
+/// watcher with SIGHUP. Either way SIGHUP is handled before the proxy
+/// accepts, so it never takes its default, fatal action.
+fn start_config_source(
+    flags: &Flags,
+    control: &tokio::runtime::Runtime,
+    store: &Arc<SnapshotStore>,
+    bootstrap: &[u8],
+) -> std::io::Result<()> {
+    let sink: Arc<dyn ConfigSink> = store.clone();
+    match &flags.control_plane {
+        Some(url) => {
+            config_source::spawn_hangup_ignorer(control.handle())?;
+            let node_id = flags.node_id.clone().unwrap_or_default();
+            let options = control_plane::Options::new(url.clone(), flags.control_plane_token.clone(), node_id);
+            control_plane::spawn(control.handle(), options, sink);
+            Ok(())
+        }
+        None => config_source::spawn_file_watcher(control.handle(), flags.config.clone(), bootstrap, sink),
+    }
+}
+
+/// Takes over Pingora's signal handling: SIGTERM and SIGINT both drain
+/// (Pingora treats SIGINT as a fast shutdown that drops in-flight requests,
+/// and SIGQUIT as a socket hand-over to a new process, which this router does
+/// not do). SIGHUP is the config source's (reload), registered before the
+/// server starts so it never takes its default, fatal action.
+struct DrainOnSignal {
+    drain: Duration,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for DrainOnSignal {
+    async fn recv(&self) -> ShutdownSignal {
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        let drain_ms = self.drain.as_millis().to_string();
+        logs::event("shutdown", &[("signal", name), ("drain_timeout_ms", &drain_ms)]);
+        let deadline = Instant::now() + self.drain;
+        // Pingora stops accepting once this returns, then waits out its whole
+        // grace period even when nothing is in flight; exit as soon as the
+        // last request is done instead.
+        std::thread::spawn(move || {
+            while proxy::active_requests() > 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            logs::flush();
+            std::process::exit(0);
+        });
+        ShutdownSignal::GracefulTerminate
+    }
+}

@@ -1,0 +1,769 @@
+//! The `ProxyHttp` implementation: the contract's request path (§2, §3) on
+//! Pingora's hooks. Decisions come from `routing` (pure) and the placement
+//! runtime handles in the snapshot; this file only wires them to the hooks:
+//!
+//! - `request_filter`: wire-size check, routing key, route, rate limit,
+//!   availability (health, breaker), concurrency, body limit by
+//!   `Content-Length` — each refusal is a JSON error the router writes itself;
+//! - `upstream_peer`: one attempt to the serving placement's resolved address;
+//! - `fail_to_connect` / `error_while_proxy` / `upstream_response_filter`:
+//!   attempt outcomes (breaker) and the retry decision;
+//! - `request_body_filter`: the body limit for bodies without a usable
+//!   `Content-Length`;
+//! - `upstream_request_filter` / `response_filter`: the §3 headers;
+//! - `fail_to_proxy`: 502/504/413 as JSON; `logging`: access log and metrics.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Method, StatusCode};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorSource, ErrorType, Result};
+
+use crate::logs::{self, AccessRecord};
+use crate::metrics;
+use crate::resilience::breaker::Admission;
+use crate::resilience::concurrency::InflightGuard;
+use crate::routing::{self, Availability, FailoverReason, Outcome, RouteReason};
+use crate::snapshot::{PlacementRuntime, Snapshot, SnapshotStore};
+
+/// The value of `X-Router`.
+pub const ROUTER_NAME: &str = "pingora";
+
+/// Largest request head (request line and header fields) accepted (contract
+/// §2 wire rules). Pingora's own limit is 1 MiB, so the router checks this.
+pub const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
+
+/// Longest client `X-Request-Id` passed on.
+const MAX_REQUEST_ID_BYTES: usize = 128;
+
+/// Upper bound on Pingora's retry loop. Attempts proper are counted and capped
+/// by the router (`max_attempts` <= 5); the extra room is for replays on a
+/// pooled upstream connection the upstream had already closed, which are not
+/// attempts (the request never reached the upstream).
+pub const MAX_PINGORA_RETRIES: usize = 8;
+
+/// Requests being processed right now, all placements: the drain on shutdown
+/// waits for this to reach zero.
+static ACTIVE_REQUESTS: AtomicU64 = AtomicU64::new(0);
+
+pub fn active_requests() -> u64 {
+    ACTIVE_REQUESTS.load(Ordering::Acquire)
+}
+
+struct ActiveRequest;
+
+impl ActiveRequest {
+    fn enter() -> Self {
+        ACTIVE_REQUESTS.fetch_add(1, Ordering::AcqRel);
+        ActiveRequest
+    }
+}
+
+impl Drop for ActiveRequest {
+    fn drop(&mut self) {
+        ACTIVE_REQUESTS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Request ids as a random per-process prefix plus a counter (the Go
+/// router's scheme): unique across restarts without randomness per request.
+struct RequestIds {
+    prefix: String,
+    seq: AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        // std's RandomState is seeded from the OS's randomness; enough for a
+        // non-secret, collision-avoiding prefix without another dependency.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+        h.write_u32(std::process::id());
+        RequestIds { prefix: format!("{:016x}-", h.finish()), seq: AtomicU64::new(0) }
+    }
+
+    fn next(&self) -> String {
+        let mut id = String::with_capacity(self.prefix.len() + 13);
+        id.push_str(&self.prefix);
+        push_base36(&mut id, self.seq.fetch_add(1, Ordering::Relaxed) + 1);
+        id
+    }
+}
+
+fn push_base36(out: &mut String, mut n: u64) {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut buf = [0u8; 13];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = DIGITS[(n % 36) as usize];
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).expect("ascii digits"));
+}
+
+/// 1 to 128 visible ASCII characters: safe in a header and a log line.
+fn valid_request_id(id: &[u8]) -> bool {
+    !id.is_empty() && id.len() <= MAX_REQUEST_ID_BYTES && id.iter().all(|b| (0x21..=0x7e).contains(b))
+}
+
+/// Per-request state shared between the hooks.
+pub struct RequestCtx {
+    started: Instant,
+    _active: ActiveRequest,
+    snapshot: Option<Arc<Snapshot>>,
+    request_id: String,
+    routing_key: String,
+    route_reason: Option<RouteReason>,
+    primary: Option<usize>,
+    serving: Option<usize>,
+    failover: Option<FailoverReason>,
+    _inflight: Option<InflightGuard>,
+    /// The breaker permit of the current attempt, while its outcome is not
+    /// yet recorded.
+    admission: Option<Option<Admission>>,
+    attempts: u32,
+    has_body: bool,
+    body_bytes: u64,
+    body_too_large: bool,
+    /// The next `upstream_peer` call replays the same attempt (a pooled
+    /// connection turned out to be closed), so it is not a new attempt.
+    replay: bool,
+    /// `upstream_response_filter` turned a 502/503/504 into a retry.
+    status_retry: bool,
+    response_received: bool,
+    attempt_sent: Option<Instant>,
+    upstream_dur: Option<Duration>,
+    /// The router's error code when the router answered itself.
+    error: Option<&'static str>,
+}
+
+impl RequestCtx {
+    fn placement(&self) -> Option<&Arc<PlacementRuntime>> {
+        Some(&self.snapshot.as_ref()?.placements[self.serving?])
+    }
+
+    fn placement_name(&self, i: Option<usize>) -> &str {
+        match (&self.snapshot, i) {
+            (Some(s), Some(i)) => &s.placements[i].name,
+            _ => "",
+        }
+    }
+
+    /// Records the current attempt's outcome with the breaker.
+    fn record_attempt(&mut self, success: bool) {
+        if let Some(admission) = self.admission.take() {
+            if let Some(p) = self.placement() {
+                p.record(admission, success);
+            }
+        }
+    }
+
+    /// Asks the breaker for the next attempt's permit.
+    fn admit_next_attempt(&mut self) -> bool {
+        let Some(p) = self.placement() else { return false };
+        match p.admit() {
+            Ok(admission) => {
+                self.admission = Some(admission);
+                true
+            }
+            Err(()) => false,
+        }
+    }
+
+    fn abandon_attempt(&mut self) {
+        if let Some(admission) = self.admission.take() {
+            if let Some(p) = self.placement() {
+                p.abandon(admission);
+            }
+        }
+    }
+}
+
+/// The router's `ProxyHttp` service.
+pub struct Router {
+    store: Arc<SnapshotStore>,
+    ids: RequestIds,
+}
+
+impl Router {
+    pub fn new(store: Arc<SnapshotStore>) -> Self {
+        Router { store, ids: RequestIds::new() }
+    }
+
+    /// Whether one more attempt may follow the current one.
+    fn may_retry(&self, ctx: &mut RequestCtx, outcome: Outcome, method: &Method) -> bool {
+        let Some(p) = ctx.placement().cloned() else { return false };
+        let allowed = ctx.attempts < p.max_attempts
+            && routing::may_retry(outcome, method, ctx.has_body, ctx.body_bytes > 0)
+            && ctx.admit_next_attempt();
+        if allowed {
+            p.metrics.retry();
+        }
+        allowed
+    }
+
+    /// Writes a response the router makes itself: JSON body and the
+    /// explainability headers known at this point.
+    async fn respond(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        status: u16,
+        code: &'static str,
+        message: &str,
+        retry_after: Option<u64>,
+    ) -> Result<()> {
+        ctx.error = Some(code);
+        let body = serde_json::json!({ "error": code, "message": message, "request_id": ctx.request_id });
+        let body = Bytes::from(body.to_string());
+        let mut resp = ResponseHeader::build(status, Some(12))?;
+        resp.insert_header(header::CONTENT_TYPE, "application/json")?;
+        resp.insert_header(header::CONTENT_LENGTH, body.len())?;
+        if let Some(secs) = retry_after {
+            resp.insert_header(header::RETRY_AFTER, secs)?;
+        }
+        add_router_headers(&mut resp, ctx)?;
+        if status == 413 || status == 400 || status == 431 {
+            // The rest of the request was not read; the connection cannot
+            // carry another one.
+            session.set_keepalive(None);
+        }
+        let head_only = session.req_header().method == Method::HEAD;
+        session.write_response_header(Box::new(resp), head_only).await?;
+        if !head_only {
+            session.write_response_body(Some(body), true).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The explainability headers (contract §3) known for this request.
+fn add_router_headers(resp: &mut ResponseHeader, ctx: &RequestCtx) -> Result<()> {
+    resp.insert_header("X-Request-Id", &ctx.request_id)?;
+    resp.insert_header("X-Router", ROUTER_NAME)?;
+    if let Some(snapshot) = &ctx.snapshot {
+        resp.insert_header("X-Config-Version", snapshot.version())?;
+    }
+    if let Some(reason) = ctx.route_reason {
+        resp.insert_header("X-Route-Reason", reason.as_str())?;
+    }
+    if let Some(failover) = ctx.failover {
+        resp.insert_header("X-Failover-Reason", failover.as_str())?;
+    }
+    if let Some(p) = ctx.placement() {
+        resp.insert_header("X-Routed-To", &p.name)?;
+        resp.insert_header("X-Circuit-State", p.circuit_state().as_str())?;
+    }
+    if ctx.attempts > 0 {
+        resp.insert_header("X-Upstream-Attempts", ctx.attempts)?;
+    }
+    Ok(())
+}
+
+/// Size of the request head as it came in: request line and header fields.
+fn request_head_bytes(req: &RequestHeader) -> usize {
+    let line = req.method.as_str().len() + 1 + req.raw_path().len() + 1 + "HTTP/1.1\r\n".len();
+    let fields: usize = req.headers.iter().map(|(n, v)| n.as_str().len() + 2 + v.len() + 2).sum();
+    line + fields + 2
+}
+
+/// Request fields a proxy must not forward (RFC 9110 §7.6.1), beyond those
+/// Pingora's upstream request policy already strips.
+const HOP_BY_HOP_REQUEST: [&str; 7] =
+    ["connection", "keep-alive", "proxy-connection", "te", "upgrade", "proxy-authorization", "trailer"];
+
+/// Response fields a proxy must not forward (RFC 9110 §7.6.1). Framing
+/// (`Transfer-Encoding`, `Content-Length`) is left to Pingora, which
+/// re-frames the body for the client connection.
+const HOP_BY_HOP_RESPONSE: [&str; 5] = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "trailer"];
+
+/// Field names listed in `Connection` headers (RFC 9110 §7.6.1).
+fn connection_nominated(headers: &http::HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .collect()
+}
+
+fn asks_for_trailers(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(header::TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+}
+
+/// Appends `value` to a comma-separated list that may arrive on several lines.
+fn append_list(existing: http::header::GetAll<'_, HeaderValue>, value: &str) -> String {
+    let mut out = String::new();
+    for v in existing.iter().filter_map(|v| v.to_str().ok()) {
+        out.push_str(v);
+        out.push_str(", ");
+    }
+    out.push_str(value);
+    out
+}
+
+/// How an error after the connection was made ended the attempt.
+fn outcome_of(e: &Error) -> Outcome {
+    match e.etype() {
+        ErrorType::ReadTimedout => Outcome::Timeout,
+        _ => Outcome::Broken,
+    }
+}
+
+fn is_connect_error(e: &Error) -> bool {
+    matches!(
+        e.etype(),
+        ErrorType::ConnectTimedout
+            | ErrorType::ConnectRefused
+            | ErrorType::ConnectNoRoute
+            | ErrorType::ConnectError
+            | ErrorType::BindError
+            | ErrorType::SocketError
+            | ErrorType::ConnectProxyFailure
+    )
+}
+
+#[async_trait]
+impl ProxyHttp for Router {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            started: Instant::now(),
+            _active: ActiveRequest::enter(),
+            snapshot: None,
+            request_id: String::new(),
+            routing_key: String::new(),
+            route_reason: None,
+            primary: None,
+            serving: None,
+            failover: None,
+            _inflight: None,
+            admission: None,
+            attempts: 0,
+            has_body: false,
+            body_bytes: 0,
+            body_too_large: false,
+            replay: false,
+            status_retry: false,
+            response_received: false,
+            attempt_sent: None,
+            upstream_dur: None,
+            error: None,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let snapshot = self.store.load();
+        ctx.snapshot = Some(Arc::clone(&snapshot));
+        let req = session.req_header();
+        ctx.request_id = match req.headers.get("x-request-id") {
+            Some(id) if valid_request_id(id.as_bytes()) => String::from_utf8_lossy(id.as_bytes()).into_owned(),
+            _ => self.ids.next(),
+        };
+
+        if request_head_bytes(req) > MAX_REQUEST_HEAD_BYTES {
+            let msg = format!("request head is larger than {MAX_REQUEST_HEAD_BYTES} bytes");
+            self.respond(session, ctx, 431, "request_header_too_large", &msg, None).await?;
+            return Ok(true);
+        }
+
+        let key = req.headers.get("x-routing-key").map(|v| v.as_bytes()).unwrap_or_default();
+        if key.is_empty() {
+            self.respond(session, ctx, 400, "missing_routing_key", "X-Routing-Key header is required", None)
+                .await?;
+            return Ok(true);
+        }
+        ctx.routing_key = String::from_utf8_lossy(key).into_owned();
+
+        let (primary, reason) = snapshot.table.route(&ctx.routing_key);
+        ctx.primary = Some(primary);
+        ctx.route_reason = Some(reason);
+
+        let primary_rt = &snapshot.placements[primary];
+        if let Some(limiter) = &primary_rt.rate_limit {
+            if let Err(retry_after) = limiter.check(&ctx.routing_key) {
+                primary_rt.metrics.rate_limited();
+                let msg = format!("rate limit of placement {} exceeded", primary_rt.name);
+                self.respond(session, ctx, 429, "rate_limited", &msg, Some(retry_after.0)).await?;
+                return Ok(true);
+            }
+        }
+
+        let mut admission = None;
+        let selected = routing::select(snapshot.table.candidates(primary), |i| {
+            let p = &snapshot.placements[i];
+            if !p.health.is_healthy() {
+                return Availability::Unhealthy;
+            }
+            match p.admit() {
+                Ok(a) => {
+                    admission = Some(a);
+                    Availability::Available
+                }
+                Err(()) => Availability::CircuitOpen,
+            }
+        });
+        let (serving, failover) = match selected {
+            (Some(serving), failover) => (serving, failover),
+            (None, failover) => {
+                ctx.failover = failover;
+                self.respond(session, ctx, 503, "no_available_placement", "no placement is available", None)
+                    .await?;
+                return Ok(true);
+            }
+        };
+        ctx.serving = Some(serving);
+        ctx.failover = failover;
+        ctx.admission = admission;
+
+        let p = Arc::clone(&snapshot.placements[serving]);
+        match p.inflight.try_enter(p.concurrency_limit) {
+            Some(guard) => ctx._inflight = Some(guard),
+            None => {
+                ctx.abandon_attempt();
+                let msg = format!("placement {} is at its concurrency limit", p.name);
+                self.respond(session, ctx, 503, "concurrency_limited", &msg, Some(1)).await?;
+                return Ok(true);
+            }
+        }
+
+        let req = session.req_header();
+        let content_length = req
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        ctx.has_body = content_length.is_some_and(|n| n > 0) || req.headers.contains_key(header::TRANSFER_ENCODING);
+        if let Some(length) = content_length {
+            if p.max_request_body_bytes > 0 && length > p.max_request_body_bytes {
+                ctx.abandon_attempt();
+                let msg = format!("request body is larger than {} bytes", p.max_request_body_bytes);
+                self.respond(session, ctx, 413, "body_too_large", &msg, None).await?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+        if !std::mem::take(&mut ctx.replay) {
+            ctx.attempts += 1;
+        }
+        ctx.status_retry = false;
+        let p = ctx.placement().expect("request_filter chose a placement");
+        let Some(addr) = p.addr else {
+            return Error::e_explain(ErrorType::ConnectNoRoute, format!("endpoint {} did not resolve", p.endpoint));
+        };
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        peer.options.connection_timeout = Some(p.connect_timeout);
+        // Pingora applies the read timeout to every read of the response, the
+        // head included: it is the response-header timeout for the head.
+        peer.options.read_timeout = Some(p.response_header_timeout);
+        peer.options.idle_timeout = Some(Duration::from_secs(90));
+        Ok(Box::new(peer))
+    }
+
+    fn fail_to_connect(
+        &self,
+        session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        ctx.record_attempt(false);
+        let method = session.req_header().method.clone();
+        let retry = self.may_retry(ctx, Outcome::ConnectFailure, &method);
+        e.set_retry(retry);
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        if ctx.body_too_large || *e.esource() == ErrorSource::Downstream {
+            // Not the upstream's fault: no breaker verdict, no retry.
+            ctx.abandon_attempt();
+            e.set_retry(false);
+            return e;
+        }
+        if ctx.status_retry {
+            // upstream_response_filter already recorded the 5xx and took the
+            // next attempt's permit.
+            e.set_retry(true);
+            return e;
+        }
+        if ctx.response_received {
+            // The response is already on its way to the client.
+            e.set_retry(false);
+            return e;
+        }
+        let stale_pooled_connection = client_reused && matches!(e.retry, pingora::RetryType::ReusedOnly);
+        if stale_pooled_connection && ctx.body_bytes == 0 {
+            // The upstream closed a pooled connection before reading the
+            // request: replay it on a fresh connection, same attempt.
+            ctx.replay = true;
+            e.set_retry(true);
+            return e;
+        }
+        ctx.record_attempt(false);
+        let method = session.req_header().method.clone();
+        let retry = self.may_retry(ctx, outcome_of(&e), &method);
+        e.set_retry(retry);
+        e
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let Some(chunk) = body else { return Ok(()) };
+        ctx.body_bytes += chunk.len() as u64;
+        let limit = ctx.placement().map_or(0, |p| p.max_request_body_bytes);
+        if limit > 0 && ctx.body_bytes > limit {
+            ctx.body_too_large = true;
+            return Error::e_explain(ErrorType::HTTPStatus(413), "request body larger than max_request_body_bytes");
+        }
+        Ok(())
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let client = session.req_header();
+        for name in connection_nominated(&client.headers) {
+            upstream.remove_header(&name);
+        }
+        for name in HOP_BY_HOP_REQUEST {
+            upstream.remove_header(name);
+        }
+        if asks_for_trailers(&client.headers) {
+            upstream.insert_header(header::TE, "trailers")?;
+        }
+        let client_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip())
+            .map(|ip| match ip {
+                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+                v4 => v4,
+            })
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
+        let client = session.req_header();
+        let forwarded_for = append_list(client.headers.get_all("x-forwarded-for"), &client_ip);
+        let via = append_list(client.headers.get_all(header::VIA), "1.1 cellbench");
+        let host = client.headers.get(header::HOST).cloned();
+        upstream.insert_header("X-Request-Id", &ctx.request_id)?;
+        upstream.insert_header("X-Forwarded-For", forwarded_for)?;
+        upstream.insert_header("X-Forwarded-Proto", "http")?;
+        match host {
+            Some(host) => upstream.insert_header("X-Forwarded-Host", host)?,
+            None => {
+                upstream.remove_header("x-forwarded-host");
+            }
+        }
+        upstream.insert_header(header::VIA, via)?;
+        ctx.attempt_sent = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let status = upstream.status.as_u16();
+        if upstream.status.is_informational() && upstream.status != StatusCode::SWITCHING_PROTOCOLS {
+            return Ok(());
+        }
+        ctx.upstream_dur = ctx.attempt_sent.map(|t| t.elapsed());
+        let outcome = Outcome::of_status(status);
+        ctx.record_attempt(!routing::is_breaker_failure(outcome, status));
+        if outcome == Outcome::RetryableStatus {
+            let method = session.req_header().method.clone();
+            if self.may_retry(ctx, outcome, &method) {
+                // Failing the attempt here, before anything reached the
+                // client, is how Pingora's retry loop is re-entered for a
+                // response; error_while_proxy sees `status_retry`.
+                ctx.status_retry = true;
+                let mut e = Error::explain(ErrorType::HTTPStatus(status), "retrying after upstream status");
+                e.set_retry(true);
+                return Err(e);
+            }
+        }
+        ctx.response_received = true;
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        for name in connection_nominated(&resp.headers) {
+            resp.remove_header(&name);
+        }
+        for name in HOP_BY_HOP_RESPONSE {
+            resp.remove_header(name);
+        }
+        if resp.status != StatusCode::SWITCHING_PROTOCOLS {
+            resp.remove_header(&header::UPGRADE);
+        }
+        add_router_headers(resp, ctx)?;
+        if let Some(dur) = ctx.upstream_dur {
+            resp.insert_header("Server-Timing", format!("upstream;dur={:.3}", dur.as_secs_f64() * 1000.0))?;
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+        ctx.abandon_attempt();
+        let (status, code, message): (u16, &'static str, String) = if ctx.body_too_large {
+            let limit = ctx.placement().map_or(0, |p| p.max_request_body_bytes);
+            (413, "body_too_large", format!("request body is larger than {limit} bytes"))
+        } else if *e.esource() == ErrorSource::Downstream {
+            match e.etype() {
+                ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed => {
+                    // The client is gone: nobody to answer.
+                    return FailToProxy { error_code: 0, can_reuse_downstream: false };
+                }
+                _ => (400, "bad_request", e.to_string()),
+            }
+        } else if matches!(e.etype(), ErrorType::ReadTimedout) {
+            (504, "upstream_timeout", "upstream did not answer within the response-header timeout".into())
+        } else if is_connect_error(e) {
+            (502, "upstream_connect_error", "could not connect to the upstream".into())
+        } else {
+            (502, "upstream_connect_error", "upstream connection failed before a response".into())
+        };
+        if session.response_written().is_some() {
+            // Headers already went out: the only thing left is to cut the
+            // connection, which Pingora does.
+            return FailToProxy { error_code: status, can_reuse_downstream: false };
+        }
+        if self.respond(session, ctx, status, code, &message, None).await.is_err() {
+            return FailToProxy { error_code: 0, can_reuse_downstream: false };
+        }
+        FailToProxy { error_code: status, can_reuse_downstream: false }
+    }
+
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, _error: &Error) -> bool {
+        // Every request already has its access-log line with the error code.
+        true
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        ctx.abandon_attempt();
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let route_reason = ctx.route_reason.map_or("", RouteReason::as_str);
+        let duration = ctx.started.elapsed();
+        // Counted under the serving placement, else the primary (refused by
+        // its rate limit or for lack of an available placement), else
+        // unrouted (refused before routing).
+        let counted = match (&ctx.snapshot, ctx.serving.or(ctx.primary)) {
+            (Some(s), Some(i)) => Arc::clone(&s.placements[i].metrics),
+            _ => metrics::unrouted(),
+        };
+        counted.request(status, ctx.route_reason, duration);
+        if !logs::access_enabled() {
+            return;
+        }
+        let req = session.req_header();
+        let upstream = ctx.placement().filter(|_| ctx.attempts > 0).map(|p| p.endpoint.clone());
+        logs::access(&AccessRecord {
+            request_id: &ctx.request_id,
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            routing_key: &ctx.routing_key,
+            placement: ctx.placement_name(ctx.serving.or(ctx.primary)),
+            route_reason,
+            failover_reason: ctx.failover.map_or("", FailoverReason::as_str),
+            upstream: upstream.as_deref().unwrap_or(""),
+            status,
+            attempts: ctx.attempts,
+            error: ctx.error.unwrap_or(""),
+            duration_ms: duration.as_secs_f64() * 1000.0,
+            upstream_ms: ctx.upstream_dur.map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+            bytes_out: session.body_bytes_sent() as u64,
+            config_version: ctx.snapshot.as_ref().map_or("", |s| s.version()),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_prefix_and_base36_counter() {
+        let ids = RequestIds::new();
+        let a = ids.next();
+        let b = ids.next();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 18);
+        assert!(a.ends_with("-1") && b.ends_with("-2"), "{a} {b}");
+        let mut s = String::new();
+        push_base36(&mut s, 36 * 36);
+        assert_eq!(s, "100");
+    }
+
+    #[test]
+    fn client_request_id_rules() {
+        assert!(valid_request_id(b"abc-123"));
+        assert!(!valid_request_id(b""));
+        assert!(!valid_request_id(b"has space"));
+        assert!(!valid_request_id(&[b'a'; 129]));
+        assert!(valid_request_id(&[b'a'; 128]));
+    }
+
+    #[test]
+    fn connection_nominated_fields() {
+        let mut h = http::HeaderMap::new();
+        h.append(header::CONNECTION, HeaderValue::from_static("close, X-Secret"));
+        h.append(header::CONNECTION, HeaderValue::from_static(" x-other "));
+        let names: Vec<_> = connection_nominated(&h).iter().map(|n| n.as_str().to_owned()).collect();
+        assert_eq!(names, ["close", "x-secret", "x-other"]);
+    }
+
+    #[test]
+    fn head_size_counts_line_and_fields() {
+        let mut req = RequestHeader::build("GET", b"/a", None).unwrap();
+        req.insert_header("x-a", "bc").unwrap();
+        // "GET /a HTTP/1.1\r\n" + "x-a: bc\r\n" + "\r\n"
+        assert_eq!(request_head_bytes(&req), 17 + 9 + 2);
+    }
+}
