@@ -6,9 +6,7 @@
 package config
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -127,10 +125,9 @@ func Parse(doc []byte) (*Config, error) {
 		return nil, err
 	}
 	var cfg Config
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
-		return nil, decodeError(err)
+	if err := json.Unmarshal(doc, &cfg); err != nil {
+		// checkStrictJSON has already matched the document to the types.
+		return nil, errorf(CodeParseError, "%s", trimJSONPrefix(err.Error()))
 	}
 	if cfg.Routes == nil {
 		cfg.Routes = map[string]string{} // absent and empty mean the same
@@ -139,23 +136,6 @@ func Parse(doc []byte) (*Config, error) {
 		return nil, err
 	}
 	return &cfg, nil
-}
-
-// decodeError maps encoding/json's errors onto the contract's codes.
-func decodeError(err error) *Error {
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			field = "document"
-		}
-		return errorf(CodeParseError, "%s: expected %s, got JSON %s", field, typeErr.Type, typeErr.Value)
-	case isUnknownFieldError(err):
-		return errorf(CodeUnknownField, "%s", trimJSONPrefix(err.Error()))
-	default:
-		return errorf(CodeParseError, "%s", trimJSONPrefix(err.Error()))
-	}
 }
 
 // Marshal renders a config as indented JSON (what /debug/config and the

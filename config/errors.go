@@ -58,10 +58,6 @@ func CodeOf(err error) string {
 	return ""
 }
 
-func isUnknownFieldError(err error) bool {
-	return strings.Contains(err.Error(), "unknown field")
-}
-
 func trimJSONPrefix(msg string) string {
 	return strings.TrimPrefix(msg, "json: ")
 }

@@ -150,7 +150,10 @@ func ValidateEndpoint(endpoint string) error {
 	if err != nil {
 		return simpleError("must be host:port")
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' || len(port) > 5 {
+	if !isDecimal(port) || port[0] == '0' || len(port) > 5 {
+		return simpleError("port must be 1-65535")
+	}
+	if n, _ := strconv.Atoi(port); n > 65535 {
 		return simpleError("port must be 1-65535")
 	}
 	if strings.HasPrefix(rest, "[") {
@@ -194,6 +197,18 @@ func isPlacementName(name string) bool {
 	for i := 0; i < len(name); i++ {
 		ch := name[i]
 		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '.' || ch == '_' || ch == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func isDecimal(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
 			return false
 		}
 	}
