@@ -1,7 +1,6 @@
 package main
 
 import (
-	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -18,8 +17,6 @@ const maxRetainedNodes = 1024
 // joins during a broadcast gets either the old document and then the new
 // one, or the new one directly — never neither.
 type hub struct {
-	log *slog.Logger
-
 	mu       sync.Mutex
 	current  *document
 	sessions map[string]*session // by node_id
@@ -51,9 +48,8 @@ type statusView struct {
 	Nodes   []node `json:"nodes"`
 }
 
-func newHub(log *slog.Logger, initial *document) *hub {
+func newHub(initial *document) *hub {
 	return &hub{
-		log:      log,
 		current:  initial,
 		sessions: make(map[string]*session),
 		nodes:    make(map[string]*node),

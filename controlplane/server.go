@@ -81,7 +81,7 @@ func newServer(log *slog.Logger, path, token string, t timing) (*server, error) 
 		path:          path,
 		token:         token,
 		timing:        t,
-		hub:           newHub(log, doc),
+		hub:           newHub(doc),
 		lastFileBytes: raw,
 	}, nil
 }

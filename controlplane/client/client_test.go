@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"cellbench/config"
 	"cellbench/controlplane/protocol"
 )
 
@@ -256,5 +257,47 @@ func TestSlowApplyKeepsAnsweringPingsAndAppliesOnlyTheNewest(t *testing.T) {
 	case v := <-entered:
 		t.Fatalf("also applied %s", v)
 	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// The largest snapshot the control plane can send — a 16 MiB document with
+// a 128-character version that JSON-escapes to 6 bytes a character — must
+// fit under the read limit.
+func TestLargestSnapshotFitsTheReadLimit(t *testing.T) {
+	cp := newFakeControlPlane(t)
+	applied := make(chan int, 1)
+	startRun(t, Options{
+		URL:    cp.url(),
+		Apply:  func(_ string, doc []byte) error { applied <- len(doc); return nil },
+		Logger: quietLogger(),
+	})
+	conn := cp.accept(t)
+	readMessage(t, conn)
+
+	doc := make([]byte, config.MaxDocumentBytes)
+	copy(doc, `{"x":"`)
+	for i := 6; i < len(doc)-2; i++ {
+		doc[i] = 'a'
+	}
+	copy(doc[len(doc)-2:], `"}`)
+	version := strings.Repeat("<", config.MaxVersionBytes)
+	// Built by hand: json.Marshal would spend seconds re-compacting the
+	// document under -race. The version is escaped as encoding/json does.
+	escaped := strings.Repeat(`\u003c`, config.MaxVersionBytes)
+	frame := append([]byte(`{"type":"config_snapshot","version":"`+escaped+`","config":`), doc...)
+	frame = append(frame, '}')
+	if err := conn.WriteMessage(websocket.TextMessage, frame); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-applied:
+		if n != len(doc) {
+			t.Fatalf("Apply got %d bytes, want %d", n, len(doc))
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the largest snapshot was not applied")
+	}
+	if got := readMessage(t, conn); !reflect.DeepEqual(got, protocol.Ack(version)) {
+		t.Fatalf("reply = %+v", got.Type)
 	}
 }
