@@ -89,13 +89,15 @@ func newServer(log *slog.Logger, path, token string, t timing) (*server, error) 
 // reloadFile re-reads the config file and publishes it if it changed and
 // is valid. An invalid file is logged and never broadcast.
 func (s *server) reloadFile() {
+	// Read under the lock: bytes read before a concurrent PUT rewrote the
+	// file would otherwise be published after it, rolling the fleet back.
+	s.update.Lock()
+	defer s.update.Unlock()
 	raw, err := os.ReadFile(s.path)
 	if err != nil {
 		s.log.Warn("config_rejected", "source", sourceFile, "path", s.path, "error", err.Error())
 		return
 	}
-	s.update.Lock()
-	defer s.update.Unlock()
 	if string(raw) == string(s.lastFileBytes) {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -495,5 +496,36 @@ func TestPutThatCannotBeSavedIsNotBroadcast(t *testing.T) {
 	}
 	if got := router.appliedVersions(); !reflect.DeepEqual(got, []string{"v1"}) {
 		t.Fatalf("router applied %v", got)
+	}
+}
+
+// Back-to-back PUTs race the watcher, which sees each PUT's own write to
+// the file: the fleet must only ever move forward.
+func TestRapidPutsNeverRollBack(t *testing.T) {
+	cp := startCP(t, cpOptions{})
+	router := startRouter(t, cp, "edge-a", "", nil)
+	waitFor(t, 5*time.Second, "ack v1", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
+	const last = 40
+	for i := 2; i <= last; i++ {
+		if resp := cp.put(t, "", demoDoc(t, fmt.Sprintf("v%d", i))); resp.status != http.StatusAccepted {
+			t.Fatalf("PUT v%d = %d", i, resp.status)
+		}
+		if i%8 == 0 {
+			time.Sleep(settleDelay) // let the watcher's reloads interleave with later PUTs
+		}
+	}
+	final := fmt.Sprintf("v%d", last)
+	waitFor(t, 5*time.Second, "ack "+final, func() bool { return cp.status(t).ackedBy(final, "edge-a") })
+	time.Sleep(3 * testTiming().pollInterval) // any late reload would show up now
+	previous := 0
+	for _, v := range router.appliedVersions() {
+		var n int
+		if _, err := fmt.Sscanf(v, "v%d", &n); err != nil || n <= previous {
+			t.Fatalf("router applied %v: not strictly increasing", router.appliedVersions())
+		}
+		previous = n
+	}
+	if v := cp.status(t).Version; v != final {
+		t.Fatalf("control plane serves %s, want %s", v, final)
 	}
 }
