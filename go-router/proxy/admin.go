@@ -3,9 +3,9 @@ package proxy
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // AdminHandler serves the admin listener (contract section 6).
@@ -16,7 +16,12 @@ func (rt *Router) AdminHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /debug/config", rt.serveDebugConfig)
 	mux.HandleFunc("GET /debug/upstreams", rt.serveDebugUpstreams)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(rt.metrics.registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", rt.metrics.handler())
+	// Profiles on the admin listener (loopback by default) are how the
+	// request path was tuned; an operator gets the same view in production.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

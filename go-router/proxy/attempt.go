@@ -33,7 +33,7 @@ func (rt *Router) proxy(w http.ResponseWriter, r *http.Request, ex *exchange, p 
 		target.Scheme, target.Host = "http", p.upstream.host
 		out.URL = &target
 		out.Header = header
-		out.RequestURI = ""
+		out.RequestURI = r.RequestURI // the pool sends it as is; http.Transport ignores it
 		out.Close = false
 		out.Trailer = nil
 		if hasBody {
@@ -44,7 +44,7 @@ func (rt *Router) proxy(w http.ResponseWriter, r *http.Request, ex *exchange, p 
 
 		sent := time.Now()
 		var err error
-		resp, err = p.upstream.transport.RoundTrip(out)
+		resp, err = p.upstream.roundTrip(out)
 		ex.upstream = time.Since(sent)
 		if err != nil {
 			resp = nil

@@ -1,12 +1,15 @@
 package proxy
 
 import (
+	"fmt"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/common/expfmt"
 
 	"cellbench/go-router/routing"
 )
@@ -14,6 +17,11 @@ import (
 // durationBuckets resolve the sub-millisecond range a proxy on loopback
 // lives in, up to the longest default response-header timeout.
 var durationBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30}
+
+const (
+	requestsTotalName = "cellbench_requests_total"
+	requestsTotalHelp = "Requests answered, by placement, status code and route reason."
+)
 
 // metrics are the contract's Prometheus series (section 6). Routing keys
 // are never labels.
@@ -51,7 +59,7 @@ func newMetrics(live prometheus.Collector) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cellbench_requests_total", Help: "Requests answered, by placement, status code and route reason.",
+			Name: requestsTotalName, Help: requestsTotalHelp,
 		}, []string{"placement", "code", "route_reason"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "cellbench_request_duration_seconds", Help: "Time from request arrival to the end of the response.", Buckets: durationBuckets,
@@ -125,6 +133,34 @@ func (pm *placementMetrics) request(reason routing.Reason, routed bool, status i
 		c = &counter
 	}
 	(*c).Inc()
+}
+
+// handler serves the Prometheus text format. client_golang leaves out a
+// family without series, but the contract wants every metric named from
+// the start; until the first request has been counted,
+// cellbench_requests_total is announced by its HELP and TYPE lines alone,
+// which the text format allows.
+func (m *metrics) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		families, err := m.registry.Gather()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		format := expfmt.NewFormat(expfmt.TypeTextPlain)
+		w.Header().Set("Content-Type", string(format))
+		enc := expfmt.NewEncoder(w, format)
+		seenRequests := false
+		for _, mf := range families {
+			seenRequests = seenRequests || mf.GetName() == requestsTotalName
+			if err := enc.Encode(mf); err != nil {
+				return
+			}
+		}
+		if !seenRequests {
+			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", requestsTotalName, requestsTotalHelp, requestsTotalName)
+		}
+	})
 }
 
 // setConfig makes version/source the only cellbench_config_info series.

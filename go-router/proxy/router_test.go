@@ -25,15 +25,16 @@ func twoPlacementDoc(version, endpointA, endpointB, extraA string) string {
 }
 
 func TestApplyKeepsStateOfUnchangedEndpoints(t *testing.T) {
+	failing := upstreamFunc(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) })
 	ok := upstreamFunc(t, func(http.ResponseWriter, *http.Request) {})
 	other := upstreamFunc(t, func(http.ResponseWriter, *http.Request) {})
-	rt, _ := newTestRouter(t, twoPlacementDoc("v1", ok, ok, ""))
+	rt, _ := newTestRouter(t, twoPlacementDoc("v1", failing, ok, ""))
 	first := rt.current.Load()
 	a, b := first.placements[0], first.placements[1]
-	a.health.unhealthy.Store(true) // as if probes had failed
+	waitFor(t, func() bool { return a.health.unhealthy.Load() })
 
-	// Same endpoints, a changed rate limit and timeout: state survives.
-	if err := rt.Apply([]byte(twoPlacementDoc("v2", ok, other, `, "timeouts": {"connect_ms": 50}`)), SourceFile); err != nil {
+	// Same endpoint for a with a changed timeout, a new one for b.
+	if err := rt.Apply([]byte(twoPlacementDoc("v2", failing, other, `, "timeouts": {"connect_ms": 50}`)), SourceFile); err != nil {
 		t.Fatal(err)
 	}
 	second := rt.current.Load()

@@ -28,8 +28,10 @@ type upstream struct {
 	host     string // host:port for request URLs
 	connect  time.Duration
 	header   time.Duration
+	// pool serves requests without a body; transport those with one.
 	// transport is used directly, not through http.Client: the proxy wants
 	// redirects and cookies passed through untouched.
+	pool      *connPool
 	transport *http.Transport
 }
 
@@ -41,6 +43,7 @@ func newUpstream(p *config.Placement) *upstream {
 		host:     u.Host,
 		connect:  p.ConnectTimeout(),
 		header:   p.ResponseHeaderTimeout(),
+		pool:     newConnPool(u.Host, p.ConnectTimeout(), p.ResponseHeaderTimeout()),
 		transport: &http.Transport{
 			DialContext:           dialer.DialContext,
 			MaxIdleConns:          0, // no global cap: the per-host cap bounds it
@@ -61,7 +64,19 @@ func (u *upstream) sameAs(p *config.Placement) bool {
 	return u.endpoint == p.Endpoint && u.connect == p.ConnectTimeout() && u.header == p.ResponseHeaderTimeout()
 }
 
-func (u *upstream) close() { u.transport.CloseIdleConnections() }
+func (u *upstream) close() {
+	u.pool.closeIdle()
+	u.transport.CloseIdleConnections()
+}
+
+// roundTrip sends one attempt: bodiless requests over the router's own
+// pool, the rest through http.Transport.
+func (u *upstream) roundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body == nil && req.Header["Expect"] == nil {
+		return u.pool.roundTrip(req)
+	}
+	return u.transport.RoundTrip(req)
+}
 
 // classify maps a round-trip error onto an attempt outcome. clientGone is
 // true when the client's own context ended the attempt: that is neither the

@@ -1,0 +1,326 @@
+// Command latency measures the latency a proxy adds on loopback: a
+// closed-loop client with one keep-alive connection sends the same GET to a
+// mock cell directly, through go-router (every feature on, access log to a
+// file) and through nginx (one worker, keep-alive upstream, buffered access
+// log), in interleaved rounds so that drift in machine load hits all three
+// alike. Each process is pinned with taskset: the cell and this client on
+// one core, the proxy under test on the other.
+//
+//	go run ./go-router/bench/latency --router bin/go-router --mock bin/mockbackends
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+type options struct {
+	router, mock, nginx string
+	bare                string
+	requests, rounds    int
+	warmup              int
+	clientCPU, proxyCPU string
+	keep                bool
+	workers             int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.router, "router", "bin/go-router", "go-router binary")
+	flag.StringVar(&o.mock, "mock", "bin/mockbackends", "mockbackends binary")
+	flag.StringVar(&o.nginx, "nginx", "/usr/sbin/nginx", "nginx binary (empty: skip nginx)")
+	flag.StringVar(&o.bare, "bare", "", "bareproxy binary, a plain httputil.ReverseProxy (empty: skip)")
+	flag.IntVar(&o.requests, "requests", 1000, "requests per target per round")
+	flag.IntVar(&o.rounds, "rounds", 5, "interleaved rounds")
+	flag.IntVar(&o.warmup, "warmup", 300, "unmeasured requests per target before the first round")
+	flag.StringVar(&o.clientCPU, "client-cpu", "0", "CPU list for this client and the mock cell")
+	flag.StringVar(&o.proxyCPU, "proxy-cpu", "1", "CPU list for the proxy under test")
+	flag.IntVar(&o.workers, "workers", 1, "go-router --workers (GOMAXPROCS); the process stays pinned to --proxy-cpu")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, configs)")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "latency:", err)
+		os.Exit(1)
+	}
+}
+
+type target struct {
+	name string
+	url  string
+	pid  int // proxy process whose CPU time is charged to this target; 0 for direct
+	lat  []time.Duration
+	cpu  time.Duration
+}
+
+func run(o options) error {
+	if err := pin(os.Getpid(), o.clientCPU); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "cellbench-latency-")
+	if err != nil {
+		return err
+	}
+	if !o.keep {
+		defer os.RemoveAll(dir)
+	} else {
+		fmt.Println("files in", dir)
+	}
+	cellAddr, routerAddr, adminAddr, nginxAddr := freeAddr(), freeAddr(), freeAddr(), freeAddr()
+
+	var procs []*exec.Cmd
+	defer func() {
+		for _, p := range procs {
+			_ = p.Process.Signal(syscall.SIGTERM)
+			_ = p.Wait()
+		}
+	}()
+	start := func(cpu string, name string, args ...string) (int, error) {
+		cmd := exec.Command("taskset", append([]string{"-c", cpu, name}, args...)...)
+		logf, err := os.Create(filepath.Join(dir, filepath.Base(name)+".log"))
+		if err != nil {
+			return 0, err
+		}
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		procs = append(procs, cmd)
+		return cmd.Process.Pid, nil // taskset execs the program: same pid
+	}
+
+	if _, err := start(o.clientCPU, o.mock, "--cell", "bench="+cellAddr, "--admin", freeAddr()); err != nil {
+		return err
+	}
+	cfg := filepath.Join(dir, "router.json")
+	if err := os.WriteFile(cfg, []byte(routerConfig(cellAddr)), 0o644); err != nil {
+		return err
+	}
+	routerPid, err := start(o.proxyCPU, o.router, "--config", cfg, "--listen", routerAddr, "--admin", adminAddr,
+		"--access-log", filepath.Join(dir, "go-router-access.log"), "--workers", fmt.Sprint(o.workers))
+	if err != nil {
+		return err
+	}
+	targets := []*target{
+		{name: "direct", url: "http://" + cellAddr + "/bench"},
+		{name: "go-router", url: "http://" + routerAddr + "/bench", pid: routerPid},
+	}
+	if o.nginx != "" {
+		conf := filepath.Join(dir, "nginx.conf")
+		if err := os.WriteFile(conf, []byte(nginxConfig(dir, nginxAddr, cellAddr)), 0o644); err != nil {
+			return err
+		}
+		nginxPid, err := start(o.proxyCPU, o.nginx, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "nginx-error.log"))
+		if err != nil {
+			return err
+		}
+		targets = append(targets, &target{name: "nginx", url: "http://" + nginxAddr + "/bench", pid: nginxPid})
+	}
+
+	if o.bare != "" {
+		bareAddr := freeAddr()
+		pid, err := start(o.proxyCPU, o.bare, "--listen", bareAddr, "--upstream", "http://"+cellAddr)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, &target{name: "bare ReverseProxy", url: "http://" + bareAddr + "/bench", pid: pid})
+	}
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true}}
+	for _, t := range targets {
+		if err := waitReady(client, t.url); err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+		if _, err := measure(client, t.url, o.warmup); err != nil {
+			return fmt.Errorf("%s warmup: %w", t.name, err)
+		}
+	}
+	for range o.rounds {
+		for _, t := range targets {
+			cpuBefore := cpuTime(t.pid)
+			lat, err := measure(client, t.url, o.requests)
+			if err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
+			t.cpu += cpuTime(t.pid) - cpuBefore
+			t.lat = append(t.lat, lat...)
+		}
+	}
+	report(o, targets)
+	return nil
+}
+
+func measure(client *http.Client, url string, n int) ([]time.Duration, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("X-Routing-Key", "acme")
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		lat = append(lat, time.Since(start))
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("status %d", resp.StatusCode)
+		}
+	}
+	return lat, nil
+}
+
+func report(o options, targets []*target) {
+	fmt.Printf("closed loop, 1 connection, %d rounds x %d requests per target; client+cell on CPU %s, proxy on CPU %s; go-router --workers %d\n",
+		o.rounds, o.requests, o.clientCPU, o.proxyCPU, o.workers)
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "target\tp50 µs\tp90 µs\tp99 µs\tadded p50 µs\tadded p99 µs\tproxy CPU µs/req\t")
+	direct := targets[0]
+	for _, t := range targets {
+		slices.Sort(t.lat)
+		fmt.Fprintf(w, "%s\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", t.name,
+			us(pct(t.lat, 50)), us(pct(t.lat, 90)), us(pct(t.lat, 99)),
+			us(pct(t.lat, 50)-pct(direct.lat, 50)), us(pct(t.lat, 99)-pct(direct.lat, 99)),
+			us(t.cpu)/float64(len(t.lat)))
+	}
+	w.Flush()
+	if len(targets) >= 3 && targets[2].name == "nginx" {
+		added := func(t *target, p float64) float64 { return us(pct(t.lat, p) - pct(direct.lat, p)) }
+		for _, t := range targets[1:] {
+			if t.name != "nginx" {
+				fmt.Printf("%s / nginx added latency: p50 %.2f, p99 %.2f\n", t.name,
+					added(t, 50)/added(targets[2], 50), added(t, 99)/added(targets[2], 99))
+			}
+		}
+	}
+}
+
+func pct(sorted []time.Duration, p float64) time.Duration {
+	i := int(float64(len(sorted)-1) * p / 100)
+	return sorted[i]
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// cpuTime is the user+system CPU time of a process so far (0 for pid 0).
+// /proc counts clock ticks of 10 ms, fine enough over a few thousand requests.
+func cpuTime(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command name; utime and stime are the
+	// 14th and 15th fields of the whole line.
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	var utime, stime int64
+	fmt.Sscan(fields[11], &utime)
+	fmt.Sscan(fields[12], &stime)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+func pin(pid int, cpus string) error {
+	out, err := exec.Command("taskset", "-a", "-p", "-c", cpus, fmt.Sprint(pid)).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("taskset: %v: %s", err, out)
+	}
+	return nil
+}
+
+func waitReady(client *http.Client, url string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req.Header.Set("X-Routing-Key", "acme")
+		resp, err := client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return errors.New("not ready within 10 s")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// routerConfig turns every feature on, with limits the run never reaches.
+func routerConfig(cell string) string {
+	return strings.ReplaceAll(`{
+  "version": "latency-1",
+  "default_placement": "bench",
+  "routes": {"acme": "bench"},
+  "placements": {
+    "bench": {
+      "kind": "dedicated", "endpoint": "http://CELL", "fallback": "backup",
+      "timeouts": {"connect_ms": 1000, "response_header_ms": 15000},
+      "health_check": {"path": "/health", "interval_ms": 1000, "timeout_ms": 500, "unhealthy_threshold": 2, "healthy_threshold": 2},
+      "circuit_breaker": {"failure_threshold": 5, "open_ms": 10000},
+      "rate_limit": {"requests_per_second": 1000000, "burst": 1000000, "per": "routing_key"},
+      "retry": {"max_attempts": 2},
+      "concurrency_limit": 10000,
+      "max_request_body_bytes": 10485760
+    },
+    "backup": {"kind": "shared", "endpoint": "http://CELL"}
+  }
+}`, "CELL", cell)
+}
+
+// nginxConfig is a plain keep-alive reverse proxy with one worker and a
+// buffered access log, the fair counterpart of go-router's.
+func nginxConfig(dir, listen, cell string) string {
+	return fmt.Sprintf(`worker_processes 1;
+daemon off;
+master_process off;
+pid %[1]s/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log %[1]s/nginx-access.log combined buffer=64k flush=100ms;
+  client_body_temp_path %[1]s/client_body;
+  proxy_temp_path %[1]s/proxy;
+  upstream cell { server %[3]s; keepalive 32; }
+  server {
+    listen %[2]s;
+    location / {
+      proxy_pass http://cell;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+    }
+  }
+}
+`, dir, listen, cell)
+}

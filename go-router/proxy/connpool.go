@@ -1,0 +1,205 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"cellbench/go-router/routing"
+)
+
+// connPool is go-router's own HTTP/1.1 client for requests without a body,
+// the bulk of edge traffic. http.Transport runs every connection on two
+// goroutines of its own (readLoop, writeLoop), so one round trip costs
+// several goroutine hand-offs plus a read that only re-arms the poller
+// after each response; measured on loopback that was most of what the
+// router added over nginx. Here the handler's goroutine writes the request
+// and reads the response on a pooled connection itself. Requests with a
+// body keep using http.Transport, whose concurrent body writing handles an
+// upstream that answers before it has read the body.
+//
+// Responses are parsed by net/http's own http.ReadResponse; the request
+// head is written by writeRequestHead.
+type connPool struct {
+	host          string
+	dialer        *net.Dialer
+	headerTimeout time.Duration
+
+	mu   sync.Mutex
+	idle []*poolConn // most recently used last
+}
+
+type poolConn struct {
+	conn      net.Conn
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	idleSince time.Time
+}
+
+// errStaleConn marks a pooled connection the upstream had closed while it
+// sat idle; the request is sent again on a fresh one.
+var errStaleConn = errors.New("pooled upstream connection was closed")
+
+func newConnPool(host string, connect, header time.Duration) *connPool {
+	return &connPool{host: host, dialer: &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}, headerTimeout: header}
+}
+
+// roundTrip sends a request without a body and returns the response head;
+// the body reads from the connection, which goes back to the pool at EOF.
+func (p *connPool) roundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	for {
+		pc, reused, err := p.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := p.exchange(ctx, pc, req)
+		if err == nil {
+			return resp, nil
+		}
+		pc.conn.Close()
+		// A connection that failed before any answer after sitting idle is
+		// most likely one the upstream closed meanwhile: try a fresh one,
+		// as http.Transport does, when the request may be sent twice.
+		if reused && errors.Is(err, errStaleConn) && routing.IsIdempotent(req.Method) && ctx.Err() == nil {
+			continue
+		}
+		return nil, err
+	}
+}
+
+func (p *connPool) exchange(ctx context.Context, pc *poolConn, req *http.Request) (*http.Response, error) {
+	// A client that leaves cuts the wait for the upstream short.
+	stop := context.AfterFunc(ctx, func() { _ = pc.conn.SetReadDeadline(aLongTimeAgo) })
+	defer stop()
+	if err := writeRequestHead(pc.bw, req); err != nil {
+		return nil, err
+	}
+	if err := pc.bw.Flush(); err != nil {
+		return nil, staleIfEmpty(err, pc)
+	}
+	_ = pc.conn.SetReadDeadline(time.Now().Add(p.headerTimeout))
+	for {
+		resp, err := http.ReadResponse(pc.br, req)
+		if err != nil {
+			return nil, staleIfEmpty(err, pc)
+		}
+		// Interim responses (103 Early Hints) are not forwarded.
+		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			continue
+		}
+		if !stop() {
+			return nil, ctx.Err()
+		}
+		_ = pc.conn.SetReadDeadline(time.Time{})
+		resp.Body = &pooledBody{body: resp.Body, pool: p, pc: pc, reusable: !resp.Close}
+		return resp, nil
+	}
+}
+
+// staleIfEmpty marks an error as errStaleConn when nothing at all came
+// back on the connection.
+func staleIfEmpty(err error, pc *poolConn) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return err
+	}
+	if pc.br.Buffered() == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isConnReset(err)) {
+		return errors.Join(errStaleConn, err)
+	}
+	return err
+}
+
+func isConnReset(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op != "dial"
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// get returns an idle connection or dials a new one.
+func (p *connPool) get(ctx context.Context) (pc *poolConn, reused bool, err error) {
+	now := time.Now()
+	p.mu.Lock()
+	for n := len(p.idle); n > 0; n = len(p.idle) {
+		pc = p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		if now.Sub(pc.idleSince) < idleConnTimeout {
+			p.mu.Unlock()
+			return pc, true, nil
+		}
+		pc.conn.Close()
+	}
+	p.mu.Unlock()
+	conn, err := p.dialer.DialContext(ctx, "tcp", p.host)
+	if err != nil {
+		return nil, false, err
+	}
+	return &poolConn{conn: conn, br: bufio.NewReaderSize(conn, 4096), bw: bufio.NewWriterSize(conn, 4096)}, false, nil
+}
+
+// put returns a connection whose response was read to the end.
+func (p *connPool) put(pc *poolConn) {
+	pc.idleSince = time.Now()
+	p.mu.Lock()
+	if len(p.idle) < maxIdleConnsPerUpstream {
+		p.idle = append(p.idle, pc)
+		pc = nil
+	}
+	p.mu.Unlock()
+	if pc != nil {
+		pc.conn.Close()
+	}
+}
+
+// closeIdle closes every idle connection (the pool was retired).
+func (p *connPool) closeIdle() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, pc := range idle {
+		pc.conn.Close()
+	}
+}
+
+// pooledBody hands its connection back to the pool once the body has been
+// read to its end; closed early, it closes the connection instead of
+// reading the rest (net/http's response body would drain it).
+type pooledBody struct {
+	body     io.ReadCloser
+	pool     *connPool
+	pc       *poolConn
+	reusable bool
+}
+
+func (b *pooledBody) Read(p []byte) (int, error) {
+	if b.pc == nil {
+		return 0, io.EOF
+	}
+	n, err := b.body.Read(p)
+	if err == io.EOF {
+		pc := b.pc
+		b.pc = nil
+		if b.reusable && pc.br.Buffered() == 0 {
+			b.pool.put(pc)
+		} else {
+			pc.conn.Close()
+		}
+	}
+	return n, err
+}
+
+func (b *pooledBody) Close() error {
+	if b.pc != nil {
+		b.pc.conn.Close()
+		b.pc = nil
+	}
+	return nil
+}
