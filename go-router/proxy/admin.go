@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
-
 )
 
 // AdminHandler serves the admin listener (contract section 6).
