@@ -301,3 +301,62 @@ func TestLargestSnapshotFitsTheReadLimit(t *testing.T) {
 		t.Fatalf("reply = %+v", got.Type)
 	}
 }
+
+// A control plane that goes silent without closing (a partition, a hung
+// process) is given up after the silence timeout, and the client dials again.
+func TestSilentControlPlaneIsGivenUp(t *testing.T) {
+	shortenSilenceTimeout(t, 300*time.Millisecond)
+
+	cp := newFakeControlPlane(t)
+	connected := make(chan bool, 8)
+	startRun(t, Options{
+		URL:         cp.url(),
+		Apply:       func(string, []byte) error { return nil },
+		OnConnected: func(c bool) { connected <- c },
+		Logger:      quietLogger(),
+	})
+	first := cp.accept(t)
+	readMessage(t, first)
+	started := time.Now()
+	// Stay silent: no snapshot, no ping, and never read (no close handshake).
+	second := cp.accept(t)
+	if waited := time.Since(started); waited < silenceTimeout {
+		t.Fatalf("gave up after %v, before the %v silence timeout", waited, silenceTimeout)
+	}
+	if hello := readMessage(t, second); hello.Type != protocol.TypeHello {
+		t.Fatalf("first frame after reconnect = %+v", hello)
+	}
+	for i, want := range []bool{true, false, true} {
+		if got := <-connected; got != want {
+			t.Fatalf("OnConnected call %d = %v, want %v", i, got, want)
+		}
+	}
+}
+
+func TestPingsKeepTheConnectionAlive(t *testing.T) {
+	shortenSilenceTimeout(t, 300*time.Millisecond)
+
+	cp := newFakeControlPlane(t)
+	startRun(t, Options{URL: cp.url(), Apply: func(string, []byte) error { return nil }, Logger: quietLogger()})
+	conn := cp.accept(t)
+	readMessage(t, conn)
+	for range 10 { // 1 s, more than three silence timeouts
+		if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(time.Second)); err != nil {
+			t.Fatalf("ping: %v (the client hung up)", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	select {
+	case <-cp.conns:
+		t.Fatal("the client reconnected although pings kept coming")
+	default:
+	}
+}
+
+// shortenSilenceTimeout sets silenceTimeout for one test. The restore is a
+// cleanup registered before startRun's, so it runs after Run has returned.
+func shortenSilenceTimeout(t *testing.T, d time.Duration) {
+	old := silenceTimeout
+	silenceTimeout = d
+	t.Cleanup(func() { silenceTimeout = old })
+}
