@@ -50,6 +50,10 @@ const MAX_REQUEST_ID_BYTES: usize = 128;
 /// attempts (the request never reached the upstream).
 pub const MAX_PINGORA_RETRIES: usize = 8;
 
+/// How long the rest of a request body is read after an error answer
+/// before the connection is closed.
+const BODY_DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Requests being processed right now, all placements: the drain on shutdown
 /// waits for this to reach zero.
 static ACTIVE_REQUESTS: AtomicU64 = AtomicU64::new(0);
@@ -675,8 +679,18 @@ impl ProxyHttp for Router {
             // connection, which Pingora does.
             return FailToProxy { error_code: status, can_reuse_downstream: false };
         }
+        // Pingora does not reuse the client connection after a proxy error;
+        // say so, or a client may send its next request into the close.
+        session.set_keepalive(None);
         if self.respond(session, ctx, status, code, &message, None).await.is_err() {
             return FailToProxy { error_code: 0, can_reuse_downstream: false };
+        }
+        if status != 413 {
+            // Pingora closes the connection after a proxy error. Read what is
+            // left of the request body first (bounded), so that the close is
+            // a FIN after the answer, not a reset that can destroy it.
+            let drain = session.as_downstream_mut().drain_request_body();
+            let _ = tokio::time::timeout(BODY_DRAIN_TIMEOUT, drain).await;
         }
         FailToProxy { error_code: status, can_reuse_downstream: false }
     }
