@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -9,7 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"cellbench/go-router/routing"
 )
@@ -86,6 +85,10 @@ func newMetrics(live prometheus.Collector) *metrics {
 	m.reloads.WithLabelValues("applied")
 	m.reloads.WithLabelValues("rejected")
 	m.unrouted = m.newPlacement("")
+	// client_golang leaves out a family without series, yet every metric
+	// is exposed from the start: the series of a missing_routing_key
+	// rejection (no placement, no route reason) exists at zero.
+	m.unrouted.counter(noReason, false, http.StatusBadRequest)
 	return m
 }
 
@@ -114,6 +117,12 @@ func (m *metrics) newPlacement(name string) *placementMetrics {
 
 // request counts one answered request.
 func (pm *placementMetrics) request(reason routing.Reason, routed bool, status int) {
+	pm.counter(reason, routed, status).Inc()
+}
+
+// counter returns the requests_total series of one outcome, creating it on
+// first use.
+func (pm *placementMetrics) counter(reason routing.Reason, routed bool, status int) prometheus.Counter {
 	r := noReason
 	if routed {
 		r = reason
@@ -132,35 +141,12 @@ func (pm *placementMetrics) request(reason routing.Reason, routed bool, status i
 		slot.Store(&counter)
 		c = &counter
 	}
-	(*c).Inc()
+	return *c
 }
 
-// handler serves the Prometheus text format. client_golang leaves out a
-// family without series, but the contract wants every metric named from
-// the start; until the first request has been counted,
-// cellbench_requests_total is announced by its HELP and TYPE lines alone,
-// which the text format allows.
+// handler serves the Prometheus text format.
 func (m *metrics) handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		families, err := m.registry.Gather()
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		format := expfmt.NewFormat(expfmt.TypeTextPlain)
-		w.Header().Set("Content-Type", string(format))
-		enc := expfmt.NewEncoder(w, format)
-		seenRequests := false
-		for _, mf := range families {
-			seenRequests = seenRequests || mf.GetName() == requestsTotalName
-			if err := enc.Encode(mf); err != nil {
-				return
-			}
-		}
-		if !seenRequests {
-			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", requestsTotalName, requestsTotalHelp, requestsTotalName)
-		}
-	})
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
 
 // setConfig makes version/source the only cellbench_config_info series.
