@@ -20,16 +20,23 @@ import (
 	"cellbench/controlplane/protocol"
 )
 
-// stack is mock cells + a control plane + one Go router connected to it.
+// stack is mock cells + a control plane + one router connected to it.
 type stack struct {
 	cellA, cellB string
 	cp           *controlPlane
-	router       *goRouter
+	router       *router
 }
 
-const nodeID = "e2e-go"
+const nodeID = "e2e-router"
 
-func startStack(t *testing.T, token string) *stack {
+// forEachRouter runs test once per router kind, as subtests.
+func forEachRouter(t *testing.T, test func(t *testing.T, kind string)) {
+	for _, kind := range routerKinds {
+		t.Run(kind, func(t *testing.T) { test(t, kind) })
+	}
+}
+
+func startStack(t *testing.T, kind, token string) *stack {
 	t.Helper()
 	s := &stack{}
 	s.cellA, s.cellB = startCells(t)
@@ -37,13 +44,17 @@ func startStack(t *testing.T, token string) *stack {
 	cpPath := writeFile(t, dir, "controlplane.json", routerConfig("v1", s.cellA, s.cellB))
 	boot := writeFile(t, dir, "bootstrap.json", routerConfig("boot", s.cellA, s.cellB))
 	s.cp = startControlPlane(t, freeAddr(t), cpPath, token)
-	s.router = startGoRouter(t, boot, s.cp.wsURL(), token, nodeID)
+	s.router = startRouter(t, kind, boot, s.cp.wsURL(), token, nodeID)
 	waitFor(t, 10*time.Second, "router to ack v1", func() bool { return s.cp.acked(t, nodeID, "v1") })
 	return s
 }
 
 func TestPushIsAckedAndServedByTheNextRequest(t *testing.T) {
-	s := startStack(t, "e2e-token")
+	forEachRouter(t, testPushIsAckedAndServed)
+}
+
+func testPushIsAckedAndServed(t *testing.T, kind string) {
+	s := startStack(t, kind, "e2e-token")
 	if v := s.router.configVersion(t); v != "v1" {
 		t.Fatalf("router serves %q, want v1", v)
 	}
@@ -64,8 +75,8 @@ func TestPushIsAckedAndServedByTheNextRequest(t *testing.T) {
 	}
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	p50, worst := latencies[len(latencies)/2], latencies[len(latencies)-1]
-	t.Logf("push-to-ack over loopback, real processes, %d pushes: p50 %v, max %v",
-		len(latencies), p50.Round(time.Microsecond), worst.Round(time.Microsecond))
+	t.Logf("push-to-ack over loopback, real processes, %s router, %d pushes: p50 %v, max %v",
+		kind, len(latencies), p50.Round(time.Microsecond), worst.Round(time.Microsecond))
 	// The brief's bound is 100 ms on loopback. It is checked on the median
 	// so that one scheduling hiccup on a shared 2-core machine does not
 	// fail the run, while a systematically slow path does.
@@ -78,6 +89,10 @@ func TestPushIsAckedAndServedByTheNextRequest(t *testing.T) {
 // router's nack is provoked by a stand-in control plane on the same
 // protocol that pushes one anyway.
 func TestRouterNacksAnInvalidSnapshotAndKeepsServing(t *testing.T) {
+	forEachRouter(t, testRouterNacks)
+}
+
+func testRouterNacks(t *testing.T, kind string) {
 	cellA, cellB := startCells(t)
 	conns := make(chan *websocket.Conn, 1)
 	fakeCP := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -88,13 +103,13 @@ func TestRouterNacksAnInvalidSnapshotAndKeepsServing(t *testing.T) {
 	}))
 	defer fakeCP.Close()
 	boot := writeFile(t, t.TempDir(), "bootstrap.json", routerConfig("boot", cellA, cellB))
-	router := startGoRouter(t, boot, "ws"+strings.TrimPrefix(fakeCP.URL, "http")+"/connect", "", nodeID)
+	router := startRouter(t, kind, boot, "ws"+strings.TrimPrefix(fakeCP.URL, "http")+"/connect", "", nodeID)
 
 	var conn *websocket.Conn
 	select {
 	case conn = <-conns:
 		defer conn.Close()
-	case <-time.After(10 * time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatal("router did not connect")
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -102,7 +117,7 @@ func TestRouterNacksAnInvalidSnapshotAndKeepsServing(t *testing.T) {
 	if err := conn.ReadJSON(&hello); err != nil {
 		t.Fatal(err)
 	}
-	if hello.Type != protocol.TypeHello || hello.NodeID != nodeID || hello.Router != "go" || hello.ConfigVersion != "boot" {
+	if hello.Type != protocol.TypeHello || hello.NodeID != nodeID || hello.Router != kind || hello.ConfigVersion != "boot" {
 		t.Fatalf("hello = %+v", hello)
 	}
 
@@ -134,7 +149,11 @@ func TestRouterNacksAnInvalidSnapshotAndKeepsServing(t *testing.T) {
 // a steady load through the router and brings it back on the same port:
 // no request may fail, and the router must reconnect and converge.
 func TestControlPlaneOutageUnderLoad(t *testing.T) {
-	s := startStack(t, "")
+	forEachRouter(t, testControlPlaneOutageUnderLoad)
+}
+
+func testControlPlaneOutageUnderLoad(t *testing.T, kind string) {
+	s := startStack(t, kind, "")
 	if line := s.router.metric(t, "cellbench_control_plane_connected"); !strings.HasSuffix(line, " 1") {
 		t.Fatalf("connected gauge = %q", line)
 	}
@@ -174,8 +193,8 @@ func TestControlPlaneOutageUnderLoad(t *testing.T) {
 		}
 	}
 	metrics.Close()
-	t.Logf("load: %d requests, success %.4f, p50 %v, p99 %v, max %v; versions served %v",
-		metrics.Requests, metrics.Success, metrics.Latencies.P50, metrics.Latencies.P99, metrics.Latencies.Max, versions)
+	t.Logf("%s router, load across a control-plane kill and restart: %d requests, success %.4f, p50 %v, p99 %v, max %v; versions served %v",
+		kind, metrics.Requests, metrics.Success, metrics.Latencies.P50, metrics.Latencies.P99, metrics.Latencies.Max, versions)
 	if len(failures) > 0 {
 		t.Fatalf("failed requests during the control-plane outage: %v", failures)
 	}
@@ -205,11 +224,15 @@ func TestControlPlaneOutageUnderLoad(t *testing.T) {
 }
 
 func TestWrongTokenIsRefusedAndTheRouterKeepsItsBootstrap(t *testing.T) {
+	forEachRouter(t, testWrongToken)
+}
+
+func testWrongToken(t *testing.T, kind string) {
 	cellA, cellB := startCells(t)
 	dir := t.TempDir()
 	cp := startControlPlane(t, freeAddr(t), writeFile(t, dir, "cp.json", routerConfig("v1", cellA, cellB)), "right")
 	boot := writeFile(t, dir, "bootstrap.json", routerConfig("boot", cellA, cellB))
-	router := startGoRouter(t, boot, cp.wsURL(), "wrong", nodeID)
+	router := startRouter(t, kind, boot, cp.wsURL(), "wrong", nodeID)
 	// Give the router a few reconnect attempts (200 ms, 400 ms, ...).
 	time.Sleep(1500 * time.Millisecond)
 	if n, ok := cp.node(t, nodeID); ok {
@@ -242,7 +265,7 @@ func TestControlPlaneProcessLifecycle(t *testing.T) {
 		}
 	})
 	t.Run("SIGTERM closes router connections and exits 0", func(t *testing.T) {
-		s := startStack(t, "")
+		s := startStack(t, "go", "")
 		if code := s.cp.stop(t, syscall.SIGTERM); code != 0 {
 			t.Fatalf("exit status %d, want 0", code)
 		}

@@ -73,8 +73,11 @@ type proc struct {
 
 func startProc(t *testing.T, binary string, stdout io.Writer, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: binary, stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(filepath.Join(binDir, binary), args...)
+	p := &proc{name: filepath.Base(binary), stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	if !filepath.IsAbs(binary) {
+		binary = filepath.Join(binDir, binary)
+	}
+	p.cmd = exec.Command(binary, args...)
 	p.cmd.Stderr = p.stderr
 	p.cmd.Stdout = stdout
 	if err := p.cmd.Start(); err != nil {
@@ -84,7 +87,7 @@ func startProc(t *testing.T, binary string, stdout io.Writer, args ...string) *p
 	t.Cleanup(func() {
 		p.kill()
 		if t.Failed() {
-			t.Logf("%s %v stderr:\n%s", binary, args, p.stderr.String())
+			t.Logf("%s %v stderr:\n%s", p.name, args, p.stderr.String())
 		}
 	})
 	return p
@@ -269,28 +272,53 @@ func (cp *controlPlane) put(t *testing.T, doc []byte) int {
 	return resp.StatusCode
 }
 
-// goRouter is a running go-router process.
-type goRouter struct {
-	*proc
-	listen, admin string
+// routerBinary is where a router kind's binary is: the Go router is built
+// by TestMain; the Pingora router is the workspace's debug build, which this
+// package does not build (cargo is slow and owned elsewhere) but uses when present.
+func routerBinary(t *testing.T, kind string) string {
+	t.Helper()
+	switch kind {
+	case "go":
+		return filepath.Join(binDir, "go-router")
+	case "pingora":
+		path, err := filepath.Abs("../../target/debug/pingora-router")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(path); err != nil {
+			t.Skipf("pingora-router is not built (cargo build -p pingora-router): %v", err)
+		}
+		return path
+	}
+	t.Fatalf("unknown router kind %q", kind)
+	return ""
 }
 
-func startGoRouter(t *testing.T, bootstrap, controlPlaneURL, token, nodeID string) *goRouter {
+// routerKinds are the routers every protocol test runs against.
+var routerKinds = []string{"go", "pingora"}
+
+// router is a running router process.
+type router struct {
+	*proc
+	kind, listen, admin string
+}
+
+func startRouter(t *testing.T, kind, bootstrap, controlPlaneURL, token, nodeID string) *router {
 	t.Helper()
-	r := &goRouter{listen: freeAddr(t), admin: freeAddr(t)}
+	r := &router{kind: kind, listen: freeAddr(t), admin: freeAddr(t)}
 	args := []string{"--config", bootstrap, "--listen", r.listen, "--admin", r.admin,
 		"--control-plane", controlPlaneURL, "--node-id", nodeID, "--access-log", "off"}
 	if token != "" {
 		args = append(args, "--control-plane-token", token)
 	}
-	r.proc = startProc(t, "go-router", nil, args...)
-	waitFor(t, 10*time.Second, "router admin /healthz", func() bool { return httpOK("http://" + r.admin + "/healthz") })
+	r.proc = startProc(t, routerBinary(t, kind), nil, args...)
+	waitFor(t, 20*time.Second, kind+" router admin /healthz", func() bool { return httpOK("http://" + r.admin + "/healthz") })
 	return r
 }
 
 // configVersion sends one request through the router and returns the
 // X-Config-Version it was served with.
-func (r *goRouter) configVersion(t *testing.T) string {
+func (r *router) configVersion(t *testing.T) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, "http://"+r.listen+"/e2e", nil)
 	req.Header.Set("X-Routing-Key", "acme")
@@ -300,14 +328,14 @@ func (r *goRouter) configVersion(t *testing.T) string {
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("request through the router: %s", resp.Status)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Router") != r.kind {
+		t.Fatalf("request through the %s router: %s, X-Router %q", r.kind, resp.Status, resp.Header.Get("X-Router"))
 	}
 	return resp.Header.Get("X-Config-Version")
 }
 
 // metric returns the text of one metric line from the router's /metrics.
-func (r *goRouter) metric(t *testing.T, name string) string {
+func (r *router) metric(t *testing.T, name string) string {
 	t.Helper()
 	resp, err := http.Get("http://" + r.admin + "/metrics")
 	if err != nil {
