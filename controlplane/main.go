@@ -61,6 +61,17 @@ func run(args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// SIGHUP re-reads the file now, as it does for the routers (and the
+	// default action, exiting, would surprise an operator).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer func() { signal.Stop(hup); close(hup) }()
+	go func() {
+		for range hup {
+			log.Info("sighup", "path", *configPath)
+			srv.reloadFile()
+		}
+	}()
 	err = srv.serve(ctx, ln)
 	log.Info("shutdown", "reason", shutdownReason(ctx, err))
 	if err != nil && !errors.Is(err, context.Canceled) {

@@ -264,6 +264,14 @@ func TestControlPlaneProcessLifecycle(t *testing.T) {
 			t.Fatalf("exit status %d, want 2", code)
 		}
 	})
+	t.Run("SIGHUP re-reads the file and does not stop it", func(t *testing.T) {
+		s := startStack(t, "go", "")
+		_ = s.cp.cmd.Process.Signal(syscall.SIGHUP)
+		waitFor(t, 5*time.Second, "sighup event", func() bool { return strings.Contains(s.cp.stderr.String(), `"msg":"sighup"`) })
+		if !httpOK("http://"+s.cp.addr+"/healthz") || !s.cp.acked(t, nodeID, "v1") {
+			t.Fatal("control plane stopped serving after SIGHUP")
+		}
+	})
 	t.Run("SIGTERM closes router connections and exits 0", func(t *testing.T) {
 		s := startStack(t, "go", "")
 		if code := s.cp.stop(t, syscall.SIGTERM); code != 0 {
