@@ -106,21 +106,29 @@ func (c *Cell) Counters() *Counters { return &c.counters }
 func (c *Cell) Start() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.upLocked()
+	ln, err := c.listenLocked()
+	if err != nil {
+		return err
+	}
+	c.serveLocked(ln)
+	return nil
 }
 
-func (c *Cell) upLocked() error {
+// listenLocked binds the cell's address, the one step of going up that can
+// fail; serveLocked then starts answering on it.
+func (c *Cell) listenLocked() (net.Listener, error) {
 	if c.stopped {
-		return errors.New("cell " + c.name + " is shut down")
-	}
-	if c.srv != nil {
-		return nil
+		return nil, errors.New("cell " + c.name + " is shut down")
 	}
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
-		return fmt.Errorf("cell %s: %w", c.name, err)
+		return nil, fmt.Errorf("cell %s: %w", c.name, err)
 	}
 	c.addr = ln.Addr().String()
+	return ln, nil
+}
+
+func (c *Cell) serveLocked(ln net.Listener) {
 	srv := &http.Server{
 		Handler: c,
 		// Generous: routers under test keep idle pools, and slow-header
@@ -137,7 +145,6 @@ func (c *Cell) upLocked() error {
 		}
 	}()
 	c.srv, c.serving = srv, serving
-	return nil
 }
 
 // downLocked closes the listener and every open connection, so new connects
@@ -158,21 +165,27 @@ func (c *Cell) Up() bool {
 	return c.srv != nil
 }
 
-// ApplyChaos applies a validated patch. Down is applied first because it is
-// the only part that can fail (the address may be taken while the cell was
-// down); on failure nothing of the patch is applied.
+// ApplyChaos applies a validated patch as one change: no request sees part
+// of it. Only coming up can fail (the address may have been taken while the
+// cell was down); then nothing of the patch is applied.
 func (c *Cell) ApplyChaos(p ChaosPatch) (State, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if p.Down != nil {
-		if *p.Down {
-			c.downLocked()
-		} else if err := c.upLocked(); err != nil {
+	var ln net.Listener // bound but not yet served: connects wait in the backlog
+	if p.Down != nil && !*p.Down && c.srv == nil {
+		var err error
+		if ln, err = c.listenLocked(); err != nil {
 			return c.stateLocked(), err
 		}
 	}
+	if p.Down != nil && *p.Down {
+		c.downLocked()
+	}
 	next := p.Apply(*c.chaos.Load())
 	c.chaos.Store(&next)
+	if ln != nil {
+		c.serveLocked(ln)
+	}
 	c.log.Info("chaos_applied", "cell", c.name, "health", next.Health, "status", next.Status,
 		"error_rate", next.ErrorRate, "delay_ms", next.DelayMs, "up", c.srv != nil)
 	return c.stateLocked(), nil
@@ -180,9 +193,8 @@ func (c *Cell) ApplyChaos(p ChaosPatch) (State, error) {
 
 // ResetChaos clears every fault and brings the cell up.
 func (c *Cell) ResetChaos() (State, error) {
-	down := false
-	health, status, rate, delay := NormalChaos.Health, 0, 0.0, int64(0)
-	return c.ApplyChaos(ChaosPatch{Health: &health, Status: &status, ErrorRate: &rate, DelayMs: &delay, Down: &down})
+	normal, down := NormalChaos, false
+	return c.ApplyChaos(ChaosPatch{Health: &normal.Health, Status: &normal.Status, ErrorRate: &normal.ErrorRate, DelayMs: &normal.DelayMs, Down: &down})
 }
 
 // State is a cell as GET /cells shows it.
