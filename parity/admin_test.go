@@ -87,8 +87,16 @@ func TestAdmin(t *testing.T) {
 		if v := m.value(t, "cellbench_control_plane_connected", nil); v != 0 {
 			t.Errorf("cellbench_control_plane_connected = %v without a control plane, want 0", v)
 		}
+		// Lead decision: the series a missing_routing_key rejection counts
+		// exists at zero, so the name is exposed before any request.
+		if v := m.value(t, "cellbench_requests_total", labels{"placement": "", "code": "400", "route_reason": ""}); v != 0 {
+			t.Errorf("cellbench_requests_total{placement=\"\",code=\"400\",route_reason=\"\"} = %v at start, want 0", v)
+		}
 		for _, p := range names {
 			sel := labels{"placement": p}
+			if v := m.value(t, "cellbench_request_duration_seconds", sel); v != 0 {
+				t.Errorf("cellbench_request_duration_seconds{placement=%s} count = %v at start, want a zero histogram", p, v)
+			}
 			if v := m.value(t, "cellbench_upstream_healthy", sel); v != 1 {
 				t.Errorf("cellbench_upstream_healthy{placement=%s} = %v, want 1", p, v)
 			}
@@ -183,6 +191,7 @@ func TestAdmin(t *testing.T) {
 			}
 		}
 		wantRouterError(t, r.get(t, "/", keyRetry), http.StatusBadGateway, "upstream_connect_error")
+		wantRouterError(t, r.get(t, "/", ""), http.StatusBadRequest, "missing_routing_key")
 		c.chaos(t, "p", doc{"health": "fail"})
 		eventually(t, 3*time.Second, 20*time.Millisecond, "upstream_healthy{p} 0", func() (bool, string) {
 			return seriesValue(t, r.metrics(t), "cellbench_upstream_healthy", labels{"placement": "p"}) == 0, ""
@@ -197,6 +206,9 @@ func TestAdmin(t *testing.T) {
 		}
 		if d := seriesValue(t, m, "cellbench_request_duration_seconds", labels{"placement": "p"}) - durBefore; d != 3 {
 			t.Errorf("request_duration_seconds{p} count moved by %v, want 3", d)
+		}
+		if v := seriesValue(t, m, "cellbench_requests_total", labels{"placement": "", "code": "400", "route_reason": ""}); v != 1 {
+			t.Errorf("requests_total{\"\",400,\"\"} = %v after one missing_routing_key, want 1", v)
 		}
 		if v := seriesValue(t, m, "cellbench_rate_limited_total", labels{"placement": "rl"}); v != float64(limited) || limited == 0 {
 			t.Errorf("rate_limited_total{rl} = %v, %d requests were answered 429 (want equal and > 0)", v, limited)

@@ -81,21 +81,18 @@ func TestCircuitBreaker(t *testing.T) {
 
 	t.Run("half-open admits one trial and a success closes it", func(t *testing.T) {
 		time.Sleep(time.Until(openedAt.Add(openMs*time.Millisecond + 300*time.Millisecond)))
-		trial := make(chan reply, 1)
-		go func() {
-			rp, err := r.send(req{path: "/?delay_ms=800", key: "k"})
-			if err != nil {
-				t.Errorf("trial request: %v", err)
-			}
-			trial <- rp
-		}()
+		trial := r.sendAsync(req{path: "/?delay_ms=800", key: "k"})
 		eventually(t, 2*time.Second, 10*time.Millisecond, "trial request in flight at p", func() (bool, string) {
 			n := c.counters(t, "p").Inflight
 			return n == 1, itoa(int(n)) + " in flight"
 		})
 		// While the trial runs, the breaker refuses everything else.
 		wantServed(t, r.get(t, "/", "k"), "f", "shared", "circuit_open")
-		rp := <-trial
+		res := <-trial
+		if res.err != nil {
+			t.Fatalf("trial request: %v", res.err)
+		}
+		rp := res.reply
 		if rp.status != http.StatusOK || rp.header.Get("X-Cell") != "p" {
 			t.Fatalf("trial: want 200 from p, got:\n%s", rp)
 		}

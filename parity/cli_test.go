@@ -64,14 +64,7 @@ func TestCommandLine(t *testing.T) {
 		c := startCells(t, "p")
 		r := startRouter(t, configDoc("cli-1", "p", nil, doc{"p": placement("shared", c.endpoint("p"), nil)}),
 			"--drain-timeout-ms", itoa(drainMs))
-		slow := make(chan reply, 1)
-		go func() {
-			rp, err := r.send(req{path: "/?delay_ms=1500", key: "k"})
-			if err != nil {
-				t.Errorf("in-flight request: %v", err)
-			}
-			slow <- rp
-		}()
+		slow := r.sendAsync(req{path: "/?delay_ms=1500", key: "k"})
 		eventually(t, 3*time.Second, 10*time.Millisecond, "slow request in flight", func() (bool, string) {
 			return c.counters(t, "p").Inflight == 1, ""
 		})
@@ -89,9 +82,8 @@ func TestCommandLine(t *testing.T) {
 			}
 		}
 
-		rp := <-slow
-		if rp.status != http.StatusOK || rp.header.Get("X-Cell") != "p" {
-			t.Errorf("in-flight request: want 200 from p, got:\n%s", rp)
+		if res := <-slow; res.err != nil || res.status != http.StatusOK || res.header.Get("X-Cell") != "p" {
+			t.Errorf("in-flight request: want 200 from p, got %v:\n%s", res.err, res.reply)
 		}
 		code, ok := r.proc.waitExit(drainMs*time.Millisecond + time.Second - time.Since(termAt))
 		if !ok {
@@ -111,7 +103,7 @@ func TestCommandLine(t *testing.T) {
 		c := startCells(t, "p")
 		r := startRouter(t, configDoc("cli-2", "p", nil, doc{"p": placement("shared", c.endpoint("p"), nil)}),
 			"--drain-timeout-ms", itoa(drainMs))
-		go r.send(req{path: "/?delay_ms=10000", key: "k"})
+		r.sendAsync(req{path: "/?delay_ms=10000", key: "k"})
 		eventually(t, 3*time.Second, 10*time.Millisecond, "slow request in flight", func() (bool, string) {
 			return c.counters(t, "p").Inflight == 1, ""
 		})

@@ -2,7 +2,6 @@ package parity
 
 import (
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 )
@@ -17,18 +16,9 @@ func TestConcurrencyLimit(t *testing.T) {
 		map[string]string{"k": "p"},
 		doc{"p": placement("shared", c.endpoint("p"), doc{"concurrency_limit": limit})}))
 
-	var wg sync.WaitGroup
-	slow := make([]reply, limit)
-	for i := range limit {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rp, err := r.send(req{path: "/?delay_ms=1500", key: "k"})
-			if err != nil {
-				t.Errorf("slow request: %v", err)
-			}
-			slow[i] = rp
-		}()
+	var slow []<-chan sent
+	for range limit {
+		slow = append(slow, r.sendAsync(req{path: "/?delay_ms=1500", key: "k"}))
 	}
 	eventually(t, 3*time.Second, 10*time.Millisecond, "both slow requests in flight at p", func() (bool, string) {
 		n := c.counters(t, "p").Inflight
@@ -56,10 +46,9 @@ func TestConcurrencyLimit(t *testing.T) {
 		t.Errorf("cell p got %d requests over the concurrency limit", n)
 	}
 
-	wg.Wait()
-	for i, rp := range slow {
-		if rp.status != http.StatusOK {
-			t.Errorf("slow request %d: %d, want 200", i, rp.status)
+	for i, ch := range slow {
+		if res := <-ch; res.err != nil || res.status != http.StatusOK {
+			t.Errorf("slow request %d: %v, want 200:\n%s", i, res.err, res.reply)
 		}
 	}
 	wantServed(t, r.get(t, "/", "k"), "p", "shared", "")

@@ -230,17 +230,13 @@ func TestLimitsAfterFailover(t *testing.T) {
 	})
 
 	t.Run("the serving placement's concurrency limit applies", func(t *testing.T) {
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			r.send(req{path: "/?delay_ms=1000", key: "kc"})
-		}()
+		slow := r.sendAsync(req{path: "/?delay_ms=1000", key: "kc"})
 		eventually(t, 3*time.Second, 10*time.Millisecond, "slow request in flight at f", func() (bool, string) {
 			return c.counters(t, "f").Inflight == 1, ""
 		})
 		rp := r.get(t, "/", "kc")
 		wantRouterError(t, rp, http.StatusServiceUnavailable, "concurrency_limited")
 		wantHeaders(t, rp, map[string]string{"X-Routed-To": "f", "X-Failover-Reason": "circuit_open", "Retry-After": "1"})
-		<-done
+		<-slow
 	})
 }

@@ -391,6 +391,23 @@ func (r *router) get(t testing.TB, path, key string) reply {
 	return r.do(t, req{path: path, key: key})
 }
 
+// sent is the outcome of a request sent in the background.
+type sent struct {
+	reply
+	err error
+}
+
+// sendAsync sends q on its own goroutine. The goroutine never touches the
+// test, so it may outlive a failed one; the caller checks err.
+func (r *router) sendAsync(q req) <-chan sent {
+	ch := make(chan sent, 1)
+	go func() {
+		rp, err := r.send(q)
+		ch <- sent{rp, err}
+	}()
+	return ch
+}
+
 func (q req) methodOr() string {
 	if q.method == "" {
 		return http.MethodGet
@@ -521,6 +538,9 @@ func wantRouterError(t testing.TB, rp reply, status int, code string) routerErro
 	}
 	if got := rp.header.Get("X-Router"); got != routerName {
 		t.Errorf("%s: X-Router %q, want %q", code, got, routerName)
+	}
+	if rp.header.Get("X-Config-Version") == "" {
+		t.Errorf("%s: no X-Config-Version: the snapshot is known for every parsed request", code)
 	}
 	return e
 }

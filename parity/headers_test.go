@@ -123,6 +123,13 @@ func TestHeaders(t *testing.T) {
 		}
 	})
 
+	t.Run("X-Forwarded-For over several lines", func(t *testing.T) {
+		e, _ := upstream(t, "X-Forwarded-For: 203.0.113.7", "X-Forwarded-For: 198.51.100.2")
+		if got := splitList(e.header("X-Forwarded-For")); strings.Join(got, ",") != "203.0.113.7,198.51.100.2,127.0.0.1" {
+			t.Errorf("upstream X-Forwarded-For %q, want 203.0.113.7, 198.51.100.2, 127.0.0.1", e.header("X-Forwarded-For"))
+		}
+	})
+
 	t.Run("client X-Forwarded-Proto and X-Forwarded-Host are replaced", func(t *testing.T) {
 		e, _ := upstream(t, "Host: shop.example", "X-Forwarded-Proto: https", "X-Forwarded-Host: evil.example")
 		wantUpstream(t, e, "X-Forwarded-Proto", "http")

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,6 +50,41 @@ func rawExchange(t testing.TB, addr string, payload []byte, wait time.Duration) 
 			return resps, isClosed(err)
 		}
 	}
+}
+
+// rawSequence sends each request on one connection only after the
+// previous response has been read (keep-alive without pipelining). A
+// request whose method is HEAD is read as a response without a body.
+func rawSequence(t testing.TB, addr string, requests ...string) []rawResponse {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(clientTimeout))
+	br := bufio.NewReader(conn)
+	var resps []rawResponse
+	for i, raw := range requests {
+		if _, err := conn.Write([]byte(raw)); err != nil {
+			t.Fatalf("request %d: write: %v", i+1, err)
+		}
+		var req *http.Request
+		if strings.HasPrefix(raw, "HEAD ") {
+			req = &http.Request{Method: http.MethodHead}
+		}
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			t.Fatalf("request %d: no response on the kept-alive connection: %v", i+1, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("request %d: body: %v", i+1, err)
+		}
+		resps = append(resps, rawResponse{status: resp.StatusCode, header: resp.Header, body: body})
+	}
+	return resps
 }
 
 // isClosed tells a connection the peer closed (EOF or reset) from a read

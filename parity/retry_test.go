@@ -2,6 +2,7 @@ package parity
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -62,7 +63,37 @@ func TestRetries(t *testing.T) {
 		} {
 			rp := r.do(t, q)
 			wantRouterError(t, rp, http.StatusBadGateway, "upstream_connect_error")
-			wantHeaders(t, rp, map[string]string{"X-Upstream-Attempts": itoa(attempts), "X-Routed-To": "down"})
+			wantHeaders(t, rp, map[string]string{"X-Upstream-Attempts": itoa(attempts), "X-Routed-To": "down",
+				"X-Route-Reason": "shared", "X-Circuit-State": "closed", "X-Config-Version": "retry-1"})
+		}
+	})
+
+	// The contract names no code for an upstream that accepts the connection
+	// and closes it without an answer; it is neither a connect failure nor a
+	// timeout, and the retry rule for a 502 applies.
+	t.Run("an upstream that closes without answering", func(t *testing.T) {
+		for _, tc := range []struct {
+			q        req
+			attempts int
+		}{
+			{req{path: "/?close=1", key: "k"}, attempts},
+			{req{method: http.MethodPost, path: "/?close=1", key: "k", body: newPattern(10), size: 10}, 1},
+		} {
+			before := c.counters(t, "r").Requests
+			rp := r.do(t, tc.q)
+			if rp.status != http.StatusBadGateway {
+				t.Fatalf("%s: want 502, got:\n%s", tc.q.methodOr(), rp)
+			}
+			var e routerError
+			json.Unmarshal(rp.body, &e)
+			wantRouterError(t, rp, http.StatusBadGateway, e.Error)
+			if e.Error == "upstream_connect_error" || e.Error == "upstream_timeout" {
+				t.Errorf("%s: code %q, but the connection was made and the upstream closed it at once", tc.q.methodOr(), e.Error)
+			}
+			wantHeaders(t, rp, map[string]string{"X-Upstream-Attempts": itoa(tc.attempts), "X-Routed-To": "r"})
+			if n := c.counters(t, "r").Requests - before; n != int64(tc.attempts) {
+				t.Errorf("%s: cell r saw %d requests, want %d", tc.q.methodOr(), n, tc.attempts)
+			}
 		}
 	})
 
@@ -117,9 +148,9 @@ func TestRetries(t *testing.T) {
 
 	t.Run("retries are counted in metrics", func(t *testing.T) {
 		m := r.metrics(t)
-		// Seven requests above were retried twice each.
-		if v := m.value(t, "cellbench_retries_total", labels{"placement": "r"}); v != 7*(attempts-1) {
-			t.Errorf("cellbench_retries_total{placement=r} = %v, want %d after the retried requests above", v, 7*(attempts-1))
+		// Eight requests above were retried twice each.
+		if v := m.value(t, "cellbench_retries_total", labels{"placement": "r"}); v != 8*(attempts-1) {
+			t.Errorf("cellbench_retries_total{placement=r} = %v, want %d after the retried requests above", v, 8*(attempts-1))
 		}
 	})
 }

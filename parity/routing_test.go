@@ -1,6 +1,7 @@
 package parity
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
 )
@@ -8,10 +9,11 @@ import (
 // Contract §2 rules 1-2: routing key → placement and route reason.
 func TestRouting(t *testing.T) {
 	t.Parallel()
-	c := startCells(t, "tier1", "visa", "tier3")
+	c := startCells(t, "tier1", "visa", "tier3", "slash")
 	r := startRouter(t, configDoc("routing-1", "tier3",
-		map[string]string{"acme": "tier1", "visa": "visa"},
+		map[string]string{"acme": "tier1", "visa": "visa", "sl": "slash"},
 		doc{
+			"slash": placement("shared", c.endpoint("slash")+"/", nil),
 			"tier1": placement("shared", c.endpoint("tier1"), nil),
 			"visa":  placement("dedicated", c.endpoint("visa"), nil),
 			"tier3": placement("shared", c.endpoint("tier3"), nil),
@@ -54,6 +56,33 @@ func TestRouting(t *testing.T) {
 	t.Run("keys match exactly", func(t *testing.T) {
 		wantServed(t, r.get(t, "/", "ACME"), "tier3", "default", "")
 		wantServed(t, r.get(t, "/", "acme2"), "tier3", "default", "")
+	})
+
+	t.Run("path and query reach the cell as sent", func(t *testing.T) {
+		for _, key := range []string{"acme", "sl"} { // sl's endpoint ends in "/"
+			e := r.get(t, "/p%2Fq/%7Euser//x?a=1&b=%20x&a=2", key).echo(t)
+			if e.Path != "/p%2Fq/%7Euser//x" || e.Query != "a=1&b=%20x&a=2" {
+				t.Errorf("key %s: cell saw path %q query %q, want /p%%2Fq/%%7Euser//x and a=1&b=%%20x&a=2", key, e.Path, e.Query)
+			}
+		}
+	})
+
+	t.Run("HEAD answers carry no body", func(t *testing.T) {
+		// A HEAD then a GET on one connection: a stray body after the HEAD
+		// answer would corrupt the second response.
+		resps := rawSequence(t, r.listen,
+			"HEAD /h HTTP/1.1\r\nHost: x\r\nX-Routing-Key: acme\r\n\r\n",
+			"GET /g HTTP/1.1\r\nHost: x\r\nX-Routing-Key: acme\r\n\r\n")
+		if resps[0].status != http.StatusOK || resps[1].status != http.StatusOK {
+			t.Fatalf("want two 200s, got %v", statuses(resps))
+		}
+		if len(resps[0].body) != 0 || resps[0].header.Get("X-Cell") != "tier1" {
+			t.Errorf("HEAD: body %q, X-Cell %q; want no body from tier1", resps[0].body, resps[0].header.Get("X-Cell"))
+		}
+		var e echo
+		if err := json.Unmarshal(resps[1].body, &e); err != nil || e.Path != "/g" {
+			t.Errorf("GET after HEAD: %v %s", err, resps[1].body)
+		}
 	})
 
 	t.Run("method and body reach the routed cell", func(t *testing.T) {

@@ -92,33 +92,37 @@ func TestStreaming(t *testing.T) {
 	})
 
 	t.Run("a response chunk is forwarded before the upstream sends the next", func(t *testing.T) {
-		resp := open(t, "/download", "kg")
+		// Headers and the first chunk must both arrive while the upstream
+		// holds back the last chunk.
 		got := make(chan string, 1)
 		go func() {
+			hr, _ := http.NewRequest(http.MethodGet, r.base+"/download", nil)
+			hr.Header.Set("X-Routing-Key", "kg")
+			resp, err := r.http.Do(hr)
+			if err != nil {
+				got <- "error: " + err.Error()
+				return
+			}
+			defer resp.Body.Close()
 			line, _ := bufio.NewReader(resp.Body).ReadString('\n')
 			got <- line
+			io.Copy(io.Discard, resp.Body)
 		}()
 		select {
 		case line := <-got:
+			clientHasChunk <- struct{}{}
 			if line != "first\n" {
 				t.Fatalf("first chunk %q", line)
 			}
-			clientHasChunk <- struct{}{}
 		case <-time.After(3 * time.Second):
+			clientHasChunk <- struct{}{}
 			t.Fatalf("the first chunk did not reach the client while the upstream held back the last one: the router buffers responses")
 		}
 	})
 
 	t.Run("an upload reaches the upstream before the client has sent it all", func(t *testing.T) {
 		pr, pw := io.Pipe()
-		result := make(chan reply, 1)
-		go func() {
-			rp, err := r.send(req{method: http.MethodPost, path: "/upload", key: "kg", body: pr, size: uploadTotal})
-			if err != nil {
-				t.Errorf("upload: %v", err)
-			}
-			result <- rp
-		}()
+		result := r.sendAsync(req{method: http.MethodPost, path: "/upload", key: "kg", body: pr, size: uploadTotal})
 		if _, err := pw.Write(pattern(uploadHead)); err != nil {
 			t.Fatalf("write: %v", err)
 		}
@@ -130,9 +134,8 @@ func TestStreaming(t *testing.T) {
 		}
 		pw.Write(pattern(uploadTotal - uploadHead))
 		pw.Close()
-		rp := <-result
-		if rp.status != http.StatusOK || string(rp.body) != strconv.Itoa(uploadTotal) {
-			t.Fatalf("want 200 with %d bytes received, got:\n%s", uploadTotal, rp)
+		if res := <-result; res.err != nil || res.status != http.StatusOK || string(res.body) != strconv.Itoa(uploadTotal) {
+			t.Fatalf("want 200 with %d bytes received, got %v:\n%s", uploadTotal, res.err, res.reply)
 		}
 	})
 

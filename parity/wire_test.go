@@ -141,6 +141,23 @@ func TestWireRules(t *testing.T) {
 		}
 	})
 
+	t.Run("pipelined requests are answered in order", func(t *testing.T) {
+		// RFC 9112 §9.3.2: a server answers pipelined requests in order.
+		resps, _ := rawExchange(t, r.listen, []byte(
+			"GET /one HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\n\r\n"+
+				"GET /two HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\n\r\n"+
+				"GET /three HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nConnection: close\r\n\r\n"), wait)
+		var paths []string
+		for _, rp := range resps {
+			var e echo
+			json.Unmarshal(rp.body, &e)
+			paths = append(paths, e.Path)
+		}
+		if strings.Join(paths, " ") != "/one /two /three" {
+			t.Errorf("pipelined /one /two /three answered as %q (statuses %v)", paths, statuses(resps))
+		}
+	})
+
 	t.Run("router still serves", func(t *testing.T) {
 		if r.proc.exited() {
 			t.Fatalf("router exited: %v", r.proc.state)
