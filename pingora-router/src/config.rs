@@ -4,12 +4,14 @@
 //! routers and in the control plane. The shared vectors in
 //! `config/testdata/` hold both implementations to that (tests/vectors.rs).
 //!
-//! Parsing runs in three passes, like Go's `Parse`:
-//! 1. [`strict`]: the whole document must be well-formed JSON with no nulls,
-//!    no duplicate keys and nothing after it (all `parse_error`);
-//! 2. typed decoding with serde (`deny_unknown_fields`): wrong types are
-//!    `parse_error`, unknown fields `unknown_field`, whichever comes first in
-//!    document order; absent fields decode to zero values, as in Go;
+//! Parsing, like Go's `Parse`:
+//! 1. [`normalize`]: Go's decoder repairs (invalid UTF-8, lone surrogate
+//!    escapes) are applied to the text;
+//! 2. one typed decoding pass with serde, in document order: the first fault
+//!    wins — a syntax error, null, duplicate key, wrong type or trailing data
+//!    is `parse_error`, a field not in the schema (exact names) is
+//!    `unknown_field`. Absent fields decode to zero values, as in Go, so every
+//!    semantic fault reaches the next step and gets its own code;
 //! 3. [`validate`]: the semantic rules, in Go's fixed order.
 
 use std::collections::BTreeMap;
@@ -19,7 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
 
-mod strict;
+mod normalize;
 
 /// The largest config document accepted (16 MiB).
 pub const MAX_DOCUMENT_BYTES: usize = 16 << 20;
@@ -83,7 +85,6 @@ impl std::error::Error for ConfigError {}
 pub struct Config {
     pub version: String,
     pub default_placement: String,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub routes: BTreeMap<String, String>,
     pub placements: BTreeMap<String, Placement>,
 }
@@ -257,7 +258,7 @@ pub fn parse(doc: &[u8]) -> Result<Config, ConfigError> {
             ),
         ));
     }
-    let doc = strict::check(doc)?;
+    let doc = normalize::normalize(doc);
     let raw: ConfigDoc = decode(&doc)?;
     validate(raw)
 }
@@ -289,9 +290,9 @@ struct ConfigDoc {
     version: String,
     #[serde(default)]
     default_placement: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::unique_map")]
     routes: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::unique_map")]
     placements: BTreeMap<String, Object<PlacementDoc>>,
 }
 
@@ -304,15 +305,15 @@ struct PlacementDoc {
     endpoint: String,
     #[serde(default)]
     fallback: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::present")]
     timeouts: Option<Object<Timeouts>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::present")]
     health_check: Option<Object<HealthCheck>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::present")]
     circuit_breaker: Option<Object<CircuitBreaker>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::present")]
     rate_limit: Option<Object<RateLimitDoc>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::present")]
     retry: Option<Object<Retry>>,
     #[serde(default, deserialize_with = "go_int::plain")]
     concurrency_limit: i64,
@@ -329,6 +330,55 @@ struct RateLimitDoc {
     burst: i64,
     #[serde(default)]
     per: String,
+}
+
+/// What serde alone would let through and Go's strict walk does not.
+mod strict {
+    use std::collections::BTreeMap;
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::{Error, MapAccess, Visitor};
+    use serde::{Deserialize, Deserializer};
+
+    /// An optional field that, when present, must not be `null` (serde reads
+    /// null as absent; the contract rejects it so that `null` never means
+    /// two things).
+    pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<Option<T>, D::Error> {
+        T::deserialize(deserializer).map(Some)
+    }
+
+    /// A JSON object as a map that rejects a repeated key, at the key (serde
+    /// would let the last one win).
+    pub fn unique_map<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<String, V>, D::Error> {
+        struct UniqueMap<V>(PhantomData<V>);
+
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for UniqueMap<V> {
+            type Value = BTreeMap<String, V>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+                let mut map = BTreeMap::new();
+                while let Some(key) = access.next_key::<String>()? {
+                    if map.contains_key(&key) {
+                        return Err(A::Error::custom(format!("duplicate key {key:?}")));
+                    }
+                    let value = access.next_value()?;
+                    map.insert(key, value);
+                }
+                Ok(map)
+            }
+        }
+
+        deserializer.deserialize_map(UniqueMap(PhantomData))
+    }
 }
 
 /// A JSON object decoded into `T`. serde's derived structs also accept a
@@ -647,12 +697,12 @@ pub fn split_endpoint(endpoint: &str) -> Result<(&str, u16), &'static str> {
         return Err("must have no userinfo, path, query or fragment");
     }
     let (host, port) = split_host_port(rest).ok_or("must be host:port")?;
-    // Go's strconv.Atoi: an optional sign, then decimal digits.
-    let port_number = port
-        .parse::<i64>()
-        .ok()
-        .filter(|n| (1..=65535).contains(n) && !port.starts_with('0') && port.len() <= 5)
-        .ok_or("port must be 1-65535")? as u16;
+    // Decimal digits only: no sign, no leading zero.
+    let decimal = !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+    let port_number = Some(port)
+        .filter(|p| decimal && !p.starts_with('0') && p.len() <= 5)
+        .and_then(|p| p.parse::<u16>().ok())
+        .ok_or("port must be 1-65535")?;
     if rest.starts_with('[') {
         match host.parse::<Ipv6Addr>() {
             Ok(ip) if ip.to_ipv4_mapped().is_none() => {}
@@ -740,6 +790,11 @@ mod tests {
     // (name, document, code) — every expectation checked against Go's config.Parse.
     const GO_PARITY_CASES: &[(&str, &str, &str)] = &[
         (
+            "Kcase",
+            r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1","Kind":"shared"}}}"#,
+            "unknown_field",
+        ),
+        (
             "bool_int",
             r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1","concurrency_limit":true}}}"#,
             "parse_error",
@@ -777,7 +832,7 @@ mod tests {
         (
             "ep_plus",
             r#"{"version":"v","default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:+80"}}}"#,
-            "ok",
+            "endpoint_invalid",
         ),
         (
             "ep_port_space",
@@ -942,12 +997,12 @@ mod tests {
         (
             "unknown_then_null",
             r#"{"bogus":1,"version":null,"default_placement":"a","placements":{"a":{"kind":"shared","endpoint":"http://h:1"}}}"#,
-            "parse_error",
+            "unknown_field",
         ),
         (
             "unknown_then_syntax",
             r#"{"bogus":1,"version":"v",,}"#,
-            "parse_error",
+            "unknown_field",
         ),
         (
             "unknown_then_type",
@@ -998,16 +1053,55 @@ mod tests {
     }
 
     #[test]
-    fn nesting_follows_go_decoder_depth_limit() {
-        assert_eq!(outcome(nested_unknown(300).as_bytes()), code::UNKNOWN_FIELD);
+    fn deep_values_end_at_the_first_fault_without_recursion() {
+        // Under an unknown field the value is never read, however deep.
         assert_eq!(
-            outcome(nested_unknown(9_999).as_bytes()),
+            outcome(nested_unknown(100_000).as_bytes()),
+            code::UNKNOWN_FIELD
+        );
+        // Where an object or a string is expected, an array is a type error at once.
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let doc = MINIMAL.replacen(r#""kind":"shared""#, &format!(r#""kind":{deep}"#), 1);
+        assert_eq!(outcome(doc.as_bytes()), code::PARSE_ERROR);
+    }
+
+    #[test]
+    fn the_first_fault_in_document_order_wins() {
+        let with = |prefix: &str| MINIMAL.replacen('{', &format!("{{{prefix},"), 1);
+        assert_eq!(
+            outcome(with(r#""zz":1,"version":null"#).as_bytes()),
             code::UNKNOWN_FIELD
         );
         assert_eq!(
-            outcome(nested_unknown(10_000).as_bytes()),
+            outcome(with(r#""routes":null,"zz":1"#).as_bytes()),
             code::PARSE_ERROR
         );
+        assert_eq!(
+            outcome(with(r#""routes":{"k":"a","k":"a"},"zz":1"#).as_bytes()),
+            code::PARSE_ERROR
+        );
+        assert_eq!(
+            outcome(with(r#""zz":1,"routes":{"k":"a","k":"a"}"#).as_bytes()),
+            code::UNKNOWN_FIELD
+        );
+        // A duplicate placement is caught at its key, before its value is read.
+        let doc = MINIMAL.replacen(
+            r#""a":{"#,
+            r#""a":{"kind":"shared","endpoint":"http://h:1"},"a":{"zz":1,"#,
+            1,
+        );
+        assert_eq!(outcome(doc.as_bytes()), code::PARSE_ERROR);
+        // Nulls where an optional object may stand.
+        let doc = MINIMAL.replacen(r#""kind""#, r#""retry":null,"kind""#, 1);
+        assert_eq!(outcome(doc.as_bytes()), code::PARSE_ERROR);
+        let doc = MINIMAL.replacen(r#""kind""#, r#""timeouts":{"connect_ms":null},"kind""#, 1);
+        assert_eq!(outcome(doc.as_bytes()), code::PARSE_ERROR);
+        // Trailing data is looked at only after the document.
+        assert_eq!(
+            outcome(format!("{MINIMAL} {{}}").as_bytes()),
+            code::PARSE_ERROR
+        );
+        assert_eq!(outcome(format!("{MINIMAL}\n\t ").as_bytes()), "ok");
     }
 
     #[test]
@@ -1037,6 +1131,7 @@ mod tests {
             1,
         );
         let config = parse(doc.as_bytes()).unwrap();
+        assert!(config.routes.is_empty());
         let p = &config.placements["a"];
         assert_eq!(p.connect_timeout(), Duration::from_millis(250));
         assert_eq!(p.response_header_timeout(), DEFAULT_RESPONSE_HEADER_TIMEOUT);
@@ -1061,7 +1156,9 @@ mod tests {
         );
         assert_eq!(tier1["kind"], "shared");
         assert_eq!(tier1["rate_limit"]["per"], "routing_key");
-        // omitempty fields stay out, as in Go's Marshal.
+        // omitempty fields stay out, as in Go's Marshal; routes is always there.
+        let minimal = serde_json::to_value(parse(MINIMAL.as_bytes()).unwrap()).unwrap();
+        assert_eq!(minimal["routes"], serde_json::json!({}));
         assert!(json["placements"]["tier3"].get("fallback").is_none());
         assert!(json["placements"]["tier3"]
             .get("concurrency_limit")
