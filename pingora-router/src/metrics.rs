@@ -124,6 +124,10 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     reloads.with_label_values(&["applied"]);
     reloads.with_label_values(&["rejected"]);
     let unrouted = Arc::new(PlacementMetrics::unrouted(&requests));
+    // An empty counter family is left out of the exposition, yet every
+    // metric is exposed from the start: the series of a missing_routing_key
+    // rejection (no placement, no route reason) exists at zero, as in Go.
+    unrouted.counter(400, None);
     Metrics {
         registry,
         requests,
@@ -185,22 +189,25 @@ impl PlacementMetrics {
     /// Counts one answered request and its duration. `reason` is `None` for
     /// a request refused before routing.
     pub fn request(&self, status: u16, reason: Option<RouteReason>, elapsed: Duration) {
+        self.counter(status, reason).inc();
+        if let Some(duration) = &self.duration {
+            duration.observe(elapsed.as_secs_f64());
+        }
+    }
+
+    /// The requests_total series of one outcome, created on first use.
+    fn counter(&self, status: u16, reason: Option<RouteReason>) -> &IntCounter {
         let reason_slot = reason.map_or(UNROUTED, |r| r as usize);
         let status = if usize::from(status) < STATUS_SLOTS {
             status
         } else {
             0
         };
-        self.requests[reason_slot * STATUS_SLOTS + usize::from(status)]
-            .get_or_init(|| {
-                let label = reason.map_or("", RouteReason::as_str);
-                self.requests_vec
-                    .with_label_values(&[&self.name, &status.to_string(), label])
-            })
-            .inc();
-        if let Some(duration) = &self.duration {
-            duration.observe(elapsed.as_secs_f64());
-        }
+        self.requests[reason_slot * STATUS_SLOTS + usize::from(status)].get_or_init(|| {
+            let label = reason.map_or("", RouteReason::as_str);
+            self.requests_vec
+                .with_label_values(&[&self.name, &status.to_string(), label])
+        })
     }
 
     /// Counts a request refused by this placement's rate limit.
@@ -387,6 +394,7 @@ mod tests {
 
         let text = scrape();
         for name in [
+            "cellbench_requests_total{code=\"400\",placement=\"\",route_reason=\"\"} 0",
             "cellbench_request_duration_seconds_bucket{placement=\"m-tier1\",le=\"0.0005\"} 0",
             "cellbench_rate_limited_total{placement=\"m-tier1\"} 0",
             "cellbench_retries_total{placement=\"m-tier1\"} 0",
