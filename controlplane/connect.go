@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -16,6 +17,10 @@ import (
 // maxNodeIDBytes bounds node_id like the config bounds version: it is shown
 // in /status and logs.
 const maxNodeIDBytes = 128
+
+// maxNackErrorBytes bounds the nack text kept in /status and the log; the
+// code and the start of the message are what an operator needs.
+const maxNackErrorBytes = 4 << 10
 
 var upgrader = websocket.Upgrader{
 	HandshakeTimeout: 10 * time.Second,
@@ -34,7 +39,7 @@ func (s *server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Upgrade has answered with the HTTP error
 	}
-	conn.SetReadLimit(protocol.MaxRouterFrameBytes)
+	conn.SetReadLimit(protocol.MaxSnapshotFrameBytes)
 
 	hello, err := readHello(conn, s.timing.helloTimeout)
 	if err != nil {
@@ -89,8 +94,9 @@ func (s *server) readLoop(sess *session, heard func()) error {
 			s.hub.acked(sess, msg.Version)
 			s.log.Info("router_acked", "node_id", sess.nodeID, "version", msg.Version)
 		case protocol.TypeNack:
-			s.hub.nacked(sess, msg.Version, msg.Error)
-			s.log.Warn("router_nacked", "node_id", sess.nodeID, "version", msg.Version, "error", msg.Error)
+			errText := truncate(msg.Error, maxNackErrorBytes)
+			s.hub.nacked(sess, msg.Version, errText)
+			s.log.Warn("router_nacked", "node_id", sess.nodeID, "version", msg.Version, "error", errText)
 		default:
 			// Skipped rather than fatal, so a newer router can add frames.
 			s.log.Debug("router_frame_ignored", "node_id", sess.nodeID, "type", msg.Type)
@@ -137,11 +143,19 @@ func closeCodeFor(err error) int {
 // closeMessage builds a close frame payload, cutting the reason to what a
 // control frame can carry (RFC 6455 section 5.5: 125 bytes with the code).
 func closeMessage(code int, reason string) []byte {
-	const maxReason = 123
-	if len(reason) > maxReason {
-		reason = reason[:maxReason]
+	return websocket.FormatCloseMessage(code, truncate(reason, 123))
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return websocket.FormatCloseMessage(code, reason)
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 func visibleASCII(s string) bool {

@@ -45,6 +45,8 @@ type cpOptions struct {
 	token  string
 	timing timing
 	doc    []byte
+	// logs, if set, receives the control plane's event log.
+	logs io.Writer
 	// sendBuffer, if set, shrinks the kernel send buffer of every accepted
 	// connection, so a router that stops reading blocks writes quickly.
 	sendBuffer int
@@ -76,7 +78,10 @@ func startCP(t testing.TB, opts cpOptions) *testCP {
 	if err := os.WriteFile(path, opts.doc, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := newServer(discardLogger(), path, opts.token, opts.timing)
+	if opts.logs == nil {
+		opts.logs = io.Discard
+	}
+	srv, err := newServer(slog.New(slog.NewJSONHandler(opts.logs, nil)), path, opts.token, opts.timing)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,4 +324,22 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 
 func sortDurations(d []time.Duration) {
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+}
+
+// lockedBuffer is a log destination the test can read while the server writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -322,7 +324,8 @@ func TestHelloIsRequiredFirst(t *testing.T) {
 }
 
 func TestOversizeFrameFromRouterIsRefused(t *testing.T) {
-	cp := startCP(t, cpOptions{})
+	logs := &lockedBuffer{}
+	cp := startCP(t, cpOptions{logs: logs})
 	conn := rawRouter(t, cp, nil)
 	if err := conn.WriteJSON(protocol.Hello("edge-big", "go", "v0")); err != nil {
 		t.Fatal(err)
@@ -331,16 +334,20 @@ func TestOversizeFrameFromRouterIsRefused(t *testing.T) {
 		n, ok := cp.status(t).node("edge-big")
 		return ok && n.Connected
 	})
-	// One 32 MiB frame (the client library sends it as a single frame):
-	// the control plane must refuse it from the header with 1009.
-	_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	_ = conn.WriteMessage(websocket.TextMessage, make([]byte, 32<<20))
+	// Only the head of a 32 MiB frame is sent: the control plane must hang
+	// up on the announced length alone (1009), without waiting for a payload.
+	if _, err := conn.NetConn().Write(frameHeader(32<<20, true)); err != nil {
+		t.Fatal(err)
+	}
 	if err := readUntilClosed(t, conn); closeCode(err) != websocket.CloseMessageTooBig {
 		t.Fatalf("got %v, want close 1009", err)
 	}
 	waitFor(t, 5*time.Second, "edge-big disconnected", func() bool {
 		n, _ := cp.status(t).node("edge-big")
 		return !n.Connected
+	})
+	waitFor(t, 5*time.Second, "router_disconnected on the read limit", func() bool {
+		return strings.Contains(logs.String(), websocket.ErrReadLimit.Error())
 	})
 }
 
@@ -528,4 +535,65 @@ func TestRapidPutsNeverRollBack(t *testing.T) {
 	if v := cp.status(t).Version; v != final {
 		t.Fatalf("control plane serves %s, want %s", v, final)
 	}
+}
+
+// A nack may quote a large part of the document it rejects: it must not
+// cost the router its connection, and /status keeps only its start.
+func TestLargeNackIsKeptShort(t *testing.T) {
+	cp := startCP(t, cpOptions{})
+	conn := rawRouter(t, cp, nil)
+	if err := conn.WriteJSON(protocol.Hello("edge-a", "pingora", "v0")); err != nil {
+		t.Fatal(err)
+	}
+	var snap protocol.Message
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := conn.ReadJSON(&snap); err != nil {
+		t.Fatal(err)
+	}
+	long := "health_check_invalid: path \"/" + strings.Repeat("p", 1<<20) + "\" is not allowed"
+	if err := conn.WriteJSON(protocol.Nack(snap.Version, long)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "nack recorded", func() bool {
+		n, _ := cp.status(t).node("edge-a")
+		return n.LastNack != nil
+	})
+	n, _ := cp.status(t).node("edge-a")
+	if !n.Connected || n.Router != "pingora" {
+		t.Fatalf("node = %+v", n)
+	}
+	if got := n.LastNack.Error; len(got) != maxNackErrorBytes || !strings.HasPrefix(long, got) {
+		t.Fatalf("last_nack.error is %d bytes, want the first %d", len(got), maxNackErrorBytes)
+	}
+}
+
+func TestTruncateKeepsUTF8Whole(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly", 7, "exactly"},
+		{"abcdef", 3, "abc"},
+		{"aé", 2, "a"}, // é is 2 bytes: never cut in half
+		{"日本", 4, "日"},
+		{"", 0, ""},
+	} {
+		if got := truncate(tc.in, tc.n); got != tc.want {
+			t.Errorf("truncate(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
+
+// frameHeader is the head of one final text frame announcing length bytes
+// (RFC 6455 section 5.2), masked as a client's must be.
+func frameHeader(length uint64, masked bool) []byte {
+	head := []byte{0x81, 127, 0, 0, 0, 0, 0, 0, 0, 0}
+	binary.BigEndian.PutUint64(head[2:], length)
+	if masked {
+		head[1] |= 0x80
+		head = append(head, 1, 2, 3, 4) // masking key
+	}
+	return head
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
@@ -164,23 +165,33 @@ func TestReconnectsAfterTheControlPlaneDropsIt(t *testing.T) {
 func TestOversizeSnapshotFrameIsRefused(t *testing.T) {
 	cp := newFakeControlPlane(t)
 	applied := make(chan string, 1)
+	logs := &lockedBuffer{}
 	startRun(t, Options{
 		URL:    cp.url(),
 		Apply:  func(version string, _ []byte) error { applied <- version; return nil },
-		Logger: quietLogger(),
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 	})
 	conn := cp.accept(t)
 	readMessage(t, conn)
 
-	// One 32 MiB frame: its header announces the length, so the client must
-	// close the connection (1009) without reading the payload. The write
-	// itself may fail once the client hangs up.
-	_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	_ = conn.WriteMessage(websocket.TextMessage, make([]byte, 32<<20))
+	// Only the head of a 32 MiB frame (RFC 6455 section 5.2) is sent: the
+	// client must hang up on the announced length alone (1009), without
+	// waiting for a payload.
+	head := []byte{0x81, 127, 0, 0, 0, 0, 0, 0, 0, 0}
+	binary.BigEndian.PutUint64(head[2:], 32<<20)
+	if _, err := conn.NetConn().Write(head); err != nil {
+		t.Fatal(err)
+	}
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, _, err := conn.ReadMessage()
-	if !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
-		t.Fatalf("read after oversize frame: %v, want close 1009", err)
+	if _, _, err := conn.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
+		t.Fatalf("read after an oversize frame head: %v, want close 1009", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), websocket.ErrReadLimit.Error()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the client did not end the connection on the read limit; log:\n%s", logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	select {
 	case v := <-applied:
@@ -359,4 +370,22 @@ func shortenSilenceTimeout(t *testing.T, d time.Duration) {
 	old := silenceTimeout
 	silenceTimeout = d
 	t.Cleanup(func() { silenceTimeout = old })
+}
+
+// lockedBuffer is a log destination the test can read while the client writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

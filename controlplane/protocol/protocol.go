@@ -37,16 +37,14 @@ const (
 	ReconnectMax = 10 * time.Second
 )
 
-// MaxSnapshotFrameBytes is the read limit for frames sent to a router: the
-// largest valid document (16 MiB) plus room for the envelope, whose only
+// MaxSnapshotFrameBytes is the read limit for frames in both directions:
+// the largest valid document (16 MiB) plus room for the envelope, whose only
 // variable part is the version (at most 128 characters, 6 bytes each when
 // JSON-escaped). A bigger frame is refused from its header, never buffered.
+// Routers only send hello, ack and nack, but a nack may quote a large piece
+// of the document it rejects; a tighter limit there would turn such a nack
+// into a reconnect loop.
 const MaxSnapshotFrameBytes = config.MaxDocumentBytes + 64<<10
-
-// MaxRouterFrameBytes is the read limit for frames sent to the control
-// plane. Routers only send hello, ack and nack; the largest of those is a
-// nack carrying a validation message, far below this bound.
-const MaxRouterFrameBytes = 64 << 10
 
 // Message is every frame of the protocol; Type says which fields are set.
 // One struct (rather than one per type) lets a receiver decode a frame once
