@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"sync"
@@ -35,7 +36,10 @@ type connPool struct {
 }
 
 type poolConn struct {
-	conn      net.Conn
+	conn net.Conn
+	// limit caps what a response head may read from conn; it is lifted
+	// once the head is in so that bodies stream without bound.
+	limit     io.LimitedReader
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	idleSince time.Time
@@ -84,6 +88,8 @@ func (p *connPool) exchange(ctx context.Context, pc *poolConn, req *http.Request
 		return nil, staleIfEmpty(err, pc)
 	}
 	_ = pc.conn.SetReadDeadline(time.Now().Add(p.headerTimeout))
+	pc.limit.N = maxResponseHeaderBytes
+	defer func() { pc.limit.N = math.MaxInt64 }()
 	for {
 		resp, err := http.ReadResponse(pc.br, req)
 		if err != nil {
@@ -141,7 +147,9 @@ func (p *connPool) get(ctx context.Context) (pc *poolConn, reused bool, err erro
 	if err != nil {
 		return nil, false, err
 	}
-	return &poolConn{conn: conn, br: bufio.NewReaderSize(conn, 4096), bw: bufio.NewWriterSize(conn, 4096)}, false, nil
+	pc = &poolConn{conn: conn, limit: io.LimitedReader{R: conn, N: math.MaxInt64}, bw: bufio.NewWriterSize(conn, 4096)}
+	pc.br = bufio.NewReaderSize(&pc.limit, 4096)
+	return pc, false, nil
 }
 
 // put returns a connection whose response was read to the end.

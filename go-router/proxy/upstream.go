@@ -19,6 +19,8 @@ import (
 const (
 	maxIdleConnsPerUpstream = 1024
 	idleConnTimeout         = 90 * time.Second
+	// maxResponseHeaderBytes bounds what a response head may occupy.
+	maxResponseHeaderBytes = 1 << 20
 )
 
 // upstream is the connection pool to one placement endpoint. It is
@@ -45,11 +47,12 @@ func newUpstream(p *config.Placement) *upstream {
 		header:   p.ResponseHeaderTimeout(),
 		pool:     newConnPool(u.Host, p.ConnectTimeout(), p.ResponseHeaderTimeout()),
 		transport: &http.Transport{
-			DialContext:           dialer.DialContext,
-			MaxIdleConns:          0, // no global cap: the per-host cap bounds it
-			MaxIdleConnsPerHost:   maxIdleConnsPerUpstream,
-			IdleConnTimeout:       idleConnTimeout,
-			ResponseHeaderTimeout: p.ResponseHeaderTimeout(),
+			DialContext:            dialer.DialContext,
+			MaxIdleConns:           0, // no global cap: the per-host cap bounds it
+			MaxIdleConnsPerHost:    maxIdleConnsPerUpstream,
+			IdleConnTimeout:        idleConnTimeout,
+			ResponseHeaderTimeout:  p.ResponseHeaderTimeout(),
+			MaxResponseHeaderBytes: maxResponseHeaderBytes,
 			// Bodies pass through as they are: no transparent gzip.
 			DisableCompression: true,
 			// 100-continue is the client's business with the upstream; the
