@@ -409,7 +409,8 @@ func TestSlowRouterDoesNotBlockOthers(t *testing.T) {
 	tm := testTiming()
 	tm.writeTimeout = 4 * time.Second
 	tm.silenceTimeout = time.Minute // only the write timeout may drop the slow router
-	cp := startCP(t, cpOptions{timing: tm, sendBuffer: 16 << 10})
+	logs := &lockedBuffer{}
+	cp := startCP(t, cpOptions{timing: tm, sendBuffer: 16 << 10, logs: logs})
 
 	// Tiny socket buffers on both ends so that the slow router's connection
 	// fills up with the first snapshot.
@@ -448,6 +449,9 @@ func TestSlowRouterDoesNotBlockOthers(t *testing.T) {
 	waitFor(t, tm.writeTimeout+2*time.Second, "slow router disconnected after its write timed out", func() bool {
 		n, _ := cp.status(t).node("edge-slow")
 		return !n.Connected
+	})
+	waitFor(t, time.Second, "the disconnect logged as a failed snapshot write", func() bool {
+		return strings.Contains(logs.String(), `"node_id":"edge-slow","reason":"snapshot write failed`)
 	})
 	// The fast routers are still there and still converge.
 	cp.put(t, "", demoDoc(t, "after"))

@@ -74,12 +74,12 @@ func (s *session) writeLoop(t timing) {
 			}
 			_ = s.conn.SetWriteDeadline(time.Now().Add(t.writeTimeout))
 			if err := s.conn.WritePreparedMessage(d.frame); err != nil {
-				s.close(websocket.CloseGoingAway, "snapshot write failed")
+				s.close(websocket.CloseGoingAway, "snapshot write failed: "+err.Error())
 				return
 			}
 		case <-ping.C:
 			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(t.writeTimeout)); err != nil {
-				s.close(websocket.CloseGoingAway, "ping write failed")
+				s.close(websocket.CloseGoingAway, "ping write failed: "+err.Error())
 				return
 			}
 		}
