@@ -211,6 +211,14 @@ func TestHeaders(t *testing.T) {
 		}
 	})
 
+	t.Run("interim 1xx responses are forwarded", func(t *testing.T) {
+		// RFC 9110 §15.2: a proxy forwards 1xx responses it did not ask for.
+		resps, _ := rawExchange(t, r.listen, []byte("GET /?status=103 HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kh\r\nConnection: close\r\n\r\n"), clientTimeout)
+		if len(resps) != 2 || resps[0].status != http.StatusEarlyHints || resps[1].status != http.StatusOK {
+			t.Errorf("want 103 then 200, got %v", statuses(resps))
+		}
+	})
+
 	t.Run("router headers replace upstream copies", func(t *testing.T) {
 		rp := r.do(t, req{path: "/", key: "khop", header: map[string]string{"X-Request-Id": "spoof-check-1"}})
 		wantHeaders(t, rp, map[string]string{"X-Router": routerName, "X-Routed-To": "hop", "X-Request-Id": "spoof-check-1"})

@@ -31,13 +31,15 @@ func TestWireRules(t *testing.T) {
 
 	t.Run("head over 64 KiB is 431", func(t *testing.T) {
 		cases := map[string]string{
-			"one large header": "X-Big: " + strings.Repeat("a", 70<<10) + "\r\n",
-			"many headers":     strings.Repeat("X-Many: "+strings.Repeat("b", 700)+"\r\n", 100),
+			"one large header":  "GET / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nX-Big: " + strings.Repeat("a", 70<<10) + "\r\n\r\n",
+			"many headers":      "GET / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\n" + strings.Repeat("X-Many: "+strings.Repeat("b", 700)+"\r\n", 100) + "\r\n",
+			"long request line": "GET /" + strings.Repeat("p", 70<<10) + " HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\n\r\n",
 		}
-		for name, big := range cases {
+		for name, head := range cases {
 			t.Run(name, func(t *testing.T) {
 				untouched(t, func() {
-					resps, _ := rawExchange(t, r.listen, []byte("GET / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\n"+big+"\r\n"), wait)
+					resps, _ := rawExchange(t, r.listen, []byte(head), wait)
+					wantLocal(t, resps)
 					if len(resps) == 0 || resps[0].status != http.StatusRequestHeaderFieldsTooLarge {
 						t.Errorf("want 431, got %v", statuses(resps))
 					}
@@ -58,6 +60,7 @@ func TestWireRules(t *testing.T) {
 			t.Run(cl, func(t *testing.T) {
 				untouched(t, func() {
 					resps, closed := rawExchange(t, r.listen, []byte("POST / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nContent-Length: "+cl+"\r\n\r\nhello"), wait)
+					wantLocal(t, resps)
 					if len(resps) != 1 || resps[0].status != http.StatusBadRequest {
 						t.Errorf("Content-Length %q: want one 400, got %v", cl, statuses(resps))
 					}
@@ -70,6 +73,7 @@ func TestWireRules(t *testing.T) {
 		t.Run("two different values", func(t *testing.T) {
 			untouched(t, func() {
 				resps, _ := rawExchange(t, r.listen, []byte("POST / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"), wait)
+				wantLocal(t, resps)
 				if len(resps) != 1 || resps[0].status != http.StatusBadRequest {
 					t.Errorf("want one 400, got %v", statuses(resps))
 				}
@@ -98,6 +102,7 @@ func TestWireRules(t *testing.T) {
 				n := c.counters(t, "w").Requests - before
 				switch resps[0].status {
 				case http.StatusBadRequest: // the first allowed behaviour
+					wantLocal(t, resps)
 					if n != 0 {
 						t.Errorf("answered 400 but the cell got %d requests", n)
 					}
@@ -120,6 +125,85 @@ func TestWireRules(t *testing.T) {
 		}
 	})
 
+	t.Run("Host must be there once", func(t *testing.T) {
+		// RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host or with two.
+		for name, payload := range map[string]string{
+			"no Host":   "GET / HTTP/1.1\r\nX-Routing-Key: kw\r\n\r\n",
+			"two Hosts": "GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nX-Routing-Key: kw\r\n\r\n",
+		} {
+			t.Run(name, func(t *testing.T) {
+				untouched(t, func() {
+					resps, _ := rawExchange(t, r.listen, []byte(payload), wait)
+					wantLocal(t, resps)
+					if len(resps) != 1 || resps[0].status != http.StatusBadRequest {
+						t.Errorf("want one 400, got %v", statuses(resps))
+					}
+				})
+			})
+		}
+	})
+
+	t.Run("only a single final chunked coding is accepted", func(t *testing.T) {
+		// RFC 9112 §6.1, §7: chunked applied twice is invalid framing; a
+		// coding the router cannot undo cannot be re-framed for the upstream
+		// (501 is the RFC's answer for an unknown coding).
+		for name, te := range map[string]string{
+			"chunked twice":     "chunked, chunked",
+			"gzip then chunked": "gzip, chunked",
+		} {
+			t.Run(name, func(t *testing.T) {
+				untouched(t, func() {
+					resps, _ := rawExchange(t, r.listen, []byte("POST / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nTransfer-Encoding: "+te+"\r\n\r\n0\r\n\r\n"), wait)
+					wantLocal(t, resps)
+					if len(resps) != 1 || (resps[0].status != http.StatusBadRequest && resps[0].status != http.StatusNotImplemented) {
+						t.Errorf("Transfer-Encoding %q: want one 400 or 501, got %v", te, statuses(resps))
+					}
+				})
+			})
+		}
+	})
+
+	t.Run("a malformed chunked body is the client's error", func(t *testing.T) {
+		resps, _ := rawExchange(t, r.listen, []byte("POST / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"), wait)
+		if len(resps) != 1 || resps[0].status != http.StatusBadRequest {
+			t.Errorf("invalid chunk size: want one 400 (the client's fault, not the upstream's), got %v", statuses(resps))
+		}
+	})
+
+	t.Run("obs-fold is refused or unfolded", func(t *testing.T) {
+		// RFC 9112 §5.2: reject with 400, or replace each obs-fold with SP.
+		before := c.counters(t, "w").Requests
+		resps, _ := rawExchange(t, r.listen, []byte("GET / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nX-Fold: a\r\n b\r\nConnection: close\r\n\r\n"), wait)
+		if len(resps) != 1 {
+			t.Fatalf("want one response, got %v", statuses(resps))
+		}
+		switch resps[0].status {
+		case http.StatusBadRequest:
+			wantLocal(t, resps)
+			if n := c.counters(t, "w").Requests - before; n != 0 {
+				t.Errorf("answered 400 but the cell got %d requests", n)
+			}
+		case http.StatusOK:
+			var e echo
+			json.Unmarshal(resps[0].body, &e)
+			if got := e.header("X-Fold"); len(got) != 1 || strings.Join(strings.Fields(got[0]), " ") != "a b" || strings.ContainsAny(got[0], "\r\n") {
+				t.Errorf("folded X-Fold reached the cell as %q, want \"a b\"", got)
+			}
+		default:
+			t.Errorf("want 400, or 200 with the field unfolded; got %d", resps[0].status)
+		}
+	})
+
+	t.Run("HTTP/1.0 is served and closed", func(t *testing.T) {
+		resps, closed := rawExchange(t, r.listen, []byte("GET /old HTTP/1.0\r\nHost: x\r\nX-Routing-Key: kw\r\n\r\n"), wait)
+		if len(resps) != 1 || resps[0].status != http.StatusOK || resps[0].header.Get("X-Cell") != "w" {
+			t.Fatalf("want one 200 from w, got %v", statuses(resps))
+		}
+		if !closed {
+			t.Errorf("HTTP/1.0 request without keep-alive: connection left open")
+		}
+	})
+
 	t.Run("malformed requests are refused", func(t *testing.T) {
 		for name, payload := range map[string]string{
 			"garbage request line":    "NOT-HTTP\r\n\r\n",
@@ -130,6 +214,7 @@ func TestWireRules(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				untouched(t, func() {
 					resps, closed := rawExchange(t, r.listen, []byte(payload), wait)
+					wantLocal(t, resps)
 					switch {
 					case len(resps) == 0 && closed: // dropped without an answer
 					case len(resps) == 1 && resps[0].status/100 == 4 || len(resps) == 1 && resps[0].status == http.StatusNotImplemented:
@@ -164,6 +249,18 @@ func TestWireRules(t *testing.T) {
 		}
 		wantServed(t, r.get(t, "/", "kw"), "w", "shared", "")
 	})
+}
+
+// wantLocal checks that a refusal came from the router itself: no upstream
+// attempt and no cell. The cells' counters alone cannot show this, as the
+// mock's own HTTP server rejects some malformed requests before counting them.
+func wantLocal(t testing.TB, resps []rawResponse) {
+	t.Helper()
+	for _, rp := range resps {
+		if a, cell := rp.header.Get("X-Upstream-Attempts"), rp.header.Get("X-Cell"); a != "" || cell != "" {
+			t.Errorf("%d answered after an upstream attempt (X-Upstream-Attempts %q, X-Cell %q): the malformed request was forwarded", rp.status, a, cell)
+		}
+	}
 }
 
 func statuses(resps []rawResponse) []int {
