@@ -22,6 +22,7 @@ type hub struct {
 	sessions map[string]*session // by node_id
 	nodes    map[string]*node    // by node_id; outlives the session
 	closing  bool                // set by closeAll: no session may join after it
+	leaves   uint64              // counts disconnects, to order them
 }
 
 // node is what /status reports about one router.
@@ -34,7 +35,7 @@ type node struct {
 	LastNack     *nackInfo  `json:"last_nack"`
 	ConnectedAt  time.Time  `json:"connected_at"`
 
-	disconnectedAt time.Time
+	leftAt uint64 // hub.leaves at the disconnect: smaller is older
 }
 
 type nackInfo struct {
@@ -109,7 +110,8 @@ func (h *hub) leave(s *session) {
 	delete(h.sessions, s.nodeID)
 	n := h.nodes[s.nodeID]
 	n.Connected = false
-	n.disconnectedAt = time.Now()
+	h.leaves++
+	n.leftAt = h.leaves
 	h.forgetOldestIfFull()
 }
 
@@ -119,7 +121,7 @@ func (h *hub) forgetOldestIfFull() {
 	}
 	var oldest *node
 	for _, n := range h.nodes {
-		if !n.Connected && (oldest == nil || n.disconnectedAt.Before(oldest.disconnectedAt)) {
+		if !n.Connected && (oldest == nil || n.leftAt < oldest.leftAt) {
 			oldest = n
 		}
 	}
