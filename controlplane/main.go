@@ -37,7 +37,10 @@ func run(args []string) int {
 	listen := flags.String("listen", "127.0.0.1:8081", "address for the WebSocket and HTTP API")
 	token := flags.String("token", "", "bearer token required by /connect and PUT /config (empty: none)")
 	if err := flags.Parse(args); err != nil {
-		return exitInvalidConfig
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitInvalidConfig // the flag package has printed the problem and the usage
 	}
 	log := newLogger()
 	if *configPath == "" {
