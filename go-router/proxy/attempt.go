@@ -44,13 +44,18 @@ func (rt *Router) proxy(w http.ResponseWriter, r *http.Request, ex *exchange, p 
 
 		sent := time.Now()
 		var err error
-		resp, err = p.upstream.roundTrip(out)
+		resp, err = p.upstream.roundTrip(out, func(interim *http.Response) { forwardInterim(w, interim) })
 		ex.upstream = time.Since(sent)
 		if err != nil {
 			resp = nil
 			if body != nil && body.tooBig.Load() {
 				release(permit, errNotAttempted)
 				rt.fail(w, ex, http.StatusRequestEntityTooLarge, codeBodyTooLarge, bodyTooLargeMessage(p))
+				return
+			}
+			if body != nil && body.broken.Load() && r.Context().Err() == nil {
+				release(permit, errNotAttempted)
+				rt.fail(w, ex, http.StatusBadRequest, codeBadRequest, "the request body could not be read: "+err.Error())
 				return
 			}
 			var gone bool
@@ -101,4 +106,15 @@ func (rt *Router) proxy(w http.ResponseWriter, r *http.Request, ex *exchange, p 
 	default:
 		rt.fail(w, ex, http.StatusBadGateway, codeUpstreamError, "placement "+p.name+" closed the connection without an answer")
 	}
+}
+
+// forwardInterim passes a 1xx response on to the client (RFC 9110 §15.2: a
+// proxy forwards informational responses it did not ask for). net/http
+// sends it at once from the header map, which is then cleared for the
+// final response.
+func forwardInterim(w http.ResponseWriter, interim *http.Response) {
+	h := w.Header()
+	copyEndToEnd(h, interim.Header)
+	w.WriteHeader(interim.StatusCode)
+	clear(h)
 }

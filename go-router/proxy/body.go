@@ -22,10 +22,16 @@ type requestBody struct {
 	limit  int64 // 0 = none
 	read   atomic.Int64
 	tooBig atomic.Bool
+	// broken is set when reading from the client failed (a malformed
+	// chunk, a client that left): the attempt failed by the client's fault.
+	broken atomic.Bool
 }
 
 func (b *requestBody) Read(p []byte) (int, error) {
 	n, err := b.body.Read(p)
+	if err != nil && err != io.EOF {
+		b.broken.Store(true)
+	}
 	total := b.read.Add(int64(n))
 	if b.limit > 0 && total > b.limit {
 		b.tooBig.Store(true)

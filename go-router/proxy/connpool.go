@@ -55,14 +55,14 @@ func newConnPool(host string, connect, header time.Duration) *connPool {
 
 // roundTrip sends a request without a body and returns the response head;
 // the body reads from the connection, which goes back to the pool at EOF.
-func (p *connPool) roundTrip(req *http.Request) (*http.Response, error) {
+func (p *connPool) roundTrip(req *http.Request, interim func(*http.Response)) (*http.Response, error) {
 	ctx := req.Context()
 	for {
 		pc, reused, err := p.get(ctx)
 		if err != nil {
 			return nil, err
 		}
-		resp, err := p.exchange(ctx, pc, req)
+		resp, err := p.exchange(ctx, pc, req, interim)
 		if err == nil {
 			return resp, nil
 		}
@@ -77,7 +77,7 @@ func (p *connPool) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-func (p *connPool) exchange(ctx context.Context, pc *poolConn, req *http.Request) (*http.Response, error) {
+func (p *connPool) exchange(ctx context.Context, pc *poolConn, req *http.Request, interim func(*http.Response)) (*http.Response, error) {
 	// A client that leaves cuts the wait for the upstream short.
 	stop := context.AfterFunc(ctx, func() { _ = pc.conn.SetReadDeadline(aLongTimeAgo) })
 	defer stop()
@@ -95,8 +95,13 @@ func (p *connPool) exchange(ctx context.Context, pc *poolConn, req *http.Request
 		if err != nil {
 			return nil, staleIfEmpty(err, pc)
 		}
-		// Interim responses (103 Early Hints) are not forwarded.
+		// Interim responses (103 Early Hints) go to interim; the final
+		// response follows on the same connection. 101 is final: Upgrade
+		// is never forwarded, so it only comes from a broken upstream.
 		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			if interim != nil {
+				interim(resp)
+			}
 			continue
 		}
 		if !stop() {

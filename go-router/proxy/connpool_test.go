@@ -81,7 +81,7 @@ func TestConnPoolReplacesStaleConnections(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/", nil)
 		req.RequestURI = "/"
-		resp, err := pool.roundTrip(req)
+		resp, err := pool.roundTrip(req, nil)
 		if err != nil {
 			t.Fatalf("roundTrip: %v", err)
 		}

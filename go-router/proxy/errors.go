@@ -6,10 +6,11 @@ import (
 )
 
 // Error codes of the answers the router makes itself (contract sections 2
-// and 3). upstream_error and internal_error are not named by the contract:
-// upstream_error is a connection the upstream broke after the request was
-// sent (reset, or closed without an answer), internal_error a recovered
-// handler panic.
+// and 3). upstream_error, bad_request and internal_error are not named by
+// the contract: upstream_error is a connection the upstream broke after the
+// request was sent (reset, or closed without an answer), bad_request a
+// request body that could not be read (a malformed chunk), internal_error
+// a recovered handler panic.
 const (
 	codeMissingRoutingKey    = "missing_routing_key"
 	codeRateLimited          = "rate_limited"
@@ -20,6 +21,7 @@ const (
 	codeUpstreamTimeout      = "upstream_timeout"
 	codeUpstreamError        = "upstream_error"
 	codeInternalError        = "internal_error"
+	codeBadRequest           = "bad_request"
 	// codeClientClosed is only logged: nobody is left to answer.
 	codeClientClosed = "client_closed"
 )

@@ -216,3 +216,25 @@ func (r *recorder) Write(p []byte) (int, error) {
 	}
 	return r.body.Write(p)
 }
+
+type failingReader struct{ sent bool }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if !f.sent {
+		f.sent = true
+		return copy(p, "partial"), nil
+	}
+	return 0, fmt.Errorf("malformed chunk")
+}
+
+func TestHandlerBrokenClientBodyIsTheClientsError(t *testing.T) {
+	endpoint := upstreamFunc(t, func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) })
+	rt, _ := newTestRouter(t, oneUpstreamDoc("v1", endpoint, `, "circuit_breaker": {"failure_threshold": 1, "open_ms": 60000}`))
+	rec := serve(rt, "POST", "/", "k", &failingReader{})
+	if rec.Code != 400 || errorCode(t, rec) != "bad_request" {
+		t.Fatalf("broken client body: %d %s", rec.Code, rec.Body)
+	}
+	if st := rt.current.Load().placements[0].circuitState(); st != circuitClosed {
+		t.Fatalf("a client's broken body counted against the upstream: breaker %s", st)
+	}
+}

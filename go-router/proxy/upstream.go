@@ -73,10 +73,12 @@ func (u *upstream) close() {
 }
 
 // roundTrip sends one attempt: bodiless requests over the router's own
-// pool, the rest through http.Transport.
-func (u *upstream) roundTrip(req *http.Request) (*http.Response, error) {
+// pool, the rest through http.Transport. interim receives 1xx responses
+// on the pooled path; the Transport path handles 100 Continue itself and
+// drops other 1xx, as tracing them would cost every request an allocation.
+func (u *upstream) roundTrip(req *http.Request, interim func(*http.Response)) (*http.Response, error) {
 	if req.Body == nil && req.Header["Expect"] == nil {
-		return u.pool.roundTrip(req)
+		return u.pool.roundTrip(req, interim)
 	}
 	return u.transport.RoundTrip(req)
 }
