@@ -118,7 +118,11 @@ fn main() {
     let conf = server_conf(threads, drain);
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    server.add_service(admin::service(&flags.admin, store.clone()));
+    // ServerConf.threads is per service: the admin listener needs one, not
+    // one per core taken from the proxy.
+    let mut admin = admin::service(&flags.admin, store.clone());
+    admin.threads = Some(1);
+    server.add_service(admin);
     let mut service = http_proxy_service_with_name(&server.configuration, Router::new(store), "cellbench proxy");
     service.add_tcp(&flags.listen);
     server.add_service(service);

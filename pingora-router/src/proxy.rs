@@ -31,6 +31,7 @@ use crate::logs::{self, AccessRecord};
 use crate::metrics;
 use crate::resilience::breaker::Admission;
 use crate::resilience::concurrency::InflightGuard;
+use crate::resilience::rate_limit::RetryAfter;
 use crate::routing::{self, Availability, FailoverReason, Outcome, RouteReason};
 use crate::snapshot::{PlacementRuntime, Snapshot, SnapshotStore};
 
@@ -239,7 +240,7 @@ impl Router {
         if let Some(secs) = retry_after {
             resp.insert_header(header::RETRY_AFTER, secs)?;
         }
-        add_router_headers(&mut resp, ctx)?;
+        add_explain_headers(&mut resp, &Explain::of(ctx))?;
         if status == 413 || status == 400 || status == 431 {
             // The rest of the request was not read; the connection cannot
             // carry another one.
@@ -254,25 +255,49 @@ impl Router {
     }
 }
 
-/// The explainability headers (contract §3) known for this request.
-fn add_router_headers(resp: &mut ResponseHeader, ctx: &RequestCtx) -> Result<()> {
-    resp.insert_header("X-Request-Id", &ctx.request_id)?;
-    resp.insert_header("X-Router", ROUTER_NAME)?;
-    if let Some(snapshot) = &ctx.snapshot {
-        resp.insert_header("X-Config-Version", snapshot.version())?;
+/// What the explainability headers (contract §3) say about one request;
+/// `None` where it is not known (yet).
+pub struct Explain<'a> {
+    pub request_id: &'a str,
+    pub config_version: Option<&'a str>,
+    pub reason: Option<RouteReason>,
+    pub failover: Option<FailoverReason>,
+    pub serving: Option<&'a PlacementRuntime>,
+    pub attempts: u32,
+}
+
+impl<'a> Explain<'a> {
+    fn of(ctx: &'a RequestCtx) -> Self {
+        Explain {
+            request_id: &ctx.request_id,
+            config_version: ctx.snapshot.as_ref().map(|s| s.version()),
+            reason: ctx.route_reason,
+            failover: ctx.failover,
+            serving: ctx.placement().map(|p| p.as_ref()),
+            attempts: ctx.attempts,
+        }
     }
-    if let Some(reason) = ctx.route_reason {
+}
+
+/// Adds the explainability headers to a response, upstream's or the router's.
+pub fn add_explain_headers(resp: &mut ResponseHeader, e: &Explain<'_>) -> Result<()> {
+    resp.insert_header("X-Request-Id", e.request_id)?;
+    resp.insert_header("X-Router", ROUTER_NAME)?;
+    if let Some(version) = e.config_version {
+        resp.insert_header("X-Config-Version", version)?;
+    }
+    if let Some(reason) = e.reason {
         resp.insert_header("X-Route-Reason", reason.as_str())?;
     }
-    if let Some(failover) = ctx.failover {
+    if let Some(failover) = e.failover {
         resp.insert_header("X-Failover-Reason", failover.as_str())?;
     }
-    if let Some(p) = ctx.placement() {
+    if let Some(p) = e.serving {
         resp.insert_header("X-Routed-To", &p.name)?;
         resp.insert_header("X-Circuit-State", p.circuit_state().as_str())?;
     }
-    if ctx.attempts > 0 {
-        resp.insert_header("X-Upstream-Attempts", ctx.attempts)?;
+    if e.attempts > 0 {
+        resp.insert_header("X-Upstream-Attempts", e.attempts)?;
     }
     Ok(())
 }
@@ -346,6 +371,50 @@ fn is_connect_error(e: &Error) -> bool {
     )
 }
 
+/// The routing decision of one request (contract §2 rules 2-4), before any
+/// I/O: primary and reason, the primary's rate limit, then the first
+/// available candidate. A breaker permit is taken for the serving placement.
+pub struct Decision {
+    pub primary: usize,
+    pub reason: RouteReason,
+    pub failover: Option<FailoverReason>,
+    pub outcome: Verdict,
+}
+
+pub enum Verdict {
+    Serve { serving: usize, admission: Option<Admission> },
+    RateLimited(RetryAfter),
+    NoAvailablePlacement,
+}
+
+pub fn decide(snapshot: &Snapshot, routing_key: &str) -> Decision {
+    let (primary, reason) = snapshot.table.route(routing_key);
+    let decision = |failover, outcome| Decision { primary, reason, failover, outcome };
+    if let Some(limiter) = &snapshot.placements[primary].rate_limit {
+        if let Err(retry_after) = limiter.check(routing_key) {
+            return decision(None, Verdict::RateLimited(retry_after));
+        }
+    }
+    let mut admission = None;
+    let (serving, failover) = routing::select(snapshot.table.candidates(primary), |i| {
+        let p = &snapshot.placements[i];
+        if !p.health.is_healthy() {
+            return Availability::Unhealthy;
+        }
+        match p.admit() {
+            Ok(a) => {
+                admission = Some(a);
+                Availability::Available
+            }
+            Err(()) => Availability::CircuitOpen,
+        }
+    });
+    match serving {
+        Some(serving) => decision(failover, Verdict::Serve { serving, admission: admission.flatten() }),
+        None => decision(failover, Verdict::NoAvailablePlacement),
+    }
+}
+
 #[async_trait]
 impl ProxyHttp for Router {
     type CTX = RequestCtx;
@@ -399,46 +468,29 @@ impl ProxyHttp for Router {
         }
         ctx.routing_key = String::from_utf8_lossy(key).into_owned();
 
-        let (primary, reason) = snapshot.table.route(&ctx.routing_key);
-        ctx.primary = Some(primary);
-        ctx.route_reason = Some(reason);
-
-        let primary_rt = &snapshot.placements[primary];
-        if let Some(limiter) = &primary_rt.rate_limit {
-            if let Err(retry_after) = limiter.check(&ctx.routing_key) {
-                primary_rt.metrics.rate_limited();
-                let msg = format!("rate limit of placement {} exceeded", primary_rt.name);
+        let decision = decide(&snapshot, &ctx.routing_key);
+        ctx.primary = Some(decision.primary);
+        ctx.route_reason = Some(decision.reason);
+        ctx.failover = decision.failover;
+        let serving = match decision.outcome {
+            Verdict::Serve { serving, admission } => {
+                ctx.serving = Some(serving);
+                ctx.admission = Some(admission);
+                serving
+            }
+            Verdict::RateLimited(retry_after) => {
+                let primary = &snapshot.placements[decision.primary];
+                primary.metrics.rate_limited();
+                let msg = format!("rate limit of placement {} exceeded", primary.name);
                 self.respond(session, ctx, 429, "rate_limited", &msg, Some(retry_after.0)).await?;
                 return Ok(true);
             }
-        }
-
-        let mut admission = None;
-        let selected = routing::select(snapshot.table.candidates(primary), |i| {
-            let p = &snapshot.placements[i];
-            if !p.health.is_healthy() {
-                return Availability::Unhealthy;
-            }
-            match p.admit() {
-                Ok(a) => {
-                    admission = Some(a);
-                    Availability::Available
-                }
-                Err(()) => Availability::CircuitOpen,
-            }
-        });
-        let (serving, failover) = match selected {
-            (Some(serving), failover) => (serving, failover),
-            (None, failover) => {
-                ctx.failover = failover;
+            Verdict::NoAvailablePlacement => {
                 self.respond(session, ctx, 503, "no_available_placement", "no placement is available", None)
                     .await?;
                 return Ok(true);
             }
         };
-        ctx.serving = Some(serving);
-        ctx.failover = failover;
-        ctx.admission = admission;
 
         let p = Arc::clone(&snapshot.placements[serving]);
         match p.inflight.try_enter(p.concurrency_limit) {
@@ -647,7 +699,7 @@ impl ProxyHttp for Router {
         if resp.status != StatusCode::SWITCHING_PROTOCOLS {
             resp.remove_header(&header::UPGRADE);
         }
-        add_router_headers(resp, ctx)?;
+        add_explain_headers(resp, &Explain::of(ctx))?;
         if let Some(dur) = ctx.upstream_dur {
             resp.insert_header("Server-Timing", format!("upstream;dur={:.3}", dur.as_secs_f64() * 1000.0))?;
         }
