@@ -43,7 +43,7 @@ func startStack(t *testing.T, kind, token string) *stack {
 	dir := t.TempDir()
 	cpPath := writeFile(t, dir, "controlplane.json", routerConfig("v1", s.cellA, s.cellB))
 	boot := writeFile(t, dir, "bootstrap.json", routerConfig("boot", s.cellA, s.cellB))
-	s.cp = startControlPlane(t, freeAddr(t), cpPath, token)
+	s.cp = startControlPlane(t, "127.0.0.1:0", cpPath, token)
 	s.router = startRouter(t, kind, boot, s.cp.wsURL(), token, nodeID)
 	waitFor(t, 10*time.Second, "router to ack v1", func() bool { return s.cp.acked(t, nodeID, "v1") })
 	return s
@@ -230,7 +230,7 @@ func TestWrongTokenIsRefusedAndTheRouterKeepsItsBootstrap(t *testing.T) {
 func testWrongToken(t *testing.T, kind string) {
 	cellA, cellB := startCells(t)
 	dir := t.TempDir()
-	cp := startControlPlane(t, freeAddr(t), writeFile(t, dir, "cp.json", routerConfig("v1", cellA, cellB)), "right")
+	cp := startControlPlane(t, "127.0.0.1:0", writeFile(t, dir, "cp.json", routerConfig("v1", cellA, cellB)), "right")
 	boot := writeFile(t, dir, "bootstrap.json", routerConfig("boot", cellA, cellB))
 	router := startRouter(t, kind, boot, cp.wsURL(), "wrong", nodeID)
 	// Give the router a few reconnect attempts (200 ms, 400 ms, ...).

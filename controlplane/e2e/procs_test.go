@@ -213,9 +213,29 @@ func startControlPlane(t *testing.T, addr, path, token string) *controlPlane {
 	if token != "" {
 		args = append(args, "--token", token)
 	}
-	cp := &controlPlane{proc: startProc(t, "controlplane", nil, args...), addr: addr, path: path, token: token}
-	waitFor(t, 10*time.Second, "control plane /healthz", func() bool { return httpOK("http://" + addr + "/healthz") })
+	cp := &controlPlane{proc: startProc(t, "controlplane", nil, args...), path: path, token: token}
+	// The bound address comes from the "listening" event, so that a
+	// first start can use port 0 and never race other tests for a port.
+	waitFor(t, 10*time.Second, "control plane listening event", func() bool {
+		cp.addr = listeningAddr(cp.stderr.String())
+		return cp.addr != ""
+	})
+	waitFor(t, 10*time.Second, "control plane /healthz", func() bool { return httpOK("http://" + cp.addr + "/healthz") })
 	return cp
+}
+
+// listeningAddr finds the addr of the "listening" event in a JSON log.
+func listeningAddr(log string) string {
+	for _, line := range strings.Split(log, "\n") {
+		var ev struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal([]byte(line), &ev) == nil && ev.Msg == "listening" {
+			return ev.Addr
+		}
+	}
+	return ""
 }
 
 func (cp *controlPlane) wsURL() string { return "ws://" + cp.addr + "/connect" }
