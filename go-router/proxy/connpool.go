@@ -99,7 +99,7 @@ func (p *connPool) exchange(ctx context.Context, pc *poolConn, req *http.Request
 		// response follows on the same connection. 101 is final: Upgrade
 		// is never forwarded, so it only comes from a broken upstream.
 		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
-			if interim != nil {
+			if interim != nil && resp.StatusCode != http.StatusContinue {
 				interim(resp)
 			}
 			continue

@@ -1,10 +1,13 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -236,5 +239,41 @@ func TestHandlerBrokenClientBodyIsTheClientsError(t *testing.T) {
 	}
 	if st := rt.current.Load().placements[0].circuitState(); st != circuitClosed {
 		t.Fatalf("a client's broken body counted against the upstream: breaker %s", st)
+	}
+}
+
+func TestHandlerForwardsEarlyHints(t *testing.T) {
+	endpoint := upstreamFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		io.WriteString(w, "final")
+	})
+	rt, _ := newTestRouter(t, oneUpstreamDoc("v1", endpoint, ""))
+	srv := &http.Server{Handler: rt}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	defer srv.Close()
+	for _, body := range []io.Reader{nil, strings.NewReader("with a body")} { // pooled and Transport paths
+		var hints []int
+		trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			if h.Get("Link") == "" {
+				t.Errorf("1xx without the upstream's Link header")
+			}
+			hints = append(hints, code)
+			return nil
+		}}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "POST", "http://"+ln.Addr().String()+"/", body)
+		req.Header.Set("X-Routing-Key", "k")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if len(hints) != 1 || hints[0] != 103 || resp.StatusCode != 200 || string(b) != "final" || resp.Header.Get("Link") != "" {
+			t.Errorf("body %v: hints %v, final %d %q Link %q", body != nil, hints, resp.StatusCode, b, resp.Header.Get("Link"))
+		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"net/url"
 	"time"
 
@@ -73,14 +75,20 @@ func (u *upstream) close() {
 }
 
 // roundTrip sends one attempt: bodiless requests over the router's own
-// pool, the rest through http.Transport. interim receives 1xx responses
-// on the pooled path; the Transport path handles 100 Continue itself and
-// drops other 1xx, as tracing them would cost every request an allocation.
+// pool, the rest through http.Transport. interim receives the 1xx
+// responses that precede the final one, except 100 Continue, which the
+// server sends to the client by itself when the body is read.
 func (u *upstream) roundTrip(req *http.Request, interim func(*http.Response)) (*http.Response, error) {
 	if req.Body == nil && req.Header["Expect"] == nil {
 		return u.pool.roundTrip(req, interim)
 	}
-	return u.transport.RoundTrip(req)
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, header textproto.MIMEHeader) error {
+		if code != http.StatusContinue {
+			interim(&http.Response{StatusCode: code, Header: http.Header(header)})
+		}
+		return nil
+	}}
+	return u.transport.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
 }
 
 // classify maps a round-trip error onto an attempt outcome. clientGone is
