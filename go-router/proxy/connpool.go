@@ -157,15 +157,28 @@ func (p *connPool) get(ctx context.Context) (pc *poolConn, reused bool, err erro
 	return pc, false, nil
 }
 
-// put returns a connection whose response was read to the end.
+// put returns a connection whose response was read to the end. It also
+// retires the oldest idle connection once it has idled too long: the
+// stack is used from the top, so without this a burst's connections would
+// sit at the bottom until the upstream closed them.
 func (p *connPool) put(pc *poolConn) {
-	pc.idleSince = time.Now()
+	now := time.Now()
+	pc.idleSince = now
+	var expired *poolConn
 	p.mu.Lock()
+	if len(p.idle) > 0 && now.Sub(p.idle[0].idleSince) >= idleConnTimeout {
+		expired = p.idle[0]
+		p.idle[0] = nil
+		p.idle = p.idle[1:]
+	}
 	if len(p.idle) < maxIdleConnsPerUpstream {
 		p.idle = append(p.idle, pc)
 		pc = nil
 	}
 	p.mu.Unlock()
+	if expired != nil {
+		expired.conn.Close()
+	}
 	if pc != nil {
 		pc.conn.Close()
 	}
