@@ -7,13 +7,13 @@ BIN       := bin
 PINGORA_DEBUG   := target/debug/pingora-router
 PINGORA_RELEASE := target/release/pingora-router
 
-.PHONY: test compare build build-go build-pingora vet go-test cargo-test parity-pingora bench clean
+.PHONY: test compare build build-go build-pingora pingora-debug vet go-test cargo-test parity-pingora bench clean
 
 ## test: every check — go vet, cargo test (which also builds the debug
 ## Pingora router), Go tests under -race (the parity suite runs against the Go
 ## router there, the control-plane end-to-end tests against both routers),
 ## then the parity suite against the Pingora router.
-test: vet cargo-test go-test parity-pingora
+test: vet cargo-test pingora-debug go-test parity-pingora
 
 vet:
 	$(GO) vet ./...
@@ -23,9 +23,11 @@ go-test:
 
 cargo-test:
 	$(CARGO) test --workspace --locked
+
+pingora-debug:
 	$(CARGO) build --locked -p pingora-router
 
-parity-pingora: cargo-test
+parity-pingora: pingora-debug
 	CELLBENCH_ROUTER_BIN=$(CURDIR)/$(PINGORA_DEBUG) CELLBENCH_ROUTER=pingora \
 		$(GO) test -race -count=1 -timeout 10m ./parity/...
 
