@@ -277,3 +277,33 @@ func TestHandlerForwardsEarlyHints(t *testing.T) {
 		}
 	}
 }
+
+func TestHandlerConcurrencyLimit(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 4)
+	endpoint := upstreamFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+	})
+	rt, _ := newTestRouter(t, oneUpstreamDoc("v1", endpoint, `, "concurrency_limit": 2`))
+	done := make(chan int, 2)
+	for range 2 {
+		go func() { done <- serve(rt, "GET", "/", "k", nil).Code }()
+	}
+	<-arrived
+	<-arrived
+	rec := serve(rt, "GET", "/", "k", nil)
+	if rec.Code != 503 || errorCode(t, rec) != "concurrency_limited" || rec.Header().Get("Retry-After") != "1" ||
+		rec.Header().Get("X-Routed-To") != "p" || rec.Header().Get("X-Upstream-Attempts") != "" {
+		t.Errorf("third request: %d %s %v", rec.Code, rec.Body, rec.Header())
+	}
+	close(release)
+	for range 2 {
+		if code := <-done; code != 200 {
+			t.Errorf("request within the limit: %d", code)
+		}
+	}
+	if rec := serve(rt, "GET", "/", "k", nil); rec.Code != 200 {
+		t.Errorf("after the others finished: %d", rec.Code)
+	}
+}
