@@ -14,14 +14,15 @@ func TestCircuitBreaker(t *testing.T) {
 		threshold = 3
 		openMs    = 1500
 	)
-	c := startCells(t, "p", "f")
+	c := startCells(t, "p", "f", "rp")
 	refused := freeAddr(t) // nothing listens: every connect fails
 	r := startRouter(t, configDoc("breaker-1", "f",
-		map[string]string{"k": "p", "kc": "c"},
+		map[string]string{"k": "p", "kc": "c", "kr": "rp"},
 		doc{
-			"p": placement("shared", c.endpoint("p"), doc{"fallback": "f", "circuit_breaker": breaker(threshold, openMs)}),
-			"c": placement("shared", "http://"+refused, doc{"fallback": "f", "circuit_breaker": breaker(2, 60000)}),
-			"f": placement("shared", c.endpoint("f"), nil),
+			"rp": placement("shared", c.endpoint("rp"), doc{"fallback": "f", "retry": retry(3), "circuit_breaker": breaker(3, 60000)}),
+			"p":  placement("shared", c.endpoint("p"), doc{"fallback": "f", "circuit_breaker": breaker(threshold, openMs)}),
+			"c":  placement("shared", "http://"+refused, doc{"fallback": "f", "circuit_breaker": breaker(2, 60000)}),
+			"f":  placement("shared", c.endpoint("f"), nil),
 		}))
 	status := func(code int) string { return "/?status=" + itoa(code) }
 	// wantFromP sends to p and checks that p answered with the code while
@@ -74,6 +75,9 @@ func TestCircuitBreaker(t *testing.T) {
 		if st := r.upstreams(t)["p"]; st.Circuit != "open" {
 			t.Errorf("/debug/upstreams p circuit %q, want open", st.Circuit)
 		}
+		if v := r.metrics(t).value(t, "cellbench_circuit_state", labels{"placement": "p"}); v != 2 {
+			t.Errorf("cellbench_circuit_state{placement=p} = %v while open, want 2", v)
+		}
 		if !hasEvent(r.events("circuit_changed"), doc{"placement": "p", "from": "closed", "to": "open"}) {
 			t.Errorf("no circuit_changed event {placement p, from closed, to open} on stderr")
 		}
@@ -81,6 +85,14 @@ func TestCircuitBreaker(t *testing.T) {
 
 	t.Run("half-open admits one trial and a success closes it", func(t *testing.T) {
 		time.Sleep(time.Until(openedAt.Add(openMs*time.Millisecond + 300*time.Millisecond)))
+		// open_ms has passed: the breaker is half-open before any request
+		// arrives (§2.8), and the admin views say so.
+		if st := r.upstreams(t)["p"]; st.Circuit != "half_open" {
+			t.Errorf("/debug/upstreams p circuit %q after open_ms, want half_open", st.Circuit)
+		}
+		if v := r.metrics(t).value(t, "cellbench_circuit_state", labels{"placement": "p"}); v != 1 {
+			t.Errorf("cellbench_circuit_state{placement=p} = %v after open_ms, want 1 (half-open)", v)
+		}
 		trial := r.sendAsync(req{path: "/?delay_ms=800", key: "k"})
 		eventually(t, 2*time.Second, 10*time.Millisecond, "trial request in flight at p", func() (bool, string) {
 			n := c.counters(t, "p").Inflight
@@ -116,6 +128,15 @@ func TestCircuitBreaker(t *testing.T) {
 		if st := r.upstreams(t)["p"]; st.Circuit != "open" {
 			t.Errorf("/debug/upstreams p circuit %q, want open", st.Circuit)
 		}
+	})
+
+	t.Run("every attempt counts, retries included", func(t *testing.T) {
+		// One GET, three attempts answered 503: three failures, the threshold.
+		rp := r.get(t, status(503), "kr")
+		if rp.status != 503 || rp.header.Get("X-Upstream-Attempts") != "3" {
+			t.Fatalf("want 503 after 3 attempts at rp, got:\n%s", rp)
+		}
+		wantServed(t, r.get(t, "/", "kr"), "f", "shared", "circuit_open")
 	})
 
 	t.Run("connect failures open it", func(t *testing.T) {

@@ -194,6 +194,44 @@ func TestHealthProbes(t *testing.T) {
 	})
 }
 
+// Contract §2 rule 4: X-Failover-Reason says why the primary was skipped,
+// whatever stopped the fallbacks after it.
+func TestFailoverReasonIsThePrimarys(t *testing.T) {
+	t.Parallel()
+	c := startCells(t, "pb", "ph", "fh", "fb", "last")
+	hc := healthCheck(100, 80, 1, 1)
+	r := startRouter(t, configDoc("failover-reason-1", "last",
+		map[string]string{"kb": "pb", "kh": "ph"},
+		doc{
+			// pb's breaker opens, its fallback fh is unhealthy.
+			"pb": placement("shared", c.endpoint("pb"), doc{"fallback": "fh", "circuit_breaker": breaker(1, 60000)}),
+			"fh": placement("shared", c.endpoint("fh"), doc{"fallback": "last", "health_check": hc}),
+			// ph is unhealthy, its fallback fb's breaker is open.
+			"ph":   placement("shared", c.endpoint("ph"), doc{"fallback": "fb", "health_check": hc}),
+			"fb":   placement("shared", c.endpoint("fb"), doc{"fallback": "last", "circuit_breaker": breaker(1, 60000)}),
+			"last": placement("shared", c.endpoint("last"), nil),
+		}))
+	if rp := r.get(t, "/?status=500", "kb"); rp.status != 500 {
+		t.Fatalf("want 500 from pb, got:\n%s", rp)
+	}
+	c.chaos(t, "fh", doc{"health": "fail"})
+	c.chaos(t, "ph", doc{"health": "fail"})
+	eventually(t, 3*time.Second, 10*time.Millisecond, "pb's traffic at last", func() (bool, string) {
+		rp := r.get(t, "/", "kb")
+		return rp.header.Get("X-Routed-To") == "last", rp.header.Get("X-Routed-To")
+	})
+	wantServed(t, r.get(t, "/", "kb"), "last", "shared", "circuit_open")
+	eventually(t, 3*time.Second, 10*time.Millisecond, "ph's traffic at fb", func() (bool, string) {
+		rp := r.get(t, "/", "kh")
+		return rp.header.Get("X-Routed-To") == "fb", rp.header.Get("X-Routed-To")
+	})
+	// One failure at fb (through ph's traffic) opens fb's breaker.
+	if rp := r.get(t, "/?status=500", "kh"); rp.status != 500 || rp.header.Get("X-Routed-To") != "fb" {
+		t.Fatalf("want 500 from fb, got:\n%s", rp)
+	}
+	wantServed(t, r.get(t, "/", "kh"), "last", "shared", "unhealthy")
+}
+
 // Contract §2 rules 3, 5 and 6 after a failover: the rate limit is the
 // primary's, the concurrency and body limits are the serving placement's.
 func TestLimitsAfterFailover(t *testing.T) {

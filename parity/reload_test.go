@@ -77,6 +77,20 @@ func TestReload(t *testing.T) {
 
 	t.Run("in-place rewrite", func(t *testing.T) {
 		waitVersion(t, "reload-2", inPlace(t, marshal(build("reload-2", nil))))
+		m := r.metrics(t)
+		if v := m.value(t, "cellbench_config_info", labels{"version": "reload-2", "source": "file"}); v != 1 {
+			t.Errorf("cellbench_config_info{version=reload-2} = %v, want 1", v)
+		}
+		for _, s := range m.series("cellbench_config_info", nil) {
+			for _, lp := range s.GetLabel() {
+				if lp.GetName() == "version" && lp.GetValue() != "reload-2" && sampleValue(s) != 0 {
+					t.Errorf("cellbench_config_info still reports version %q after the swap", lp.GetValue())
+				}
+			}
+		}
+		if v := m.value(t, "cellbench_config_reloads_total", labels{"result": "applied"}); v < 1 {
+			t.Errorf("reloads_total{applied} = %v after a reload, want >= 1", v)
+		}
 	})
 
 	t.Run("atomic rename over the file", func(t *testing.T) {
@@ -109,10 +123,19 @@ func TestReload(t *testing.T) {
 		bad["bogus_field"] = true
 		renameOver(t, marshal(bad))
 		eventually(t, reloadBound, 20*time.Millisecond, "config_rejected event with code unknown_field", func() (bool, string) {
-			return hasEvent(r.events("config_rejected"), doc{"code": "unknown_field"}), ""
+			return hasEvent(r.events("config_rejected"), doc{"code": "unknown_field", "source": "file"}), ""
 		})
 		var dc debugConfig
 		r.getJSON(t, "/debug/config", &dc)
+		var raw struct {
+			LastRejected map[string]json.RawMessage `json:"last_rejected"`
+		}
+		r.getJSON(t, "/debug/config", &raw)
+		for _, f := range []string{"version", "error", "at"} {
+			if _, ok := raw.LastRejected[f]; !ok {
+				t.Errorf("/debug/config last_rejected has no %q: %v", f, raw.LastRejected)
+			}
+		}
 		if dc.Version != "reload-5" {
 			t.Errorf("/debug/config version %q after a rejected document, want reload-5", dc.Version)
 		}
@@ -151,6 +174,20 @@ func TestReload(t *testing.T) {
 		if st := r.upstreams(t)["p"]; st.Health != "unhealthy" {
 			t.Errorf("/debug/upstreams p health %q after the swap, want unhealthy", st.Health)
 		}
+	})
+
+	t.Run("a changed endpoint starts with fresh state", func(t *testing.T) {
+		// p is still unhealthy from the subtest above (it needs 5 s of good
+		// probes). Pointing it at another cell makes it a new upstream:
+		// healthy from the start (§2.9), so it serves at once.
+		moved := build("reload-7b", map[string]string{"extra": "q"})
+		moved["placements"].(doc)["p"].(doc)["endpoint"] = c.endpoint("s")
+		waitVersion(t, "reload-7b", renameOver(t, marshal(moved)))
+		rp := r.get(t, "/", "k")
+		if rp.status != 200 || rp.header.Get("X-Cell") != "s" {
+			t.Fatalf("want 200 from p's new cell s, got:\n%s", rp)
+		}
+		wantHeaders(t, rp, map[string]string{"X-Routed-To": "p", "X-Failover-Reason": ""})
 	})
 
 	t.Run("breaker state of an unchanged placement survives a swap", func(t *testing.T) {

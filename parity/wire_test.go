@@ -194,6 +194,19 @@ func TestWireRules(t *testing.T) {
 		}
 	})
 
+	t.Run("CONNECT is refused, never tunnelled", func(t *testing.T) {
+		// The router is a reverse proxy: a CONNECT (RFC 9110 §9.3.6) asks for
+		// a tunnel it does not offer, and a 2xx would tell the client one
+		// is open. 405 or 501, from the router itself.
+		untouched(t, func() {
+			resps, _ := rawExchange(t, r.listen, []byte("CONNECT cell.example:443 HTTP/1.1\r\nHost: cell.example:443\r\nX-Routing-Key: kw\r\n\r\n"), wait)
+			wantLocal(t, resps)
+			if len(resps) != 1 || (resps[0].status != http.StatusMethodNotAllowed && resps[0].status != http.StatusNotImplemented) {
+				t.Errorf("want one 405 or 501, got %v", statuses(resps))
+			}
+		})
+	})
+
 	t.Run("HTTP/1.0 is served and closed", func(t *testing.T) {
 		resps, closed := rawExchange(t, r.listen, []byte("GET /old HTTP/1.0\r\nHost: x\r\nX-Routing-Key: kw\r\n\r\n"), wait)
 		if len(resps) != 1 || resps[0].status != http.StatusOK || resps[0].header.Get("X-Cell") != "w" {
@@ -210,6 +223,7 @@ func TestWireRules(t *testing.T) {
 			"space before colon":      "GET / HTTP/1.1\r\nHost: x\r\nX-Routing-Key : kw\r\n\r\n",
 			"header without colon":    "GET / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nNoColonHere\r\n\r\n",
 			"unknown transfer coding": "POST / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nTransfer-Encoding: bogus\r\n\r\nhello",
+			"target without slash":    "GET abc HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\n\r\n",
 		} {
 			t.Run(name, func(t *testing.T) {
 				untouched(t, func() {
