@@ -179,11 +179,12 @@ func TestAdmin(t *testing.T) {
 	t.Run("metrics move with traffic", func(t *testing.T) {
 		before := r.metrics(t)
 		reqsBefore := seriesValue(t, before, "cellbench_requests_total", labels{"placement": "p", "code": "200", "route_reason": "shared"})
+		sumBefore := histogramSum(before, "cellbench_request_duration_seconds", labels{"placement": "d"})
 		durBefore := seriesValue(t, before, "cellbench_request_duration_seconds", labels{"placement": "p"})
 		for range 3 {
 			wantServed(t, r.get(t, "/", keyShared), "p", "shared", "")
 		}
-		wantServed(t, r.get(t, "/", keyUnknown), "d", "default", "")
+		wantServed(t, r.get(t, "/?delay_ms=200", keyUnknown), "d", "default", "")
 		var limited int
 		for range 3 {
 			if rp := r.get(t, "/", keyLimited); rp.status == http.StatusTooManyRequests {
@@ -206,6 +207,9 @@ func TestAdmin(t *testing.T) {
 		}
 		if d := seriesValue(t, m, "cellbench_request_duration_seconds", labels{"placement": "p"}) - durBefore; d != 3 {
 			t.Errorf("request_duration_seconds{p} count moved by %v, want 3", d)
+		}
+		if d := histogramSum(m, "cellbench_request_duration_seconds", labels{"placement": "d"}) - sumBefore; d < 0.195 || d > 5 {
+			t.Errorf("request_duration_seconds{d} sum moved by %v for one 200 ms request: want about 0.2 (seconds)", d)
 		}
 		if v := seriesValue(t, m, "cellbench_requests_total", labels{"placement": "", "code": "400", "route_reason": ""}); v != 1 {
 			t.Errorf("requests_total{\"\",400,\"\"} = %v after one missing_routing_key, want 1", v)

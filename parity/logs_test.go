@@ -93,6 +93,16 @@ func TestLogs(t *testing.T) {
 		}
 	})
 
+	t.Run("durations are milliseconds", func(t *testing.T) {
+		r.do(t, req{path: "/?delay_ms=200", key: "lk", header: map[string]string{"X-Request-Id": "log-slow"}})
+		l := line(t, "log-slow")
+		d, _ := l["duration_ms"].(float64)
+		u, _ := l["upstream_ms"].(float64)
+		if d < 195 || d > 5000 || u < 195 || u > d+1 {
+			t.Errorf("duration_ms %v, upstream_ms %v for a request the cell held 200 ms: want both about 200", d, u)
+		}
+	})
+
 	t.Run("router error", func(t *testing.T) {
 		r.do(t, req{method: http.MethodPost, path: "/nokey", header: map[string]string{"X-Request-Id": "log-req-2"}})
 		l := line(t, "log-req-2")

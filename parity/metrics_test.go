@@ -102,6 +102,16 @@ func seriesValue(t testing.TB, m metricsPage, name string, sel labels) float64 {
 	return m.value(t, name, sel)
 }
 
+// histogramSum is the sample sum of the one histogram series matching sel
+// (0 when there is none).
+func histogramSum(m metricsPage, name string, sel labels) float64 {
+	ss := m.series(name, sel)
+	if len(ss) != 1 || ss[0].Histogram == nil {
+		return 0
+	}
+	return ss[0].Histogram.GetSampleSum()
+}
+
 func sampleValue(s *dto.Metric) float64 {
 	switch {
 	case s.Counter != nil:

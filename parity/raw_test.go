@@ -7,8 +7,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -149,3 +151,36 @@ func startRawUpstream(t testing.TB, serve func(req *http.Request, conn net.Conn,
 }
 
 func (u *rawUpstream) endpoint() string { return "http://" + u.ln.Addr().String() }
+
+// blackholeAddr returns a loopback address whose connects hang: a listener
+// with a full accept queue that never accepts, so the kernel drops further
+// SYNs (Linux does, whatever its SYN-cookie setting). It is how the suite
+// reaches a connect timeout without leaving 127.0.0.1.
+func blackholeAddr(t testing.TB) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatalf("socket: %v", err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatalf("bind: %v", err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatalf("getsockname: %v", err)
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
+	for range 8 {
+		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return addr // the queue is full: connects now hang
+		}
+		t.Cleanup(func() { conn.Close() })
+	}
+	t.Fatalf("%s still accepts connects with a full queue; no blackhole on this kernel", addr)
+	return ""
+}

@@ -13,13 +13,15 @@ func TestTimeouts(t *testing.T) {
 	t.Parallel()
 	const headerMs = 300
 	c := startCells(t, "slow", "slow1", "tb")
+	blackhole := blackholeAddr(t)
 	timeouts := doc{"response_header_ms": headerMs, "connect_ms": 500}
 	r := startRouter(t, configDoc("timeouts-1", "slow",
-		map[string]string{"ks": "slow", "k1": "slow1", "kb": "tb"},
+		map[string]string{"ks": "slow", "k1": "slow1", "kb": "tb", "kh": "hole"},
 		doc{
 			"slow":  placement("shared", c.endpoint("slow"), doc{"timeouts": timeouts, "retry": retry(2)}),
 			"slow1": placement("shared", c.endpoint("slow1"), doc{"timeouts": timeouts}),
 			"tb":    placement("shared", c.endpoint("tb"), doc{"timeouts": timeouts, "fallback": "slow1", "circuit_breaker": breaker(2, 60000)}),
+			"hole":  placement("shared", "http://"+blackhole, doc{"timeouts": doc{"connect_ms": 250}, "retry": retry(2)}),
 		}))
 
 	timed := func(t *testing.T, q req) (reply, time.Duration) {
@@ -54,6 +56,22 @@ func TestTimeouts(t *testing.T) {
 		rp, _ := timed(t, req{method: http.MethodPost, path: "/?delay_ms=3000", key: "ks", body: newPattern(10), size: 10})
 		wantRouterError(t, rp, http.StatusGatewayTimeout, "upstream_timeout")
 		wantHeaders(t, rp, map[string]string{"X-Upstream-Attempts": "1"})
+	})
+
+	t.Run("connect timeout is a connect failure", func(t *testing.T) {
+		// connect_ms 250 against an address that never completes a
+		// handshake: two attempts (retried for POST too), then 502.
+		for _, q := range []req{
+			{path: "/", key: "kh"},
+			{method: http.MethodPost, path: "/", key: "kh", body: newPattern(10), size: 10},
+		} {
+			rp, took := timed(t, q)
+			wantRouterError(t, rp, http.StatusBadGateway, "upstream_connect_error")
+			wantHeaders(t, rp, map[string]string{"X-Upstream-Attempts": "2", "X-Routed-To": "hole"})
+			if took < 2*250*time.Millisecond || took > 1900*time.Millisecond {
+				t.Errorf("%s: 502 after %v, want about 2×250ms (connect_ms, not the 1000ms default)", q.methodOr(), took)
+			}
+		}
 	})
 
 	t.Run("headers within the timeout pass", func(t *testing.T) {
