@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"encoding/binary"
 	"hash/maphash"
+	"strings"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -17,6 +19,9 @@ const (
 	rateLimitShards   = 64
 	maxKeysPerShard   = 1024 // 65 536 keys in all
 	rateLimitSweepGap = 10 * time.Second
+	// maxStoredKeyBytes bounds the memory of one key: a longer routing key
+	// (it can be close to the 64 KiB head limit) is stored as its hash.
+	maxStoredKeyBytes = config.MaxRouteKeyBytes
 )
 
 // rateLimiter is the token bucket of one placement (contract section 2,
@@ -84,10 +89,19 @@ func (l *rateLimiter) allow(key string, now time.Time) (ok bool, retryAfter int)
 }
 
 func (l *rateLimiter) bucket(key string, now time.Time) *rate.Limiter {
-	shard := &l.shards[maphash.String(l.seed, key)%rateLimitShards]
+	hash := maphash.String(l.seed, key)
+	if len(key) > maxStoredKeyBytes {
+		// Keyed by a 64-bit seeded hash: a collision would need 2^32 keys.
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], hash)
+		key = "#" + string(b[:])
+	}
+	shard := &l.shards[hash%rateLimitShards]
 	shard.mu.Lock()
 	b, ok := shard.keys[key]
 	if !ok {
+		// The key is copied so the map never pins a request's memory.
+		key = strings.Clone(key)
 		if len(shard.keys) >= maxKeysPerShard {
 			for victim := range shard.keys {
 				delete(shard.keys, victim)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,5 +50,28 @@ func TestRateLimiterMemoryIsBounded(t *testing.T) {
 	l.sweep(now.Add(l.idleAfter + time.Millisecond))
 	if n := l.keys(); n != 1 {
 		t.Fatalf("%d keys after sweeping idle ones, want 1 (the fresh key)", n)
+	}
+}
+
+func TestRateLimiterLongKeysAreStoredHashed(t *testing.T) {
+	l := newRateLimiter(config.RateLimit{RequestsPerSecond: 1, Burst: 1, Per: config.PerRoutingKey})
+	defer l.close()
+	now := time.Now()
+	long := strings.Repeat("k", 60<<10)
+	if ok, _ := l.allow(long, now); !ok {
+		t.Fatal("first request refused")
+	}
+	if ok, _ := l.allow(long, now); ok {
+		t.Fatal("a long key lost its bucket")
+	}
+	if ok, _ := l.allow(long[:len(long)-1]+"x", now); !ok {
+		t.Fatal("two different long keys share a bucket")
+	}
+	for i := range l.shards {
+		for k := range l.shards[i].keys {
+			if len(k) > maxStoredKeyBytes {
+				t.Fatalf("stored a %d-byte key", len(k))
+			}
+		}
 	}
 }
