@@ -3,8 +3,8 @@ package proxy
 import (
 	"encoding/binary"
 	"hash/maphash"
-	"strings"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
