@@ -57,24 +57,32 @@ func newConnPool(host string, connect, header time.Duration) *connPool {
 // the body reads from the connection, which goes back to the pool at EOF.
 func (p *connPool) roundTrip(req *http.Request, interim func(*http.Response)) (*http.Response, error) {
 	ctx := req.Context()
-	for {
-		pc, reused, err := p.get(ctx)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := p.exchange(ctx, pc, req, interim)
-		if err == nil {
-			return resp, nil
-		}
-		pc.conn.Close()
-		// A connection that failed before any answer after sitting idle is
-		// most likely one the upstream closed meanwhile: try a fresh one,
-		// as http.Transport does, when the request may be sent twice.
-		if reused && errors.Is(err, errStaleConn) && routing.IsIdempotent(req.Method) && ctx.Err() == nil {
-			continue
-		}
+	pc, reused, err := p.get(ctx, true)
+	if err != nil {
 		return nil, err
 	}
+	resp, err := p.exchange(ctx, pc, req, interim)
+	if err == nil {
+		return resp, nil
+	}
+	pc.conn.Close()
+	// A connection that failed before any answer after sitting idle is
+	// most likely one the upstream closed meanwhile: send the request once
+	// more on a fresh connection, as http.Transport does, when it may be
+	// sent twice. The idle stack is LIFO, so every connection left in it
+	// has idled longer than this one: they are dropped too.
+	if !reused || !errors.Is(err, errStaleConn) || !routing.IsIdempotent(req.Method) || ctx.Err() != nil {
+		return nil, err
+	}
+	p.closeIdle()
+	if pc, _, err = p.get(ctx, false); err != nil {
+		return nil, err
+	}
+	resp, err = p.exchange(ctx, pc, req, interim)
+	if err != nil {
+		pc.conn.Close()
+	}
+	return resp, err
 }
 
 func (p *connPool) exchange(ctx context.Context, pc *poolConn, req *http.Request, interim func(*http.Response)) (*http.Response, error) {
@@ -133,11 +141,11 @@ func isConnReset(err error) bool {
 
 var aLongTimeAgo = time.Unix(1, 0)
 
-// get returns an idle connection or dials a new one.
-func (p *connPool) get(ctx context.Context) (pc *poolConn, reused bool, err error) {
+// get returns an idle connection (if idleOK) or dials a new one.
+func (p *connPool) get(ctx context.Context, idleOK bool) (pc *poolConn, reused bool, err error) {
 	now := time.Now()
 	p.mu.Lock()
-	for n := len(p.idle); n > 0; n = len(p.idle) {
+	for n := len(p.idle); idleOK && n > 0; n = len(p.idle) {
 		pc = p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
