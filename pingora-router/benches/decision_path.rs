@@ -51,6 +51,7 @@ fn main() {
                 failover: decision.failover,
                 serving: Some(&*snapshot.placements[serving]),
                 attempts: 1,
+                upstream: std::time::Duration::from_micros(1234),
             },
         )
         .unwrap();

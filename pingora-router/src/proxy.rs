@@ -42,6 +42,10 @@ pub const ROUTER_NAME: &str = "pingora";
 /// §2 wire rules). Pingora's own limit is 1 MiB, so the router checks this.
 pub const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
 
+/// Status logged when the client left before an answer (nginx's 499, as
+/// the Go router); never sent.
+const STATUS_CLIENT_CLOSED: u16 = 499;
+
 /// Longest client `X-Request-Id` passed on.
 const MAX_REQUEST_ID_BYTES: usize = 128;
 
@@ -149,7 +153,10 @@ pub struct RequestCtx {
     /// `upstream_response_filter` turned a 502/503/504 into a retry.
     status_retry: bool,
     response_received: bool,
-    attempt_sent: Option<Instant>,
+    /// When the current attempt started (connect included, as the Go
+    /// router's round trip does).
+    attempt_started: Option<Instant>,
+    /// The last attempt: from its start to its response head or failure.
     upstream_dur: Option<Duration>,
     /// The router's error code when the router answered itself.
     error: Option<&'static str>,
@@ -165,6 +172,10 @@ impl RequestCtx {
             (Some(s), Some(i)) => &s.placements[i].name,
             _ => "",
         }
+    }
+
+    fn end_attempt_timer(&mut self) {
+        self.upstream_dur = self.attempt_started.map(|t| t.elapsed());
     }
 
     /// Records the current attempt's outcome with the breaker.
@@ -241,7 +252,7 @@ impl Router {
             resp.insert_header(header::RETRY_AFTER, secs)?;
         }
         add_explain_headers(&mut resp, &Explain::of(ctx))?;
-        if status == 413 || status == 400 || status == 431 {
+        if matches!(status, 400 | 413 | 431 | 501) {
             // The rest of the request was not read; the connection cannot
             // carry another one.
             session.set_keepalive(None);
@@ -264,6 +275,8 @@ pub struct Explain<'a> {
     pub failover: Option<FailoverReason>,
     pub serving: Option<&'a PlacementRuntime>,
     pub attempts: u32,
+    /// The last attempt's time to its response head (or failure).
+    pub upstream: Duration,
 }
 
 impl<'a> Explain<'a> {
@@ -275,6 +288,7 @@ impl<'a> Explain<'a> {
             failover: ctx.failover,
             serving: ctx.placement().map(|p| p.as_ref()),
             attempts: ctx.attempts,
+            upstream: ctx.upstream_dur.unwrap_or_default(),
         }
     }
 }
@@ -298,8 +312,64 @@ pub fn add_explain_headers(resp: &mut ResponseHeader, e: &Explain<'_>) -> Result
     }
     if e.attempts > 0 {
         resp.insert_header("X-Upstream-Attempts", e.attempts)?;
+        let ms = e.upstream.as_secs_f64() * 1000.0;
+        resp.insert_header("Server-Timing", format!("upstream;dur={ms:.3}"))?;
     }
     Ok(())
+}
+
+fn body_too_large_message(p: &PlacementRuntime) -> String {
+    format!("request body is larger than the {} bytes placement {} accepts", p.max_request_body_bytes, p.name)
+}
+
+/// A request the router refuses before routing because of how it is framed
+/// (contract §2 wire rules, RFC 9112). What Pingora's parser already
+/// refuses (invalid or conflicting `Content-Length`, a non-chunked final
+/// coding, malformed lines) never reaches the hooks.
+struct WireViolation {
+    status: u16,
+    code: &'static str,
+    message: String,
+}
+
+fn wire_violation(req: &RequestHeader) -> Option<WireViolation> {
+    let violation = |status, code, message: &str| Some(WireViolation { status, code, message: message.to_owned() });
+    if request_head_bytes(req) > MAX_REQUEST_HEAD_BYTES {
+        let message = format!("request head is larger than {MAX_REQUEST_HEAD_BYTES} bytes");
+        return Some(WireViolation { status: 431, code: "request_header_too_large", message });
+    }
+    // RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host; none has two.
+    let hosts = req.headers.get_all(header::HOST).iter().count();
+    if hosts > 1 || (hosts == 0 && req.version == http::Version::HTTP_11) {
+        return violation(400, "bad_request", "the request must carry exactly one Host header");
+    }
+    // RFC 9112 §3.2: origin-form, absolute-form, or `*` for OPTIONS. CONNECT
+    // (authority-form) asks for a tunnel this reverse proxy does not offer.
+    if req.method == Method::CONNECT {
+        return violation(501, "not_implemented", "CONNECT is not supported by this reverse proxy");
+    }
+    let target = req.raw_path();
+    let origin_form = target.starts_with(b"/");
+    let asterisk = target == b"*" && req.method == Method::OPTIONS;
+    let absolute_form = req.uri.scheme().is_some() && req.uri.authority().is_some();
+    if !(origin_form || asterisk || absolute_form) {
+        return violation(400, "bad_request", "the request target must be an absolute path");
+    }
+    // RFC 9112 §6.1, §7: the body is re-framed for the upstream, so the only
+    // coding the router can take is a single, final `chunked`.
+    let mut codings = req
+        .headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(|c| c.trim_ascii())
+        .filter(|c| !c.is_empty());
+    if let Some(first) = codings.next() {
+        if !first.eq_ignore_ascii_case(b"chunked") || codings.next().is_some() {
+            return violation(501, "not_implemented", "the only transfer coding accepted is a single chunked");
+        }
+    }
+    None
 }
 
 /// Size of the request head as it came in: request line and header fields.
@@ -439,10 +509,17 @@ impl ProxyHttp for Router {
             replay: false,
             status_retry: false,
             response_received: false,
-            attempt_sent: None,
+            attempt_started: None,
             upstream_dur: None,
             error: None,
         }
+    }
+
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut RequestCtx) -> Result<()> {
+        // RFC 9112 §9.3.2: answer pipelined requests in order (Pingora's
+        // default drops the connection after the first response).
+        session.as_downstream_mut().set_pipelining_enabled(true);
+        Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
@@ -454,15 +531,14 @@ impl ProxyHttp for Router {
             _ => self.ids.next(),
         };
 
-        if request_head_bytes(req) > MAX_REQUEST_HEAD_BYTES {
-            let msg = format!("request head is larger than {MAX_REQUEST_HEAD_BYTES} bytes");
-            self.respond(session, ctx, 431, "request_header_too_large", &msg, None).await?;
+        if let Some(WireViolation { status, code, message }) = wire_violation(req) {
+            self.respond(session, ctx, status, code, &message, None).await?;
             return Ok(true);
         }
 
         let key = req.headers.get("x-routing-key").map(|v| v.as_bytes()).unwrap_or_default();
         if key.is_empty() {
-            self.respond(session, ctx, 400, "missing_routing_key", "X-Routing-Key header is required", None)
+            self.respond(session, ctx, 400, "missing_routing_key", "the X-Routing-Key header is required", None)
                 .await?;
             return Ok(true);
         }
@@ -486,7 +562,7 @@ impl ProxyHttp for Router {
                 return Ok(true);
             }
             Verdict::NoAvailablePlacement => {
-                self.respond(session, ctx, 503, "no_available_placement", "no placement is available", None)
+                self.respond(session, ctx, 503, "no_available_placement", "no placement is available for this routing key", None)
                     .await?;
                 return Ok(true);
             }
@@ -497,7 +573,7 @@ impl ProxyHttp for Router {
             Some(guard) => ctx._inflight = Some(guard),
             None => {
                 ctx.abandon_attempt();
-                let msg = format!("placement {} is at its concurrency limit", p.name);
+                let msg = format!("concurrency limit of placement {} reached", p.name);
                 self.respond(session, ctx, 503, "concurrency_limited", &msg, Some(1)).await?;
                 return Ok(true);
             }
@@ -513,7 +589,7 @@ impl ProxyHttp for Router {
         if let Some(length) = content_length {
             if p.max_request_body_bytes > 0 && length > p.max_request_body_bytes {
                 ctx.abandon_attempt();
-                let msg = format!("request body is larger than {} bytes", p.max_request_body_bytes);
+                let msg = body_too_large_message(&p);
                 self.respond(session, ctx, 413, "body_too_large", &msg, None).await?;
                 return Ok(true);
             }
@@ -526,6 +602,7 @@ impl ProxyHttp for Router {
             ctx.attempts += 1;
         }
         ctx.status_retry = false;
+        ctx.attempt_started = Some(Instant::now());
         let p = ctx.placement().expect("request_filter chose a placement");
         let Some(addr) = p.addr else {
             return Error::e_explain(ErrorType::ConnectNoRoute, format!("endpoint {} did not resolve", p.endpoint));
@@ -546,6 +623,7 @@ impl ProxyHttp for Router {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
+        ctx.end_attempt_timer();
         ctx.record_attempt(false);
         let method = session.req_header().method.clone();
         let retry = self.may_retry(ctx, Outcome::ConnectFailure, &method);
@@ -562,6 +640,9 @@ impl ProxyHttp for Router {
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
+        if !ctx.response_received && !ctx.status_retry {
+            ctx.end_attempt_timer();
+        }
         if ctx.body_too_large || *e.esource() == ErrorSource::Downstream {
             // Not the upstream's fault: no breaker verdict, no retry.
             ctx.abandon_attempt();
@@ -651,7 +732,6 @@ impl ProxyHttp for Router {
             }
         }
         upstream.insert_header(header::VIA, via)?;
-        ctx.attempt_sent = Some(Instant::now());
         Ok(())
     }
 
@@ -665,7 +745,7 @@ impl ProxyHttp for Router {
         if upstream.status.is_informational() && upstream.status != StatusCode::SWITCHING_PROTOCOLS {
             return Ok(());
         }
-        ctx.upstream_dur = ctx.attempt_sent.map(|t| t.elapsed());
+        ctx.end_attempt_timer();
         let outcome = Outcome::of_status(status);
         ctx.record_attempt(!routing::is_breaker_failure(outcome, status));
         if outcome == Outcome::RetryableStatus {
@@ -699,36 +779,38 @@ impl ProxyHttp for Router {
         if resp.status != StatusCode::SWITCHING_PROTOCOLS {
             resp.remove_header(&header::UPGRADE);
         }
-        add_explain_headers(resp, &Explain::of(ctx))?;
-        if let Some(dur) = ctx.upstream_dur {
-            resp.insert_header("Server-Timing", format!("upstream;dur={:.3}", dur.as_secs_f64() * 1000.0))?;
-        }
-        Ok(())
+        add_explain_headers(resp, &Explain::of(ctx))
+
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
         ctx.abandon_attempt();
         let (status, code, message): (u16, &'static str, String) = if ctx.body_too_large {
-            let limit = ctx.placement().map_or(0, |p| p.max_request_body_bytes);
-            (413, "body_too_large", format!("request body is larger than {limit} bytes"))
+            let message = ctx.placement().map(|p| body_too_large_message(p)).unwrap_or_default();
+            (413, "body_too_large", message)
         } else if *e.esource() == ErrorSource::Downstream {
             match e.etype() {
                 ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed => {
-                    // The client is gone: nobody to answer.
-                    return FailToProxy { error_code: 0, can_reuse_downstream: false };
+                    // The client is gone: nobody to answer; logged as nginx's 499.
+                    ctx.error = Some("client_closed");
+                    return FailToProxy { error_code: STATUS_CLIENT_CLOSED, can_reuse_downstream: false };
                 }
-                _ => (400, "bad_request", e.to_string()),
+                _ => (400, "bad_request", format!("the request body could not be read: {e}")),
             }
-        } else if matches!(e.etype(), ErrorType::ReadTimedout) {
-            (504, "upstream_timeout", "upstream did not answer within the response-header timeout".into())
-        } else if is_connect_error(e) {
-            (502, "upstream_connect_error", "could not connect to the upstream".into())
         } else {
-            (502, "upstream_connect_error", "upstream connection failed before a response".into())
+            let name = ctx.placement().map_or("", |p| p.name.as_str());
+            if matches!(e.etype(), ErrorType::ReadTimedout) {
+                (504, "upstream_timeout", format!("placement {name} did not answer in time"))
+            } else if is_connect_error(e) {
+                (502, "upstream_connect_error", format!("could not connect to placement {name}"))
+            } else {
+                (502, "upstream_error", format!("placement {name} closed the connection without an answer"))
+            }
         };
         if session.response_written().is_some() {
             // Headers already went out: the only thing left is to cut the
             // connection, which Pingora does.
+            ctx.error = Some(if *e.esource() == ErrorSource::Downstream { "client_closed" } else { "upstream_error" });
             return FailToProxy { error_code: status, can_reuse_downstream: false };
         }
         // Pingora does not reuse the client connection after a proxy error;
@@ -754,7 +836,11 @@ impl ProxyHttp for Router {
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         ctx.abandon_attempt();
-        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let status = match session.response_written() {
+            Some(resp) => resp.status.as_u16(),
+            None if ctx.error == Some("client_closed") => STATUS_CLIENT_CLOSED,
+            None => 0,
+        };
         let route_reason = ctx.route_reason.map_or("", RouteReason::as_str);
         let duration = ctx.started.elapsed();
         // Counted under the serving placement, else the primary (refused by
