@@ -6,11 +6,11 @@ import (
 )
 
 // Error codes of the answers the router makes itself (contract sections 2
-// and 3). upstream_error, bad_request and internal_error are not named by
-// the contract: upstream_error is a connection the upstream broke after the
-// request was sent (reset, or closed without an answer), bad_request a
-// request body that could not be read (a malformed chunk), internal_error
-// a recovered handler panic.
+// and 3). The contract does not name upstream_error (the upstream broke
+// the connection after the request was sent: reset, or closed without an
+// answer), bad_request (a request body that could not be read, e.g. a
+// malformed chunk), method_not_supported (CONNECT, 501) and internal_error
+// (a recovered handler panic).
 const (
 	codeMissingRoutingKey    = "missing_routing_key"
 	codeRateLimited          = "rate_limited"
@@ -22,6 +22,7 @@ const (
 	codeUpstreamError        = "upstream_error"
 	codeInternalError        = "internal_error"
 	codeBadRequest           = "bad_request"
+	codeMethodNotSupported   = "method_not_supported"
 	// codeClientClosed is only logged: nobody is left to answer.
 	codeClientClosed = "client_closed"
 )

@@ -32,6 +32,13 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header()["Connection"] = connectionClose
 	}
 
+	// A reverse proxy offers no tunnels: a CONNECT (RFC 9110 §9.3.6) is
+	// refused before routing, so that no 2xx ever suggests one is open.
+	if r.Method == http.MethodConnect {
+		rt.fail(w, &ex, http.StatusNotImplemented, codeMethodNotSupported, "CONNECT is not supported by a reverse proxy")
+		return
+	}
+
 	key := ""
 	if v := r.Header["X-Routing-Key"]; len(v) > 0 {
 		key = v[0]

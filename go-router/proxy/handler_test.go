@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
 	"strings"
@@ -305,5 +306,18 @@ func TestHandlerConcurrencyLimit(t *testing.T) {
 	}
 	if rec := serve(rt, "GET", "/", "k", nil); rec.Code != 200 {
 		t.Errorf("after the others finished: %d", rec.Code)
+	}
+}
+
+func TestHandlerRefusesConnect(t *testing.T) {
+	var calls atomic.Int64
+	endpoint := upstreamFunc(t, func(http.ResponseWriter, *http.Request) { calls.Add(1) })
+	rt, _ := newTestRouter(t, oneUpstreamDoc("v1", endpoint, ""))
+	req := httptest.NewRequest("CONNECT", "http://cell.example:443", nil)
+	req.Header.Set("X-Routing-Key", "k")
+	rec := httptest.NewRecorder()
+	rt.ServeHTTP(rec, req)
+	if rec.Code != 501 || errorCode(t, rec) != "method_not_supported" || calls.Load() != 0 {
+		t.Fatalf("CONNECT: %d %s, upstream saw %d", rec.Code, rec.Body, calls.Load())
 	}
 }
