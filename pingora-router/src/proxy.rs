@@ -195,7 +195,7 @@ impl RequestCtx {
                 self.admission = Some(admission);
                 true
             }
-            Err(()) => false,
+            Err(_) => false,
         }
     }
 
@@ -476,7 +476,7 @@ pub fn decide(snapshot: &Snapshot, routing_key: &str) -> Decision {
                 admission = Some(a);
                 Availability::Available
             }
-            Err(()) => Availability::CircuitOpen,
+            Err(_) => Availability::CircuitOpen,
         }
     });
     match serving {

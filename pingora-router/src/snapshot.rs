@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::config::{self, Config, ConfigError, Placement, RateLimitScope};
 use crate::config_source::{ConfigSink, Source};
-use crate::resilience::breaker::{Admission, Breaker, CircuitState, Transition};
+use crate::resilience::breaker::{Admission, Breaker, CircuitOpen, CircuitState, Transition};
 use crate::resilience::concurrency::Inflight;
 use crate::resilience::health::{HealthChecker, HealthState, ProbeSettings};
 use crate::resilience::rate_limit::{Per, RateLimiter};
@@ -57,13 +57,13 @@ impl PlacementRuntime {
     }
 
     /// Asks the breaker to let one attempt through. `Ok(None)`: no breaker.
-    pub fn admit(&self) -> Result<Option<Admission>, ()> {
+    pub fn admit(&self) -> Result<Option<Admission>, CircuitOpen> {
         let Some(breaker) = &self.breaker else { return Ok(None) };
         let (admission, transition) = breaker.try_acquire(Instant::now());
         if let Some(t) = transition {
             self.circuit_changed(t);
         }
-        admission.map(Some).ok_or(())
+        admission.map(Some).ok_or(CircuitOpen)
     }
 
     /// Reports how an admitted attempt ended.

@@ -35,6 +35,10 @@ pub struct Transition {
     pub to: CircuitState,
 }
 
+/// The breaker refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CircuitOpen;
+
 /// How a request was let through: its result only counts in the state that
 /// admitted it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,8 +9,9 @@
 //!   unchanged, while a `LoadBalancer` is built per backend set;
 //! - each placement has its own interval, timeout and thresholds, and a
 //!   `LoadBalancer` health-check service has one frequency;
-//! - the router needs an event (`health_changed`) and a metric on every flip,
-//!   with the placement name.
+//! - the router needs an event (`health_changed`) with the placement name on
+//!   every flip.
+//!
 //! Probes run on the control runtime, never on the request path; requests only
 //! read an atomic.
 
