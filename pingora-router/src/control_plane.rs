@@ -496,6 +496,7 @@ mod tests {
 
     #[tokio::test]
     async fn silence_ends_the_connection() {
+        let _gauge = GAUGE.lock().await;
         let (url, mut conns, server) = fake_control_plane().await;
         let mut options = Options::new(url, None, "edge-3");
         options.silence_timeout = Duration::from_millis(300);
