@@ -31,8 +31,9 @@ type connPool struct {
 	dialer        *net.Dialer
 	headerTimeout time.Duration
 
-	mu   sync.Mutex
-	idle []*poolConn // most recently used last
+	mu      sync.Mutex
+	idle    []*poolConn // most recently used last
+	retired bool        // no longer in a snapshot: connections are not kept
 }
 
 type poolConn struct {
@@ -179,7 +180,7 @@ func (p *connPool) put(pc *poolConn) {
 		p.idle[0] = nil
 		p.idle = p.idle[1:]
 	}
-	if len(p.idle) < maxIdleConnsPerUpstream {
+	if !p.retired && len(p.idle) < maxIdleConnsPerUpstream {
 		p.idle = append(p.idle, pc)
 		pc = nil
 	}
@@ -192,7 +193,16 @@ func (p *connPool) put(pc *poolConn) {
 	}
 }
 
-// closeIdle closes every idle connection (the pool was retired).
+// retire closes the idle connections of a pool no snapshot uses any more;
+// connections of requests still in flight are closed when they finish.
+func (p *connPool) retire() {
+	p.mu.Lock()
+	p.retired = true
+	p.mu.Unlock()
+	p.closeIdle()
+}
+
+// closeIdle closes every idle connection.
 func (p *connPool) closeIdle() {
 	p.mu.Lock()
 	idle := p.idle

@@ -69,8 +69,10 @@ func (u *upstream) sameAs(p *config.Placement) bool {
 	return u.endpoint == p.Endpoint && u.connect == p.ConnectTimeout() && u.header == p.ResponseHeaderTimeout()
 }
 
+// close retires the upstream once no snapshot refers to it: idle
+// connections close now, busy ones when their request ends.
 func (u *upstream) close() {
-	u.pool.closeIdle()
+	u.pool.retire()
 	u.transport.CloseIdleConnections()
 }
 
