@@ -45,19 +45,15 @@ func TestRoute(t *testing.T) {
 	}{
 		{"acme", "tier1", "shared"},
 		{"globex", "tier2", "shared"},
-		{"visa", "dedicated-visa", "dedicated"},
+		{"visa", "visa", "dedicated"},
 		{"loop", "a", "shared"},
 		{"unknown", "tier3", "default"},
 		{"ACME", "tier3", "default"},  // keys are case-sensitive
 		{"tier1", "tier3", "default"}, // a placement name is not a key
 	} {
 		p, r := tab.Route(tc.key)
-		want := tc.placement
-		if want == "dedicated-visa" {
-			want = "visa"
-		}
-		if tab.Names[p] != want || r.String() != tc.reason {
-			t.Errorf("Route(%q) = %s/%s, want %s/%s", tc.key, tab.Names[p], r, want, tc.reason)
+		if tab.Names[p] != tc.placement || r.String() != tc.reason {
+			t.Errorf("Route(%q) = %s/%s, want %s/%s", tc.key, tab.Names[p], r, tc.placement, tc.reason)
 		}
 	}
 }
