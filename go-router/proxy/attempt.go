@@ -111,10 +111,16 @@ func (rt *Router) proxy(w http.ResponseWriter, r *http.Request, ex *exchange, p 
 // forwardInterim passes a 1xx response on to the client (RFC 9110 §15.2: a
 // proxy forwards informational responses it did not ask for). net/http
 // sends it at once from the header map, which is then cleared for the
-// final response.
+// final response; a Connection field the handler set for the final
+// response is kept out of the 1xx and put back.
 func forwardInterim(w http.ResponseWriter, interim *http.Response) {
 	h := w.Header()
+	connection := h["Connection"]
+	clear(h)
 	copyEndToEnd(h, interim.Header)
 	w.WriteHeader(interim.StatusCode)
 	clear(h)
+	if connection != nil {
+		h["Connection"] = connection
+	}
 }

@@ -321,3 +321,32 @@ func TestHandlerRefusesConnect(t *testing.T) {
 		t.Fatalf("CONNECT: %d %s, upstream saw %d", rec.Code, rec.Body, calls.Load())
 	}
 }
+
+// A chunked request closes its connection after the response even when
+// the upstream sent a 1xx first.
+func TestHandlerChunkedRequestClosesAfterInterim(t *testing.T) {
+	endpoint := upstreamFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusEarlyHints)
+		io.WriteString(w, "final")
+	})
+	rt, _ := newTestRouter(t, oneUpstreamDoc("v1", endpoint, ""))
+	srv := &http.Server{Handler: rt}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	defer srv.Close()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: k\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	all, _ := io.ReadAll(conn) // ends only if the router closes the connection
+	if !strings.Contains(string(all), "103 Early Hints") || !strings.Contains(string(all), "final") {
+		t.Fatalf("response %q", all)
+	}
+	if !strings.Contains(string(all), "Connection: close") {
+		t.Fatalf("final response without Connection: close:\n%s", all)
+	}
+}
