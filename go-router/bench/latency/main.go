@@ -35,6 +35,7 @@ type options struct {
 	clientCPU, proxyCPU string
 	keep                bool
 	workers             int
+	plain               bool
 }
 
 func main() {
@@ -49,6 +50,7 @@ func main() {
 	flag.StringVar(&o.clientCPU, "client-cpu", "0", "CPU list for this client and the mock cell")
 	flag.StringVar(&o.proxyCPU, "proxy-cpu", "1", "CPU list for the proxy under test")
 	flag.IntVar(&o.workers, "workers", 1, "go-router --workers (GOMAXPROCS); the process stays pinned to --proxy-cpu")
+	flag.BoolVar(&o.plain, "plain", false, "run go-router with no per-placement features and --access-log off (default: every feature on, access log to a file)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, configs)")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -105,11 +107,15 @@ func run(o options) error {
 		return err
 	}
 	cfg := filepath.Join(dir, "router.json")
-	if err := os.WriteFile(cfg, []byte(routerConfig(cellAddr)), 0o644); err != nil {
+	doc, accessLog := routerConfig(cellAddr), filepath.Join(dir, "go-router-access.log")
+	if o.plain {
+		doc, accessLog = plainRouterConfig(cellAddr), "off"
+	}
+	if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
 		return err
 	}
 	routerPid, err := start(o.proxyCPU, o.router, "--config", cfg, "--listen", routerAddr, "--admin", adminAddr,
-		"--access-log", filepath.Join(dir, "go-router-access.log"), "--workers", fmt.Sprint(o.workers))
+		"--access-log", accessLog, "--workers", fmt.Sprint(o.workers))
 	if err != nil {
 		return err
 	}
@@ -186,8 +192,12 @@ func measure(client *http.Client, url string, n int) ([]time.Duration, error) {
 }
 
 func report(o options, targets []*target) {
-	fmt.Printf("closed loop, 1 connection, %d rounds x %d requests per target; client+cell on CPU %s, proxy on CPU %s; go-router --workers %d\n",
-		o.rounds, o.requests, o.clientCPU, o.proxyCPU, o.workers)
+	features := "every feature on, access log to a file"
+	if o.plain {
+		features = "no features, access log off"
+	}
+	fmt.Printf("closed loop, 1 connection, %d rounds x %d requests per target; client+cell on CPU %s, proxy on CPU %s; go-router --workers %d, %s\n",
+		o.rounds, o.requests, o.clientCPU, o.proxyCPU, o.workers, features)
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "target\tp50 µs\tp90 µs\tp99 µs\tadded p50 µs\tadded p99 µs\tproxy CPU µs/req\t")
 	direct := targets[0]
@@ -295,6 +305,12 @@ func routerConfig(cell string) string {
     "backup": {"kind": "shared", "endpoint": "http://CELL"}
   }
 }`, "CELL", cell)
+}
+
+// plainRouterConfig has no health check, breaker, rate limit, retry or limits.
+func plainRouterConfig(cell string) string {
+	return strings.ReplaceAll(`{"version": "latency-plain", "default_placement": "bench", "routes": {"acme": "bench"},
+  "placements": {"bench": {"kind": "dedicated", "endpoint": "http://CELL"}}}`, "CELL", cell)
 }
 
 // nginxConfig is a plain keep-alive reverse proxy with one worker and a
