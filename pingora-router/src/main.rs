@@ -25,6 +25,9 @@ use pingora_router::{admin, config_source, control_plane, logs};
 
 /// Exit status for a missing or invalid config at startup (contract §5).
 const EXIT_CONFIG: i32 = 2;
+/// Idle upstream connections kept across all placements.
+const UPSTREAM_IDLE_POOL: usize = 4096;
+
 /// Exit status when the router cannot start for another reason (a listen
 /// address in use, ...).
 const EXIT_STARTUP: i32 = 1;
@@ -146,6 +149,10 @@ fn server_conf(threads: usize, drain: Duration) -> ServerConf {
         grace_period_seconds: Some(drain_secs),
         graceful_shutdown_timeout_seconds: Some(0),
         max_retries: proxy::MAX_PINGORA_RETRIES,
+        // Idle upstream connections kept for reuse, all placements together
+        // (default 128). The Go router keeps up to 1024 per upstream; under
+        // benchmark concurrency a small pool turns into a connect per request.
+        upstream_keepalive_pool_size: UPSTREAM_IDLE_POOL,
         ..ServerConf::default()
     }
 }
