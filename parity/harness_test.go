@@ -309,8 +309,12 @@ func startRouter(t testing.TB, cfg any, extraArgs ...string) *router {
 		args = append(args, "--access-log", r.accessLog)
 	}
 	args = append(args, extraArgs...)
-	r.proc = startProc(t, "router", routerBin, args, nil)
+	// Registered before the process so that it runs after the process has
+	// been stopped: a race report may come late, and the logs are complete.
 	t.Cleanup(func() {
+		if r.proc == nil {
+			return
+		}
 		if strings.Contains(r.proc.stderr.String(), "WARNING: DATA RACE") {
 			t.Errorf("the router reported a data race:\n%s", tail(r.proc.stderr.String(), 200))
 		}
@@ -320,6 +324,7 @@ func startRouter(t testing.TB, cfg any, extraArgs ...string) *router {
 				tail(r.proc.stderr.String(), logTailLines), tail(string(al), logTailLines))
 		}
 	})
+	r.proc = startProc(t, "router", routerBin, args, nil)
 	r.waitHealthy(t)
 	return r
 }

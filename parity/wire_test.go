@@ -25,7 +25,7 @@ func TestWireRules(t *testing.T) {
 		before := c.counters(t, "w").Requests
 		send()
 		if n := c.counters(t, "w").Requests - before; n != 0 {
-			t.Errorf("the cell got %d requests from a malformed one", n)
+			t.Errorf("the cell got %d requests from one the router must refuse", n)
 		}
 	}
 
@@ -272,7 +272,7 @@ func wantLocal(t testing.TB, resps []rawResponse) {
 	t.Helper()
 	for _, rp := range resps {
 		if a, cell := rp.header.Get("X-Upstream-Attempts"), rp.header.Get("X-Cell"); a != "" || cell != "" {
-			t.Errorf("%d answered after an upstream attempt (X-Upstream-Attempts %q, X-Cell %q): the malformed request was forwarded", rp.status, a, cell)
+			t.Errorf("%d answered after an upstream attempt (X-Upstream-Attempts %q, X-Cell %q): a request the router must refuse was forwarded", rp.status, a, cell)
 		}
 	}
 }
