@@ -103,6 +103,9 @@ struct Router {
     child: Child,
     port: u16,
     _dir: TempDir,
+    /// Holds the "dead" placement's port: bound, never listening, so a
+    /// connect is refused and no other test can take the port meanwhile.
+    _dead: tokio::net::TcpSocket,
 }
 
 impl Drop for Router {
@@ -142,7 +145,9 @@ fn start_router(upstream_port: u16) -> Router {
     let dir = std::env::temp_dir().join(format!("b-proxy-{}-{}", std::process::id(), free_port()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("config.json");
-    std::fs::write(&path, config(upstream_port, free_port())).unwrap();
+    let dead = tokio::net::TcpSocket::new_v4().unwrap();
+    dead.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    std::fs::write(&path, config(upstream_port, dead.local_addr().unwrap().port())).unwrap();
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_pingora-router"))
         .args(["--config", path.to_str().unwrap()])
@@ -153,7 +158,7 @@ fn start_router(upstream_port: u16) -> Router {
         .stderr(Stdio::null())
         .spawn()
         .expect("router binary starts");
-    let router = Router { child, port, _dir: TempDir(dir) };
+    let router = Router { child, port, _dir: TempDir(dir), _dead: dead };
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "router did not listen within 10 s");
