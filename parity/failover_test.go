@@ -47,7 +47,11 @@ func TestFailoverOnHealth(t *testing.T) {
 	t.Run("unhealthy primary fails over to its fallback", func(t *testing.T) {
 		failedBefore := c.counters(t, "p")
 		c.chaos(t, "p", doc{"health": "fail"})
-		eventually(t, bound, 10*time.Millisecond, "failover to f1", routedTo("f1"))
+		took := eventually(t, bound, 10*time.Millisecond, "failover to f1", routedTo("f1"))
+		t.Logf("p unhealthy %v after its probes began to fail", took.Round(time.Millisecond))
+		if limit := time.Duration(unhealthy+1)*interval*time.Millisecond + time.Second; took > limit {
+			t.Errorf("failover %v after the probes began to fail; %d failures %dms apart should take well under %v", took, unhealthy, interval, limit)
+		}
 		// The switch must wait for unhealthy_threshold consecutive failed probes.
 		if n := c.counters(t, "p").HealthFailed - failedBefore.HealthFailed; n < unhealthy {
 			t.Errorf("router turned p unhealthy after %d failed probes, unhealthy_threshold is %d", n, unhealthy)
@@ -96,8 +100,11 @@ func TestFailoverOnHealth(t *testing.T) {
 		for _, name := range []string{"p", "f1", "f2", "d"} {
 			c.resetChaos(t, name)
 		}
-		eventually(t, bound, 10*time.Millisecond, "primary p again", routedTo("p"))
+		took := eventually(t, bound, 10*time.Millisecond, "primary p again", routedTo("p"))
 		cc := c.counters(t, "p")
+		if limit := time.Duration(healthy+1)*interval*time.Millisecond + time.Second; took > limit {
+			t.Errorf("p healthy again %v after its probes recovered; should take well under %v", took, limit)
+		}
 		if n := (cc.HealthProbes - cc.HealthFailed) - (okBefore.HealthProbes - okBefore.HealthFailed); n < healthy {
 			t.Errorf("router turned p healthy after %d good probes, healthy_threshold is %d", n, healthy)
 		}
@@ -153,14 +160,16 @@ func TestHealthProbes(t *testing.T) {
 		}
 	}
 
-	t.Run("probes GET the configured path", func(t *testing.T) {
-		eventually(t, 2*time.Second, 20*time.Millisecond, "two probes", func() (bool, string) {
-			mu.Lock()
-			defer mu.Unlock()
-			return len(probes) >= 2, itoa(len(probes))
-		})
+	t.Run("probes GET the configured path every interval_ms", func(t *testing.T) {
+		mu.Lock()
+		before := len(probes)
+		mu.Unlock()
+		time.Sleep(time.Second)
 		mu.Lock()
 		defer mu.Unlock()
+		if n := len(probes) - before; n < 5 || n > 15 {
+			t.Errorf("%d probes in one second with interval_ms 100, want about 10", n)
+		}
 		for _, p := range probes {
 			if p != "GET "+probePath {
 				t.Errorf("probe %q, want GET %s", p, probePath)

@@ -51,6 +51,7 @@ func TestRateLimitScopes(t *testing.T) {
 			}
 		}
 		refilled := int(time.Since(start).Seconds()) + 1
+		t.Logf("key %s: %d of %d back-to-back requests passed (burst %d, 1 rps)", key, passed, 3*burst, burst)
 		if passed < 1 || passed > burst+refilled {
 			t.Errorf("key %s: %d of %d requests passed, want 1..%d", key, passed, 3*burst, burst+refilled)
 		}
