@@ -252,9 +252,9 @@ impl Router {
             resp.insert_header(header::RETRY_AFTER, secs)?;
         }
         add_explain_headers(&mut resp, &Explain::of(ctx))?;
-        if matches!(status, 400 | 413 | 431 | 501) {
-            // The rest of the request was not read; the connection cannot
-            // carry another one.
+        if matches!(code, "bad_request" | "body_too_large" | "request_header_too_large" | "not_implemented") {
+            // The request's framing is broken or its body is not going to
+            // be read: the connection cannot carry another request.
             session.set_keepalive(None);
         }
         let head_only = session.req_header().method == Method::HEAD;
