@@ -312,8 +312,10 @@ pub fn add_explain_headers(resp: &mut ResponseHeader, e: &Explain<'_>) -> Result
     }
     if e.attempts > 0 {
         resp.insert_header("X-Upstream-Attempts", e.attempts)?;
-        let ms = e.upstream.as_secs_f64() * 1000.0;
-        resp.insert_header("Server-Timing", format!("upstream;dur={ms:.3}"))?;
+        // Milliseconds with three decimals, from integer microseconds: float
+        // formatting is a measurable share of this hook's time.
+        let us = e.upstream.as_micros();
+        resp.insert_header("Server-Timing", format!("upstream;dur={}.{:03}", us / 1000, us % 1000))?;
     }
     Ok(())
 }
