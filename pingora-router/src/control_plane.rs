@@ -17,13 +17,14 @@ use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::config::MAX_DOCUMENT_BYTES;
+use crate::config::{ConfigError, MAX_DOCUMENT_BYTES};
 use crate::config_source::{ConfigSink, Source};
 use crate::logs::{self, Field};
 use crate::metrics;
@@ -193,61 +194,105 @@ struct Incoming {
     config: Option<Box<RawValue>>,
 }
 
+/// A snapshot waiting to be applied.
+struct Offer {
+    version: String,
+    doc: Vec<u8>,
+}
+
+type Applying = (String, JoinHandle<Result<String, ConfigError>>);
+
 /// Reads frames until the connection ends; returns why it ended.
+///
+/// Applying runs beside the reading (as in the Go client): a slow apply
+/// never stops pings from being answered, and snapshots that arrive during
+/// an apply replace each other — only the newest is applied and acked next.
 async fn serve(socket: &mut Socket, options: &Options, sink: &Arc<dyn ConfigSink>) -> String {
-    loop {
-        // Any frame, pings included, proves the connection alive; tungstenite
-        // answers pings itself while we read.
-        let frame = match tokio::time::timeout(options.silence_timeout, socket.next()).await {
-            Err(_) => return format!("nothing heard for {:?}", options.silence_timeout),
-            Ok(None) => return "connection closed".to_owned(),
-            Ok(Some(Err(error))) => return error.to_string(),
-            Ok(Some(Ok(frame))) => frame,
-        };
-        let payload = match &frame {
-            Message::Text(text) => text.as_bytes(),
-            Message::Binary(bytes) => bytes.as_ref(),
-            Message::Close(close) => {
-                return match close {
-                    Some(c) => format!("closed by the control plane: {} {}", c.code, c.reason),
-                    None => "closed by the control plane".to_owned(),
+    let mut applying: Option<Applying> = None;
+    let mut waiting: Option<Offer> = None;
+    let mut deadline = Instant::now() + options.silence_timeout;
+    let ended = loop {
+        tokio::select! {
+            // Any frame, pings included, proves the connection alive;
+            // tungstenite answers pings itself while we read.
+            frame = socket.next() => {
+                deadline = Instant::now() + options.silence_timeout;
+                match read_offer(frame) {
+                    Ok(Some(offer)) => waiting = Some(offer),
+                    Ok(None) => {}
+                    Err(ended) => break ended,
                 }
             }
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
-        };
-        let incoming: Incoming = match serde_json::from_slice(payload) {
-            Ok(incoming) => incoming,
-            Err(error) => return format!("undecodable frame from the control plane: {error}"),
-        };
-        if incoming.kind != "config_snapshot" {
-            // Skipped so that a newer control plane can add message types.
-            continue;
-        }
-        let doc = incoming
-            .config
-            .map(|raw| raw.get().as_bytes().to_vec())
-            .unwrap_or_default();
-        let applying = Arc::clone(sink);
-        // Parsing up to 16 MiB and building a snapshot is CPU work: keep it
-        // off the async workers.
-        let result =
-            tokio::task::spawn_blocking(move || applying.apply(&doc, Source::ControlPlane)).await;
-        let reply = match result {
-            Ok(Ok(_)) => json!({"type": "ack", "version": incoming.version}),
-            Ok(Err(rejection)) => {
-                json!({"type": "nack", "version": incoming.version, "error": rejection.to_string()})
+            result = async { (&mut applying.as_mut().expect("guarded by the condition").1).await },
+                if applying.is_some() =>
+            {
+                let (version, _) = applying.take().expect("guarded by the condition");
+                let reply = match result {
+                    Ok(Ok(_)) => json!({"type": "ack", "version": version}),
+                    Ok(Err(rejection)) => json!({"type": "nack", "version": version, "error": rejection.to_string()}),
+                    Err(panicked) => json!({"type": "nack", "version": version, "error": panicked.to_string()}),
+                };
+                if let Err(error) = send(socket, reply.to_string()).await {
+                    break format!("send {}: {error}", reply["type"].as_str().unwrap_or_default());
+                }
             }
-            Err(panicked) => {
-                json!({"type": "nack", "version": incoming.version, "error": panicked.to_string()})
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                break format!("nothing heard for {:?}", options.silence_timeout);
             }
-        };
-        if let Err(error) = send(socket, reply.to_string()).await {
-            return format!(
-                "send {}: {error}",
-                reply["type"].as_str().unwrap_or_default()
-            );
         }
+        if applying.is_none() {
+            if let Some(offer) = waiting.take() {
+                let sink = Arc::clone(sink);
+                // Parsing up to 16 MiB and building a snapshot is CPU work:
+                // keep it off the async workers.
+                let task = tokio::task::spawn_blocking(move || {
+                    sink.apply(&offer.doc, Source::ControlPlane)
+                });
+                applying = Some((offer.version, task));
+            }
+        }
+    };
+    // Never leave an apply running behind the session (Go waits too).
+    if let Some((_, task)) = applying {
+        let _ = task.await;
     }
+    ended
+}
+
+/// The snapshot a frame carries, `None` for frames that carry none, or why
+/// the connection ended.
+fn read_offer(frame: Option<Result<Message, tungstenite::Error>>) -> Result<Option<Offer>, String> {
+    let frame = match frame {
+        None => return Err("connection closed".to_owned()),
+        Some(Err(error)) => return Err(error.to_string()),
+        Some(Ok(frame)) => frame,
+    };
+    let payload = match &frame {
+        Message::Text(text) => text.as_bytes(),
+        Message::Binary(bytes) => bytes.as_ref(),
+        Message::Close(Some(close)) => {
+            return Err(format!(
+                "closed by the control plane: {} {}",
+                close.code, close.reason
+            ))
+        }
+        Message::Close(None) => return Err("closed by the control plane".to_owned()),
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Ok(None),
+    };
+    let incoming: Incoming = serde_json::from_slice(payload)
+        .map_err(|error| format!("undecodable frame from the control plane: {error}"))?;
+    if incoming.kind != "config_snapshot" {
+        // Skipped so that a newer control plane can add message types.
+        return Ok(None);
+    }
+    let doc = incoming
+        .config
+        .map(|raw| raw.get().as_bytes().to_vec())
+        .unwrap_or_default();
+    Ok(Some(Offer {
+        version: incoming.version,
+        doc,
+    }))
 }
 
 async fn send(socket: &mut Socket, text: String) -> Result<(), String> {
@@ -308,16 +353,21 @@ mod tests {
     /// The connected gauge is process-wide: tests that move it run one at a time.
     static GAUGE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-    /// A sink that validates with the real parser and remembers the version.
+    /// A sink that validates with the real parser and remembers the
+    /// versions it applied; each apply takes `delay`.
     struct ParsingSink {
         version: Mutex<String>,
+        applied: Mutex<Vec<String>>,
+        delay: Duration,
     }
 
     impl ConfigSink for ParsingSink {
         fn apply(&self, doc: &[u8], source: Source) -> Result<String, ConfigError> {
             assert_eq!(source, Source::ControlPlane);
+            std::thread::sleep(self.delay);
             let config = config::parse(doc)?;
             *self.version.lock().unwrap() = config.version.clone();
+            self.applied.lock().unwrap().push(config.version.clone());
             Ok(config.version)
         }
         fn current_version(&self) -> String {
@@ -328,6 +378,8 @@ mod tests {
     fn sink(version: &str) -> Arc<ParsingSink> {
         Arc::new(ParsingSink {
             version: Mutex::new(version.to_owned()),
+            applied: Mutex::default(),
+            delay: Duration::ZERO,
         })
     }
 
@@ -488,6 +540,57 @@ mod tests {
         assert_eq!(
             read_json(&mut socket).await,
             json!({"type": "ack", "version": "v3"})
+        );
+
+        client.abort();
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_slow_apply_keeps_answering_pings_and_only_the_newest_waiting_snapshot_is_applied() {
+        let (url, mut conns, server) = fake_control_plane().await;
+        let sink = Arc::new(ParsingSink {
+            version: Mutex::new("v0".into()),
+            applied: Mutex::default(),
+            delay: Duration::from_millis(400),
+        });
+        let client = tokio::spawn(run(Options::new(url, None, "edge-4"), sink.clone()));
+        let (mut socket, _) = accept(&mut conns).await;
+        assert_eq!(read_json(&mut socket).await["type"], "hello");
+
+        for version in ["v1", "v2", "v3"] {
+            send_snapshot(&mut socket, version, &document(version)).await;
+        }
+        // v1 is being applied now: a ping is still answered.
+        socket
+            .send(Message::Ping(b"alive?".to_vec().into()))
+            .await
+            .unwrap();
+        let pong = tokio::time::timeout(Duration::from_millis(300), async {
+            loop {
+                match socket.next().await {
+                    Some(Ok(Message::Pong(data))) => return data,
+                    Some(Ok(_)) => continue,
+                    other => panic!("connection ended: {other:?}"),
+                }
+            }
+        })
+        .await
+        .expect("no pong while an apply was running");
+        assert_eq!(&pong[..], b"alive?");
+
+        assert_eq!(
+            read_json(&mut socket).await,
+            json!({"type": "ack", "version": "v1"})
+        );
+        assert_eq!(
+            read_json(&mut socket).await,
+            json!({"type": "ack", "version": "v3"})
+        );
+        assert_eq!(
+            *sink.applied.lock().unwrap(),
+            ["v1", "v3"],
+            "v2 was replaced by v3 while v1 applied"
         );
 
         client.abort();
