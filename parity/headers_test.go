@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Contract §3: request headers sent upstream, response headers sent back.
@@ -31,11 +32,23 @@ func TestHeaders(t *testing.T) {
 			"Content-Length: %d\r\n\r\n%s", len(body), body)
 		return true
 	})
+	// wide answers with 300 header fields (6 KiB).
+	wide := startRawUpstream(t, func(req *http.Request, conn net.Conn, br *bufio.Reader) bool {
+		var b strings.Builder
+		b.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n")
+		for i := range 300 {
+			fmt.Fprintf(&b, "X-Field-%d: v\r\n", i)
+		}
+		b.WriteString("\r\nwide")
+		conn.Write([]byte(b.String()))
+		return true
+	})
 	r := startRouter(t, configDoc("headers-1", "h",
-		map[string]string{"kh": "h", "khop": "hop"},
+		map[string]string{"kh": "h", "khop": "hop", "kwide": "wide"},
 		doc{
-			"h":   placement("shared", c.endpoint("h"), nil),
-			"hop": placement("shared", hop.endpoint(), nil),
+			"h":    placement("shared", c.endpoint("h"), nil),
+			"hop":  placement("shared", hop.endpoint(), nil),
+			"wide": placement("shared", wide.endpoint(), nil),
 		}))
 
 	// upstream sends a raw request (exact header bytes) and returns what
@@ -52,7 +65,8 @@ func TestHeaders(t *testing.T) {
 			head += "Host: shop.example\r\n"
 		}
 		head += "X-Routing-Key: kh\r\nConnection: close\r\n\r\n"
-		resps, _ := rawExchange(t, r.listen, []byte(head), clientTimeout)
+		// Whether the router honours the close is TestWireRules' business.
+		resps, _ := rawExchange(t, r.listen, []byte(head), 3*time.Second)
 		if len(resps) != 1 {
 			t.Fatalf("want one response, got %d", len(resps))
 		}
@@ -208,6 +222,13 @@ func TestHeaders(t *testing.T) {
 		}
 		if v := h.Get("X-End-To-End"); v != "kept" {
 			t.Errorf("end-to-end X-End-To-End %q, want kept", v)
+		}
+	})
+
+	t.Run("a response with many header fields passes", func(t *testing.T) {
+		rp := r.get(t, "/", "kwide")
+		if rp.status != http.StatusOK || string(rp.body) != "wide" || rp.header.Get("X-Field-299") != "v" {
+			t.Errorf("want the upstream's 200 with its 300 fields, got:\n%s", rp)
 		}
 	})
 

@@ -2,6 +2,7 @@ package parity
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -49,9 +50,23 @@ func TestWireRules(t *testing.T) {
 	})
 
 	t.Run("head under 64 KiB passes", func(t *testing.T) {
-		resps, _ := rawExchange(t, r.listen, []byte("GET / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nConnection: close\r\nX-Big: "+strings.Repeat("a", 60<<10)+"\r\n\r\n"), wait)
-		if len(resps) != 1 || resps[0].status != http.StatusOK {
-			t.Errorf("a 60 KiB head: want 200, got %v", statuses(resps))
+		// The contract's only limit is the size: neither one long field nor
+		// many short ones (300 fields, 6 KiB) may be refused below it.
+		var many strings.Builder
+		for i := range 300 {
+			fmt.Fprintf(&many, "X-Field-%d: v\r\n", i)
+		}
+		cases := map[string]string{
+			"one 60 KiB field": "X-Big: " + strings.Repeat("a", 60<<10) + "\r\n",
+			"300 short fields": many.String(),
+		}
+		for name, fields := range cases {
+			t.Run(name, func(t *testing.T) {
+				resps, _ := rawExchange(t, r.listen, []byte("GET / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nConnection: close\r\n"+fields+"\r\n"), wait)
+				if len(resps) != 1 || resps[0].status != http.StatusOK {
+					t.Errorf("want 200, got %v", statuses(resps))
+				}
+			})
 		}
 	})
 
@@ -205,6 +220,27 @@ func TestWireRules(t *testing.T) {
 				t.Errorf("want one 405 or 501, got %v", statuses(resps))
 			}
 		})
+	})
+
+	t.Run("Connection close is honoured", func(t *testing.T) {
+		// RFC 9112 §9.6: after a "close" option the server closes the
+		// connection once it has answered; RFC 9110 §5.3: several field
+		// lines of a list field are one list.
+		for name, fields := range map[string]string{
+			"one field line":    "Connection: close\r\n",
+			"second field line": "Connection: X-Private\r\nX-Private: 1\r\nConnection: close\r\n",
+			"among options":     "Connection: X-Private, close\r\nX-Private: 1\r\n",
+		} {
+			t.Run(name, func(t *testing.T) {
+				resps, closed := rawExchange(t, r.listen, []byte("GET / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\n"+fields+"\r\n"), wait)
+				if len(resps) != 1 || resps[0].status != http.StatusOK {
+					t.Fatalf("want one 200, got %v", statuses(resps))
+				}
+				if !closed {
+					t.Errorf("connection still open %v after the answer to a request with close", wait)
+				}
+			})
+		}
 	})
 
 	t.Run("HTTP/1.0 is served and closed", func(t *testing.T) {
