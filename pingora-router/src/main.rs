@@ -36,8 +36,9 @@ const EXIT_STARTUP: i32 = 1;
 #[command(name = "pingora-router", about = "cellbench cell router on Pingora")]
 struct Flags {
     /// Config document: the bootstrap and, without a control plane, the watched source.
+    /// Required; checked by hand so that its absence is `config_missing` (exit 2), as in Go.
     #[arg(long)]
-    config: PathBuf,
+    config: Option<PathBuf>,
     /// Proxy listen address.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
@@ -66,15 +67,14 @@ struct Flags {
 
 fn main() {
     let flags = Flags::parse();
-    if let Err(e) = logs::init(&flags.access_log) {
-        eprintln!("access log {}: {e}", flags.access_log);
-        std::process::exit(EXIT_STARTUP);
-    }
-
-    let doc = match std::fs::read(&flags.config) {
+    let Some(config_path) = flags.config.clone() else {
+        eprintln!("config_missing: --config is required");
+        std::process::exit(EXIT_CONFIG);
+    };
+    let doc = match std::fs::read(&config_path) {
         Ok(doc) => doc,
         Err(e) => {
-            eprintln!("parse_error: cannot read config {}: {e}", flags.config.display());
+            eprintln!("config_missing: {}: {e}", config_path.display());
             std::process::exit(EXIT_CONFIG);
         }
     };
@@ -91,6 +91,7 @@ fn main() {
             std::process::exit(EXIT_STARTUP);
         });
 
+    // A rejected bootstrap document is logged (config_rejected) by the store.
     let store = match SnapshotStore::bootstrap(&doc, Source::File, control.handle().clone()) {
         Ok(store) => store,
         Err(e) => {
@@ -98,6 +99,11 @@ fn main() {
             std::process::exit(EXIT_CONFIG);
         }
     };
+
+    if let Err(e) = logs::init(&flags.access_log) {
+        eprintln!("access log {}: {e}", flags.access_log);
+        std::process::exit(EXIT_STARTUP);
+    }
 
     // Fail early and clearly when an address is taken: Pingora would panic
     // on a service thread and keep the process alive without a listener.
@@ -176,7 +182,10 @@ fn start_config_source(
             control_plane::spawn(control.handle(), options, sink);
             Ok(())
         }
-        None => config_source::spawn_file_watcher(control.handle(), flags.config.clone(), bootstrap, sink),
+        None => {
+            let path = flags.config.clone().expect("checked in main");
+            config_source::spawn_file_watcher(control.handle(), path, bootstrap, sink)
+        }
     }
 }
 

@@ -127,7 +127,7 @@ impl SnapshotStore {
         source: Source,
         control: tokio::runtime::Handle,
     ) -> Result<Arc<SnapshotStore>, ConfigError> {
-        let config = config::parse(doc)?;
+        let config = config::parse(doc).inspect_err(|err| log_rejection(rejected_version(doc).as_deref(), err, source))?;
         let snapshot = build(config, source, None, &control);
         announce(&snapshot);
         Ok(Arc::new(SnapshotStore {
@@ -144,25 +144,14 @@ impl SnapshotStore {
     }
 
     fn reject(&self, doc: &[u8], err: &ConfigError, source: Source) {
-        // The version of a rejected document, when it has a readable one.
-        let version = serde_json::from_slice::<Value>(doc)
-            .ok()
-            .and_then(|v| v.get("version").and_then(Value::as_str).map(str::to_owned));
+        let version = rejected_version(doc);
         *lock(&self.last_rejected) = json!({
             "version": version,
             "error": err.to_string(),
             "at": logs::rfc3339_now(),
         });
         metrics::record_config_reload(false);
-        logs::event(
-            "config_rejected",
-            &[
-                ("version", version.as_deref().unwrap_or("")),
-                ("source", source.as_str()),
-                ("code", err.code),
-                ("error", &err.message),
-            ],
-        );
+        log_rejection(version.as_deref(), err, source);
     }
 }
 
@@ -219,6 +208,24 @@ impl admin::AdminView for SnapshotStore {
             .collect();
         json!({ "placements": placements })
     }
+}
+
+/// The version of a rejected document, when it has a readable one.
+fn rejected_version(doc: &[u8]) -> Option<String> {
+    let value = serde_json::from_slice::<Value>(doc).ok()?;
+    value.get("version").and_then(Value::as_str).map(str::to_owned)
+}
+
+fn log_rejection(version: Option<&str>, err: &ConfigError, source: Source) {
+    logs::event(
+        "config_rejected",
+        &[
+            ("version", version.unwrap_or("")),
+            ("source", source.as_str()),
+            ("code", err.code),
+            ("error", &err.message),
+        ],
+    );
 }
 
 /// Records a successful apply: counters, the info gauge and the
