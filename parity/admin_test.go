@@ -223,6 +223,11 @@ func TestAdmin(t *testing.T) {
 		if v := seriesValue(t, m, "cellbench_circuit_state", labels{"placement": "rt"}); v != 0 {
 			t.Errorf("circuit_state{rt} = %v after 2 of 50 failures, want 0", v)
 		}
+		for name, st := range r.upstreams(t) {
+			if st.Inflight == nil || *st.Inflight != 0 {
+				t.Errorf("%s inflight %v after every request ended (429, 502 and 400 included), want 0", name, st.Inflight)
+			}
+		}
 		for _, key := range []string{keyShared, keyLimited, keyRetry, keyUnknown} {
 			if strings.Contains(m.raw, key) {
 				t.Errorf("routing key %q appears in /metrics", key)

@@ -1,6 +1,7 @@
 package parity
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -52,4 +53,25 @@ func TestConcurrencyLimit(t *testing.T) {
 		}
 	}
 	wantServed(t, r.get(t, "/", "k"), "p", "shared", "")
+
+	// A client that leaves frees its slot at once, and the router drops the
+	// upstream request rather than letting it run to the end.
+	cancelledBefore := c.counters(t, "p").Cancelled
+	impatient := &http.Client{Timeout: 300 * time.Millisecond}
+	hr, _ := http.NewRequest(http.MethodGet, r.base+"/?delay_ms=5000", nil)
+	hr.Header.Set("X-Routing-Key", "k")
+	if resp, err := impatient.Do(hr); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the 5 s request answered within 300 ms: %s", resp.Status)
+	}
+	eventually(t, time.Second, 20*time.Millisecond, "upstream request cancelled after the client left", func() (bool, string) {
+		cc := c.counters(t, "p")
+		return cc.Cancelled > cancelledBefore && cc.Inflight == 0, fmt.Sprintf("%d in flight at the cell", cc.Inflight)
+	})
+	if st := r.upstreams(t)["p"]; st.Inflight == nil || *st.Inflight != 0 {
+		t.Errorf("/debug/upstreams p inflight %v after the client left, want 0", st.Inflight)
+	}
+	for range limit {
+		wantServed(t, r.get(t, "/", "k"), "p", "shared", "")
+	}
 }

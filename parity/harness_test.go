@@ -251,6 +251,7 @@ type cellCounters struct {
 	Requests     int64            `json:"requests"` // non-health requests
 	HealthProbes int64            `json:"health_probes"`
 	HealthFailed int64            `json:"health_failed"` // probes answered 503
+	Cancelled    int64            `json:"cancelled"`     // requests whose client left during a delay
 	Inflight     int64            `json:"inflight"`
 	ByStatus     map[string]int64 `json:"by_status"`
 }
