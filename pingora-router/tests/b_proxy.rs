@@ -50,6 +50,7 @@ fn serve_upstream(mut stream: TcpStream, counter: Arc<AtomicUsize>) {
         let status = match path.as_str() {
             "/flaky" if n == 0 => "503 Service Unavailable",
             "/always503" => "503 Service Unavailable",
+            "/always500" => "500 Internal Server Error",
             _ => "200 OK",
         };
         let resp = format!(
@@ -128,14 +129,20 @@ fn config(upstream_port: u16, dead_port: u16) -> String {
         r#"{{
   "version": "b-test.1",
   "default_placement": "tier3",
-  "routes": {{ "acme": "tier1", "dead": "dead", "visa": "visa" }},
+  "routes": {{ "acme": "tier1", "dead": "dead", "visa": "visa",
+              "limited": "limited", "small": "small", "fragile": "fragile" }},
   "placements": {{
     "tier1": {{ "kind": "shared", "endpoint": "http://127.0.0.1:{upstream_port}",
                "retry": {{ "max_attempts": 2 }} }},
     "tier3": {{ "kind": "shared", "endpoint": "http://127.0.0.1:{upstream_port}" }},
     "visa":  {{ "kind": "dedicated", "endpoint": "http://127.0.0.1:{upstream_port}" }},
     "dead":  {{ "kind": "shared", "endpoint": "http://127.0.0.1:{dead_port}",
-               "retry": {{ "max_attempts": 3 }}, "timeouts": {{ "connect_ms": 200 }} }}
+               "retry": {{ "max_attempts": 3 }}, "timeouts": {{ "connect_ms": 200 }} }},
+    "limited": {{ "kind": "shared", "endpoint": "http://127.0.0.1:{upstream_port}",
+                 "rate_limit": {{ "requests_per_second": 0.5, "burst": 1, "per": "routing_key" }} }},
+    "small": {{ "kind": "shared", "endpoint": "http://127.0.0.1:{upstream_port}", "max_request_body_bytes": 10 }},
+    "fragile": {{ "kind": "dedicated", "endpoint": "http://127.0.0.1:{upstream_port}", "fallback": "visa",
+                 "circuit_breaker": {{ "failure_threshold": 1, "open_ms": 60000 }} }}
   }}
 }}"#
     )
@@ -346,4 +353,55 @@ fn sigterm_drains_and_exits_zero() {
         assert!(Instant::now() < deadline, "router still running 5 s after SIGTERM");
         thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn rate_limited_requests_get_a_json_429_with_retry_after() {
+    let upstream = start_upstream();
+    let router = start_router(upstream.port);
+    // 0.5 rps with burst 1: a window of 2 s admitting one request.
+    assert_eq!(get(router.port, "/", "X-Routing-Key: limited\r\n").status, 200);
+    let resp = get(router.port, "/", "X-Routing-Key: limited\r\n");
+    assert_eq!(resp.status, 429);
+    assert_eq!(resp.header("Retry-After"), Some("2"));
+    assert_eq!(resp.header("X-Route-Reason"), Some("shared"));
+    assert_eq!(resp.header("X-Upstream-Attempts"), None);
+    let body: serde_json::Value = serde_json::from_str(&resp.body).expect("JSON body");
+    assert_eq!(body["error"], "rate_limited");
+    assert_eq!(upstream.requests.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn body_limit_by_content_length_and_while_streaming() {
+    let upstream = start_upstream();
+    let router = start_router(upstream.port);
+    let req = b"POST / HTTP/1.1\r\nHost: h\r\nX-Routing-Key: small\r\nContent-Length: 11\r\n\r\nhello world";
+    let resp = send_raw(router.port, req);
+    assert_eq!(resp.status, 413);
+    assert_eq!(resp.header("X-Routed-To"), Some("small"));
+    assert_eq!(upstream.requests.load(Ordering::SeqCst), 0, "refused before any upstream contact");
+
+    let chunked = b"POST / HTTP/1.1\r\nHost: h\r\nX-Routing-Key: small\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n6\r\nworld!\r\n0\r\n\r\n";
+    let resp = send_raw(router.port, chunked);
+    assert_eq!(resp.status, 413, "{}", resp.body);
+    let body: serde_json::Value = serde_json::from_str(&resp.body).expect("JSON body");
+    assert_eq!(body["error"], "body_too_large");
+
+    let fits = b"POST / HTTP/1.1\r\nHost: h\r\nX-Routing-Key: small\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+    assert_eq!(send_raw(router.port, fits).status, 200);
+}
+
+#[test]
+fn an_open_breaker_fails_over_with_the_reason() {
+    let upstream = start_upstream();
+    let router = start_router(upstream.port);
+    let resp = get(router.port, "/always500", "X-Routing-Key: fragile\r\n");
+    assert_eq!(resp.status, 500, "a 500 is passed through");
+    assert_eq!(resp.header("X-Circuit-State"), Some("open"), "one failure opens it (threshold 1)");
+    let resp = get(router.port, "/", "X-Routing-Key: fragile\r\n");
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("X-Routed-To"), Some("visa"));
+    assert_eq!(resp.header("X-Failover-Reason"), Some("circuit_open"));
+    assert_eq!(resp.header("X-Route-Reason"), Some("dedicated"));
+    assert_eq!(resp.header("X-Circuit-State"), Some("closed"), "state of the serving placement");
 }
