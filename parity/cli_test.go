@@ -1,6 +1,7 @@
 package parity
 
 import (
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -56,6 +57,32 @@ func TestCommandLine(t *testing.T) {
 					t.Errorf("stderr does not carry the code %s:\n%s", code, stderr)
 				}
 			})
+		}
+	})
+
+	t.Run("an unknown flag exits 2", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "ok.json")
+		writeConfig(t, path, configDoc("x", "a", nil, doc{"a": placement("shared", "http://127.0.0.1:1", nil)}))
+		if stderr := exits2(t, "--config", path, "--no-such-flag"); !strings.Contains(stderr, "no-such-flag") {
+			t.Errorf("stderr does not name the unknown flag:\n%s", stderr)
+		}
+	})
+
+	t.Run("a listen address in use fails at once", func(t *testing.T) {
+		busy, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer busy.Close()
+		path := filepath.Join(t.TempDir(), "ok.json")
+		writeConfig(t, path, configDoc("x", "a", nil, doc{"a": placement("shared", "http://127.0.0.1:1", nil)}))
+		p := startProc(t, "router", routerBin, []string{"--config", path, "--listen", busy.Addr().String(), "--admin", freeAddr(t), "--access-log", "off"}, nil)
+		code, ok := p.waitExit(startTimeout)
+		if !ok {
+			t.Fatalf("router still running with its listen address taken")
+		}
+		if code == 0 || strings.TrimSpace(p.stderr.String()) == "" {
+			t.Errorf("exit %d with stderr %q: want a failure status and the reason", code, p.stderr.String())
 		}
 	})
 

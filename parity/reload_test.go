@@ -162,6 +162,22 @@ func TestReload(t *testing.T) {
 		waitVersion(t, "reload-6", renameOver(t, marshal(build("reload-6", nil))))
 	})
 
+	t.Run("a deleted file keeps the last good config; a new file is applied", func(t *testing.T) {
+		if err := os.Remove(r.configPath); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(reloadBound)
+		if r.proc.exited() {
+			t.Fatalf("the router exited when its config file was deleted: %v", r.proc.state)
+		}
+		wantHeaders(t, r.get(t, "/", "probe"), map[string]string{"X-Config-Version": "reload-6"})
+		at := time.Now()
+		if err := os.WriteFile(r.configPath, marshal(build("reload-6b", nil)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		waitVersion(t, "reload-6b", at)
+	})
+
 	t.Run("health state of an unchanged placement survives a swap", func(t *testing.T) {
 		c.chaos(t, "p", doc{"health": "fail"})
 		eventually(t, 3*time.Second, 10*time.Millisecond, "p unhealthy", func() (bool, string) {
