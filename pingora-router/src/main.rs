@@ -8,7 +8,7 @@
 
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -16,7 +16,7 @@ use clap::Parser;
 use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use pingora_router::config_source::{ConfigSink, Source};
 use pingora_router::proxy::{self, Router};
@@ -114,6 +114,17 @@ fn main() {
         }
     }
 
+    // Installed now, not when Pingora first polls for signals: a SIGTERM
+    // during start-up is then a drain too, not the default instant death.
+    let drain = Duration::from_millis(flags.drain_timeout_ms);
+    let drain_on_signal = match DrainOnSignal::install(&control, drain) {
+        Ok(watch) => watch,
+        Err(e) => {
+            eprintln!("cannot install signal handlers: {e}");
+            std::process::exit(EXIT_STARTUP);
+        }
+    };
+
     if let Err(e) = start_config_source(&flags, &control, &store, &doc) {
         eprintln!("cannot start the config source: {e}");
         std::process::exit(EXIT_STARTUP);
@@ -123,7 +134,6 @@ fn main() {
         .workers
         .filter(|n| *n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let drain = Duration::from_millis(flags.drain_timeout_ms);
     let conf = server_conf(threads, drain);
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
@@ -136,7 +146,7 @@ fn main() {
     service.add_tcp(&flags.listen);
     server.add_service(service);
 
-    server.run(RunArgs { shutdown_signal: Box::new(DrainOnSignal { drain }) });
+    server.run(RunArgs { shutdown_signal: Box::new(drain_on_signal) });
     // Reached only if Pingora's own grace period ran out before the drain
     // watcher exited the process.
     logs::flush();
@@ -196,13 +206,27 @@ fn start_config_source(
 /// server starts so it never takes its default, fatal action.
 struct DrainOnSignal {
     drain: Duration,
+    /// SIGTERM and SIGINT streams, registered on the control runtime (whose
+    /// driver delivers them); taken by the one `recv` Pingora makes.
+    signals: Mutex<Option<(Signal, Signal)>>,
+}
+
+impl DrainOnSignal {
+    fn install(control: &tokio::runtime::Runtime, drain: Duration) -> std::io::Result<Self> {
+        let _entered = control.enter();
+        let signals = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
+        Ok(DrainOnSignal { drain, signals: Mutex::new(Some(signals)) })
+    }
 }
 
 #[async_trait]
 impl ShutdownSignalWatch for DrainOnSignal {
     async fn recv(&self) -> ShutdownSignal {
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        let taken = self.signals.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some((mut term, mut int)) = taken else {
+            // Pingora asks once per run; a second ask has nothing to wait on.
+            return std::future::pending().await;
+        };
         let name = tokio::select! {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
