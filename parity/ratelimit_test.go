@@ -26,10 +26,11 @@ func wantRateLimited(t testing.TB, rp reply) {
 func TestRateLimitScopes(t *testing.T) {
 	t.Parallel()
 	const burst = 3
-	c := startCells(t, "pk", "pp")
+	c := startCells(t, "pk", "pp", "ps")
 	r := startRouter(t, configDoc("ratelimit-1", "pk",
-		map[string]string{"a": "pk", "b": "pk", "c": "pp", "d": "pp"},
+		map[string]string{"a": "pk", "b": "pk", "c": "pp", "d": "pp", "s": "ps"},
 		doc{
+			"ps": placement("shared", c.endpoint("ps"), doc{"rate_limit": rateLimit(0.2, 1, "placement")}),
 			"pk": placement("shared", c.endpoint("pk"), doc{"rate_limit": rateLimit(1, burst, "routing_key")}),
 			"pp": placement("shared", c.endpoint("pp"), doc{"rate_limit": rateLimit(1, burst, "placement")}),
 		}))
@@ -67,6 +68,16 @@ func TestRateLimitScopes(t *testing.T) {
 		wantServed(t, r.get(t, "/", "b"), "pk", "shared", "")
 		// The unrouted key lands on pk too, with yet another budget.
 		wantServed(t, r.get(t, "/", "zz-unrouted"), "pk", "default", "")
+	})
+
+	t.Run("Retry-After is the wait for the next token", func(t *testing.T) {
+		// 0.2 rps, burst 1: once the one token is spent the next comes in 5 s.
+		wantServed(t, r.get(t, "/", "s"), "ps", "shared", "")
+		rp := r.get(t, "/", "s")
+		wantRateLimited(t, rp)
+		if n, _ := strconv.Atoi(rp.header.Get("Retry-After")); n < 4 || n > 5 {
+			t.Errorf("Retry-After %q, want 5 (or 4): the next request can pass in about 5 s", rp.header.Get("Retry-After"))
+		}
 	})
 
 	t.Run("per placement", func(t *testing.T) {
