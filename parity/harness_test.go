@@ -162,7 +162,6 @@ func tail(s string, n int) string {
 
 // cells is one mockbackends process serving named cells (contract §8).
 type cells struct {
-	proc  *proc
 	admin string
 	addrs map[string]string // cell name → host:port
 	http  *http.Client
@@ -191,7 +190,7 @@ func startCells(t testing.TB, names ...string) *cells {
 			}
 		}
 	})
-	c := &cells{proc: p, http: &http.Client{Timeout: clientTimeout}}
+	c := &cells{http: &http.Client{Timeout: clientTimeout}}
 	select {
 	case m := <-ready:
 		c.admin, c.addrs = m.Admin, m.Cells
@@ -248,12 +247,11 @@ func (c *cells) resetChaos(t testing.TB, name string) {
 
 // cellCounters are what a cell has served so far (GET /cells/NAME).
 type cellCounters struct {
-	Requests     int64            `json:"requests"` // non-health requests
-	HealthProbes int64            `json:"health_probes"`
-	HealthFailed int64            `json:"health_failed"` // probes answered 503
-	Cancelled    int64            `json:"cancelled"`     // requests whose client left during a delay
-	Inflight     int64            `json:"inflight"`
-	ByStatus     map[string]int64 `json:"by_status"`
+	Requests     int64 `json:"requests"` // non-health requests
+	HealthProbes int64 `json:"health_probes"`
+	HealthFailed int64 `json:"health_failed"` // probes answered 503
+	Cancelled    int64 `json:"cancelled"`     // requests whose client left during a delay
+	Inflight     int64 `json:"inflight"`
 }
 
 func (c *cells) counters(t testing.TB, name string) cellCounters {
