@@ -155,8 +155,10 @@ pub struct PlacementMetrics {
     duration: Option<Histogram>,
     rate_limited: Option<IntCounter>,
     retries: Option<IntCounter>,
-    /// `requests[reason * STATUS_SLOTS + status]`, filled on first use.
-    requests: Vec<OnceLock<IntCounter>>,
+    /// `requests[reason][status]`, filled on first use; a reason's table is
+    /// allocated when its first request comes (most placements only ever
+    /// see one reason, and unused placements cost almost nothing).
+    requests: [OnceLock<Box<[OnceLock<IntCounter>]>>; REASON_SLOTS],
 }
 
 impl PlacementMetrics {
@@ -167,9 +169,7 @@ impl PlacementMetrics {
             duration: Some(m.duration.with_label_values(&[name])),
             rate_limited: Some(m.rate_limited.with_label_values(&[name])),
             retries: Some(m.retries.with_label_values(&[name])),
-            requests: (0..REASON_SLOTS * STATUS_SLOTS)
-                .map(|_| OnceLock::new())
-                .collect(),
+            requests: Default::default(),
         }
     }
 
@@ -180,9 +180,7 @@ impl PlacementMetrics {
             duration: None,
             rate_limited: None,
             retries: None,
-            requests: (0..REASON_SLOTS * STATUS_SLOTS)
-                .map(|_| OnceLock::new())
-                .collect(),
+            requests: Default::default(),
         }
     }
 
@@ -203,7 +201,9 @@ impl PlacementMetrics {
         } else {
             0
         };
-        self.requests[reason_slot * STATUS_SLOTS + usize::from(status)].get_or_init(|| {
+        let table = self.requests[reason_slot]
+            .get_or_init(|| (0..STATUS_SLOTS).map(|_| OnceLock::new()).collect());
+        table[usize::from(status)].get_or_init(|| {
             let label = reason.map_or("", RouteReason::as_str);
             self.requests_vec
                 .with_label_values(&[&self.name, &status.to_string(), label])
