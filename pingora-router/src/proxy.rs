@@ -402,6 +402,14 @@ fn connection_nominated(headers: &http::HeaderMap) -> Vec<HeaderName> {
         .collect()
 }
 
+fn asks_to_close(req: &RequestHeader) -> bool {
+    req.headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .any(|option| option.trim_ascii().eq_ignore_ascii_case(b"close"))
+}
+
 fn asks_for_trailers(headers: &http::HeaderMap) -> bool {
     headers
         .get_all(header::TE)
@@ -533,6 +541,13 @@ impl ProxyHttp for Router {
             _ => self.ids.next(),
         };
 
+        if asks_to_close(req) {
+            // Pingora reads only the first `Connection` line; RFC 9110 §5.3
+            // makes all lines one list, and RFC 9112 §9.6 says close after
+            // answering.
+            session.set_keepalive(None);
+        }
+        let req = session.req_header();
         if let Some(WireViolation { status, code, message }) = wire_violation(req) {
             self.respond(session, ctx, status, code, &message, None).await?;
             return Ok(true);
