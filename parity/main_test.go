@@ -14,6 +14,7 @@ var (
 	routerBin   string // CELLBENCH_ROUTER_BIN, or a fresh build of ./go-router
 	routerName  string // CELLBENCH_ROUTER: the X-Router value the router must send
 	mockBin     string // a fresh build of ./mockbackends
+	cpBin       string // a fresh build of ./controlplane
 	raceEnabled bool   // set by race_test.go when the suite runs with -race
 )
 
@@ -32,7 +33,7 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "parity:", err)
 		return 1
 	}
-	fmt.Fprintf(os.Stderr, "parity: router %s (X-Router %q), mock cells %s\n", routerBin, routerName, mockBin)
+	fmt.Fprintf(os.Stderr, "parity: router %s (X-Router %q), mock cells %s, control plane %s\n", routerBin, routerName, mockBin, cpBin)
 	return m.Run()
 }
 
@@ -43,6 +44,10 @@ func resolveBinaries(tmp string) error {
 	}
 	mockBin = filepath.Join(tmp, "mockbackends")
 	if err := goBuild(root, mockBin, "./mockbackends", false); err != nil {
+		return err
+	}
+	cpBin = filepath.Join(tmp, "controlplane")
+	if err := goBuild(root, cpBin, "./controlplane", false); err != nil {
 		return err
 	}
 	routerBin = os.Getenv("CELLBENCH_ROUTER_BIN")
