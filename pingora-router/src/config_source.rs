@@ -107,7 +107,6 @@ async fn watch_file(
     // read and this task's start is not missed.
     let mut seen: Option<Stamp> = None;
     let mut pending = false;
-    let mut read_failed = false;
     let mut ticker = tokio::time::interval(POLL_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -118,7 +117,9 @@ async fn watch_file(
         let current = match stamp(&path) {
             Ok(current) => current,
             Err(err) => {
-                report_read_failure(&mut read_failed, &path, &err);
+                if forced {
+                    report_read_failure(&path, &err);
+                }
                 seen = None;
                 continue;
             }
@@ -133,15 +134,18 @@ async fn watch_file(
                 continue;
             }
         }
-        pending = false;
+        // An unreadable file (say, permissions) stays pending: it is tried
+        // again every poll until it can be read.
         let doc = match tokio::fs::read(&path).await {
             Ok(doc) => doc,
             Err(err) => {
-                report_read_failure(&mut read_failed, &path, &err);
+                if forced {
+                    report_read_failure(&path, &err);
+                }
                 continue;
             }
         };
-        read_failed = false;
+        pending = false;
         let hash = content_hash(&doc);
         if hash == last_hash && !forced {
             continue;
@@ -155,18 +159,18 @@ async fn watch_file(
     }
 }
 
-/// Logs a failure to read the file once per streak of failures, not every poll.
-fn report_read_failure(already_reported: &mut bool, path: &std::path::Path, err: &std::io::Error) {
-    if !*already_reported {
-        *already_reported = true;
-        logs::warn(
-            "config_read_failed",
-            &[
-                ("path", &path.display().to_string()),
-                ("error", &err.to_string()),
-            ],
-        );
-    }
+/// A file that cannot be read keeps the last good config. Polls stay quiet
+/// about it (it is usually the moment between an unlink and a new file, as
+/// some editors save); a SIGHUP that cannot read the file says so, as Go's
+/// router does.
+fn report_read_failure(path: &std::path::Path, err: &std::io::Error) {
+    logs::warn(
+        "config_read_failed",
+        &[
+            ("path", &path.display().to_string()),
+            ("error", &err.to_string()),
+        ],
+    );
 }
 
 /// With a control plane the file is only the bootstrap, but SIGHUP must not
