@@ -389,7 +389,8 @@ const HOP_BY_HOP_REQUEST: [&str; 7] =
 /// Response fields a proxy must not forward (RFC 9110 §7.6.1). Framing
 /// (`Transfer-Encoding`, `Content-Length`) is left to Pingora, which
 /// re-frames the body for the client connection.
-const HOP_BY_HOP_RESPONSE: [&str; 5] = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "trailer"];
+const HOP_BY_HOP_RESPONSE: [&str; 6] =
+    ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "te", "trailer"];
 
 /// Field names listed in `Connection` headers (RFC 9110 §7.6.1).
 fn connection_nominated(headers: &http::HeaderMap) -> Vec<HeaderName> {
