@@ -268,10 +268,9 @@ fn placement_runtime(
     carried: Option<&Arc<PlacementRuntime>>,
     control: &tokio::runtime::Handle,
 ) -> PlacementRuntime {
-    let addr = match carried {
-        Some(old) => old.addr,
-        None => resolve(p),
-    };
+    // Resolved once per endpoint; a name that did not resolve is tried again
+    // at the next apply.
+    let addr = carried.and_then(|old| old.addr).or_else(|| resolve(p));
     let health = carried.map_or_else(HealthState::new, |old| Arc::clone(&old.health));
     let checker = p.health_check.as_ref().zip(addr).map(|(hc, addr)| {
         let settings = ProbeSettings {
