@@ -287,6 +287,7 @@ mod tests {
             ("carol", "c", RouteReason::Shared),
             ("unknown", "c", RouteReason::Default),
             ("ACME", "c", RouteReason::Default), // keys are case-sensitive
+            ("a", "c", RouteReason::Default),    // a placement name is not a key
         ] {
             let (p, r) = t.route(key);
             assert_eq!((t.names()[p].as_str(), r), (placement, reason), "key {key}");
