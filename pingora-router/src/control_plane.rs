@@ -9,7 +9,7 @@
 //! Events: `cp_connected` and `cp_disconnected` are logged here;
 //! `config_applied` / `config_rejected` belong to the sink.
 
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -17,10 +17,12 @@ use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -38,6 +40,8 @@ pub const MAX_SNAPSHOT_FRAME_BYTES: usize = MAX_DOCUMENT_BYTES + (64 << 10);
 pub const SILENCE_TIMEOUT: Duration = Duration::from_secs(15);
 pub const RECONNECT_MIN: Duration = Duration::from_millis(200);
 pub const RECONNECT_MAX: Duration = Duration::from_secs(10);
+/// Why a stopped client ended its connection (also the close reason).
+const STOPPING: &str = "router stopping";
 /// Bounds the TCP connect plus the HTTP upgrade.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bounds one frame write (hello, ack, nack).
@@ -89,18 +93,67 @@ fn default_node_id() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-/// Starts the client on `runtime`; it keeps reconnecting for as long as the
-/// runtime lives.
-pub fn spawn(runtime: &tokio::runtime::Handle, options: Options, sink: Arc<dyn ConfigSink>) {
-    runtime.spawn(run(options, sink));
+/// The running client, to stop it at shutdown.
+pub struct ControlPlaneClient {
+    stop: watch::Sender<bool>,
+    finished: Arc<(Mutex<bool>, Condvar)>,
 }
 
-/// Connects and keeps reconnecting, with exponential backoff and jitter.
-pub async fn run(options: Options, sink: Arc<dyn ConfigSink>) {
+impl ControlPlaneClient {
+    /// Closes the connection with 1001 "router stopping" and stops
+    /// reconnecting, waiting at most `wait`. As the Go client does when it
+    /// stops: the control plane then marks this router gone at once instead
+    /// of on a broken connection. Blocks: call it from a plain thread, not
+    /// from a runtime worker.
+    pub fn close(&self, wait: Duration) {
+        let _ = self.stop.send(true);
+        let (finished, changed) = &*self.finished;
+        let guard = finished.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = changed.wait_timeout_while(guard, wait, |finished| !*finished);
+    }
+}
+
+/// Starts the client on `runtime`; it keeps reconnecting until
+/// [`ControlPlaneClient::close`] (dropping the handle does not stop it).
+pub fn spawn(
+    runtime: &tokio::runtime::Handle,
+    options: Options,
+    sink: Arc<dyn ConfigSink>,
+) -> ControlPlaneClient {
+    let (stop, stopped) = watch::channel(false);
+    let finished = Arc::new((Mutex::new(false), Condvar::new()));
+    let report = Arc::clone(&finished);
+    runtime.spawn(async move {
+        run(options, sink, stopped).await;
+        *report.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        report.1.notify_all();
+    });
+    ControlPlaneClient { stop, finished }
+}
+
+/// Resolves once a stop is asked for; never when the handle is dropped
+/// without asking.
+async fn stop_requested(stop: &mut watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
+        if stop.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Connects and keeps reconnecting, with exponential backoff and jitter,
+/// until `stop` turns true.
+pub async fn run(options: Options, sink: Arc<dyn ConfigSink>, mut stop: watch::Receiver<bool>) {
     let mut backoff = Backoff::new(RECONNECT_MIN, RECONNECT_MAX);
     loop {
         let started = Instant::now();
-        let (connected, error) = session(&options, &sink).await;
+        let (connected, error) = session(&options, &sink, &mut stop).await;
+        if *stop.borrow() {
+            return;
+        }
         if connected && started.elapsed() >= STABLE_AFTER {
             backoff.reset();
         }
@@ -116,7 +169,10 @@ pub async fn run(options: Options, sink: Arc<dyn ConfigSink>) {
                 ("retry_in_ms", Field::Int(wait.as_millis() as i64)),
             ],
         );
-        tokio::time::sleep(wait).await;
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop_requested(&mut stop) => return,
+        }
     }
 }
 
@@ -124,8 +180,16 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// One connection from dial to its end: whether hello was sent, and why it
 /// ended.
-async fn session(options: &Options, sink: &Arc<dyn ConfigSink>) -> (bool, String) {
-    let mut socket = match dial(options).await {
+async fn session(
+    options: &Options,
+    sink: &Arc<dyn ConfigSink>,
+    stop: &mut watch::Receiver<bool>,
+) -> (bool, String) {
+    let dialed = tokio::select! {
+        dialed = dial(options) => dialed,
+        _ = stop_requested(stop) => return (false, STOPPING.to_owned()),
+    };
+    let mut socket = match dialed {
         Ok(socket) => socket,
         Err(error) => return (false, error),
     };
@@ -143,7 +207,7 @@ async fn session(options: &Options, sink: &Arc<dyn ConfigSink>) -> (bool, String
         &[("url", &options.url), ("node_id", &options.node_id)],
     );
     metrics::set_control_plane_connected(true);
-    let error = serve(&mut socket, options, sink).await;
+    let error = serve(&mut socket, options, sink, stop).await;
     metrics::set_control_plane_connected(false);
     (true, error)
 }
@@ -207,7 +271,12 @@ type Applying = (String, JoinHandle<Result<String, ConfigError>>);
 /// Applying runs beside the reading (as in the Go client): a slow apply
 /// never stops pings from being answered, and snapshots that arrive during
 /// an apply replace each other — only the newest is applied and acked next.
-async fn serve(socket: &mut Socket, options: &Options, sink: &Arc<dyn ConfigSink>) -> String {
+async fn serve(
+    socket: &mut Socket,
+    options: &Options,
+    sink: &Arc<dyn ConfigSink>,
+    stop: &mut watch::Receiver<bool>,
+) -> String {
     let mut applying: Option<Applying> = None;
     let mut waiting: Option<Offer> = None;
     let mut deadline = Instant::now() + options.silence_timeout;
@@ -238,6 +307,11 @@ async fn serve(socket: &mut Socket, options: &Options, sink: &Arc<dyn ConfigSink
             }
             _ = tokio::time::sleep_until(deadline.into()) => {
                 break format!("nothing heard for {:?}", options.silence_timeout);
+            }
+            _ = stop_requested(stop) => {
+                let goodbye = CloseFrame { code: CloseCode::Away, reason: STOPPING.into() };
+                let _ = tokio::time::timeout(Duration::from_secs(1), socket.close(Some(goodbye))).await;
+                break STOPPING.to_owned();
             }
         }
         if applying.is_none() {
@@ -375,6 +449,11 @@ mod tests {
         }
     }
 
+    /// A stop signal whose sender is gone: the client must keep running.
+    fn never() -> watch::Receiver<bool> {
+        watch::channel(false).1
+    }
+
     fn sink(version: &str) -> Arc<ParsingSink> {
         Arc::new(ParsingSink {
             version: Mutex::new(version.to_owned()),
@@ -469,6 +548,7 @@ mod tests {
         let client = tokio::spawn(run(
             Options::new(url, Some("s3cret".into()), "edge-1"),
             sink.clone(),
+            never(),
         ));
 
         let (mut socket, auth) = accept(&mut conns).await;
@@ -518,7 +598,11 @@ mod tests {
         let _gauge = GAUGE.lock().await;
         let (url, mut conns, server) = fake_control_plane().await;
         let sink = sink("v0");
-        let client = tokio::spawn(run(Options::new(url, None, "edge-2"), sink.clone()));
+        let client = tokio::spawn(run(
+            Options::new(url, None, "edge-2"),
+            sink.clone(),
+            never(),
+        ));
 
         let (mut socket, auth) = accept(&mut conns).await;
         assert_eq!(auth, None);
@@ -554,7 +638,11 @@ mod tests {
             applied: Mutex::default(),
             delay: Duration::from_millis(400),
         });
-        let client = tokio::spawn(run(Options::new(url, None, "edge-4"), sink.clone()));
+        let client = tokio::spawn(run(
+            Options::new(url, None, "edge-4"),
+            sink.clone(),
+            never(),
+        ));
         let (mut socket, _) = accept(&mut conns).await;
         assert_eq!(read_json(&mut socket).await["type"], "hello");
 
@@ -603,7 +691,7 @@ mod tests {
         let (url, mut conns, server) = fake_control_plane().await;
         let mut options = Options::new(url, None, "edge-3");
         options.silence_timeout = Duration::from_millis(300);
-        let client = tokio::spawn(run(options, sink("v0")));
+        let client = tokio::spawn(run(options, sink("v0"), never()));
 
         let (mut first, _) = accept(&mut conns).await;
         assert_eq!(read_json(&mut first).await["type"], "hello");
@@ -612,6 +700,43 @@ mod tests {
         assert_eq!(read_json(&mut second).await["type"], "hello");
 
         client.abort();
+        server.abort();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn close_says_goodbye_with_1001_and_stops_reconnecting() {
+        let _gauge = GAUGE.lock().await;
+        let (url, mut conns, server) = fake_control_plane().await;
+        let client = spawn(
+            &tokio::runtime::Handle::current(),
+            Options::new(url, None, "edge-5"),
+            sink("v0"),
+        );
+        let (mut socket, _) = accept(&mut conns).await;
+        assert_eq!(read_json(&mut socket).await["type"], "hello");
+
+        let closing = tokio::task::spawn_blocking(move || client.close(Duration::from_secs(5)));
+        let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("no close frame");
+        match frame {
+            Some(Ok(Message::Close(Some(close)))) => {
+                assert_eq!(close.code, CloseCode::Away);
+                assert_eq!(close.reason.as_str(), STOPPING);
+            }
+            other => panic!("want a close frame, got {other:?}"),
+        }
+        drop(socket);
+        tokio::time::timeout(Duration::from_secs(5), closing)
+            .await
+            .expect("close did not return")
+            .unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(600), conns.recv())
+                .await
+                .is_err(),
+            "a closed client dialled again"
+        );
         server.abort();
     }
 
