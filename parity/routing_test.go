@@ -83,6 +83,13 @@ func TestRouting(t *testing.T) {
 		if err := json.Unmarshal(resps[1].body, &e); err != nil || e.Path != "/g" {
 			t.Errorf("GET after HEAD: %v %s", err, resps[1].body)
 		}
+		// The same for an error the router makes itself.
+		resps = rawSequence(t, r.listen,
+			"HEAD /nokey HTTP/1.1\r\nHost: x\r\n\r\n",
+			"GET /g HTTP/1.1\r\nHost: x\r\nX-Routing-Key: acme\r\n\r\n")
+		if resps[0].status != http.StatusBadRequest || len(resps[0].body) != 0 || resps[1].status != http.StatusOK {
+			t.Errorf("HEAD without a key then GET: got %v, HEAD body %q; want 400 without a body, then 200", statuses(resps), resps[0].body)
+		}
 	})
 
 	t.Run("method and body reach the routed cell", func(t *testing.T) {
