@@ -50,6 +50,7 @@ fn main() {
                 reason: Some(decision.reason),
                 failover: decision.failover,
                 serving: Some(&*snapshot.placements[serving]),
+                circuit: Some(snapshot.placements[serving].circuit_state()),
                 attempts: 1,
                 upstream: std::time::Duration::from_micros(1234),
             },

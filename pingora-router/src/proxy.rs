@@ -29,7 +29,7 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use crate::logs::{self, AccessRecord};
 use crate::metrics;
-use crate::resilience::breaker::Admission;
+use crate::resilience::breaker::{Admission, CircuitState};
 use crate::resilience::concurrency::InflightGuard;
 use crate::resilience::rate_limit::RetryAfter;
 use crate::routing::{self, Availability, FailoverReason, Outcome, RouteReason};
@@ -139,6 +139,9 @@ pub struct RequestCtx {
     primary: Option<usize>,
     serving: Option<usize>,
     failover: Option<FailoverReason>,
+    /// The serving placement's breaker state that admitted the request (as
+    /// the Go router reports it; the attempt's own outcome shows in the status).
+    circuit: Option<CircuitState>,
     _inflight: Option<InflightGuard>,
     /// The breaker permit of the current attempt, while its outcome is not
     /// yet recorded.
@@ -274,6 +277,7 @@ pub struct Explain<'a> {
     pub reason: Option<RouteReason>,
     pub failover: Option<FailoverReason>,
     pub serving: Option<&'a PlacementRuntime>,
+    pub circuit: Option<CircuitState>,
     pub attempts: u32,
     /// The last attempt's time to its response head (or failure).
     pub upstream: Duration,
@@ -287,6 +291,7 @@ impl<'a> Explain<'a> {
             reason: ctx.route_reason,
             failover: ctx.failover,
             serving: ctx.placement().map(|p| p.as_ref()),
+            circuit: ctx.circuit,
             attempts: ctx.attempts,
             upstream: ctx.upstream_dur.unwrap_or_default(),
         }
@@ -308,7 +313,9 @@ pub fn add_explain_headers(resp: &mut ResponseHeader, e: &Explain<'_>) -> Result
     }
     if let Some(p) = e.serving {
         resp.insert_header("X-Routed-To", &p.name)?;
-        resp.insert_header("X-Circuit-State", p.circuit_state().as_str())?;
+    }
+    if let Some(circuit) = e.circuit {
+        resp.insert_header("X-Circuit-State", circuit.as_str())?;
     }
     if e.attempts > 0 {
         resp.insert_header("X-Upstream-Attempts", e.attempts)?;
@@ -511,6 +518,7 @@ impl ProxyHttp for Router {
             primary: None,
             serving: None,
             failover: None,
+            circuit: None,
             _inflight: None,
             admission: None,
             attempts: 0,
@@ -570,6 +578,7 @@ impl ProxyHttp for Router {
             Verdict::Serve { serving, admission } => {
                 ctx.serving = Some(serving);
                 ctx.admission = Some(admission);
+                ctx.circuit = Some(snapshot.placements[serving].circuit_state());
                 serving
             }
             Verdict::RateLimited(retry_after) => {
