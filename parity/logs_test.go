@@ -90,6 +90,16 @@ func TestLogs(t *testing.T) {
 		}
 	})
 
+	t.Run("path is logged as sent", func(t *testing.T) {
+		// The contract does not say raw or decoded; the suite wants the
+		// request target's path as the client sent it and the cell got it,
+		// so /a%2Fb and /a/b stay two different paths in the log.
+		r.do(t, req{path: "/p%2Fq/%7Euser?x=1", key: "lk", header: map[string]string{"X-Request-Id": "log-raw-path"}})
+		if got := line(t, "log-raw-path")["path"]; got != "/p%2Fq/%7Euser" {
+			t.Errorf("path %v, want /p%%2Fq/%%7Euser (as sent, without the query)", got)
+		}
+	})
+
 	t.Run("durations are milliseconds", func(t *testing.T) {
 		r.do(t, req{path: "/?delay_ms=200", key: "lk", header: map[string]string{"X-Request-Id": "log-slow"}})
 		l := line(t, "log-slow")
