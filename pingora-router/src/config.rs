@@ -688,7 +688,7 @@ fn check_fallback_cycle(
 /// IPv6 address (returned without brackets); PORT is 1-65535 in decimal.
 /// Hand-written, step for step as Go's `ValidateEndpoint` (which mirrors
 /// `net.SplitHostPort`), because URL parsers differ in what they normalise.
-pub fn split_endpoint(endpoint: &str) -> Result<(&str, u16), &'static str> {
+fn split_endpoint(endpoint: &str) -> Result<(&str, u16), &'static str> {
     let rest = endpoint
         .strip_prefix("http://")
         .ok_or("must start with http:// (TLS and other schemes are not supported)")?;
@@ -761,7 +761,7 @@ fn is_placement_name(name: &str) -> bool {
 }
 
 /// True when every byte is in 0x21..=0x7E.
-pub fn is_visible_ascii(s: &str) -> bool {
+fn is_visible_ascii(s: &str) -> bool {
     s.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 

@@ -13,15 +13,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::config::ConfigError;
 use crate::logs;
 
 /// Where the live snapshot came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     File,
     ControlPlane,

@@ -23,12 +23,6 @@ pub enum RouteReason {
 }
 
 impl RouteReason {
-    pub const ALL: [RouteReason; 3] = [
-        RouteReason::Default,
-        RouteReason::Shared,
-        RouteReason::Dedicated,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             RouteReason::Default => "default",
