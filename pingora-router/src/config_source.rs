@@ -182,7 +182,7 @@ pub fn spawn_hangup_ignorer(runtime: &tokio::runtime::Handle) -> std::io::Result
         while hangups.recv().await.is_some() {
             logs::event(
                 "sighup_ignored",
-                &[("reason", "the control plane is the config source")],
+                &[("reason", "config comes from the control plane")],
             );
         }
     });
