@@ -837,7 +837,11 @@ impl ProxyHttp for Router {
         if session.response_written().is_some() {
             // Headers already went out: the only thing left is to cut the
             // connection, which Pingora does.
-            ctx.error = Some(if *e.esource() == ErrorSource::Downstream { "client_closed" } else { "upstream_error" });
+            ctx.error = Some(match *e.esource() {
+                _ if ctx.body_too_large => "body_too_large",
+                ErrorSource::Downstream => "client_closed",
+                _ => "upstream_error",
+            });
             return FailToProxy { error_code: status, can_reuse_downstream: false };
         }
         // Pingora does not reuse the client connection after a proxy error;
