@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Contract §2 rule 7: which failures are retried, X-Upstream-Attempts, and
@@ -29,9 +31,18 @@ func TestRetries(t *testing.T) {
 		fmt.Fprintf(conn, "HTTP/1.1 %s\r\nContent-Length: %d\r\nX-Attempt: %d\r\n\r\n%s", status, len(body), n, body)
 		return true
 	})
+	// idle answers with keep-alive, then closes the connection 100 ms later,
+	// as upstreams with a short idle timeout do.
+	idle := startRawUpstream(t, func(req *http.Request, conn net.Conn, br *bufio.Reader) bool {
+		io.Copy(io.Discard, req.Body)
+		fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nidle")
+		time.Sleep(100 * time.Millisecond)
+		return false
+	})
 	r := startRouter(t, configDoc("retry-1", "r",
-		map[string]string{"k": "r", "kd": "down", "k1": "once", "kf": "flaky"},
+		map[string]string{"k": "r", "kd": "down", "k1": "once", "kf": "flaky", "ki": "idle"},
 		doc{
+			"idle":  placement("shared", idle.endpoint(), nil),
 			"r":     placement("shared", c.endpoint("r"), doc{"retry": retry(attempts)}),
 			"down":  placement("shared", "http://"+refused, doc{"retry": retry(attempts)}),
 			"once":  placement("shared", c.endpoint("once"), nil),
@@ -143,6 +154,23 @@ func TestRetries(t *testing.T) {
 				t.Fatalf("want the second attempt's 200, got:\n%s", rp)
 			}
 			wantHeaders(t, rp, map[string]string{"X-Upstream-Attempts": "2", "X-Routed-To": "flaky"})
+		}
+	})
+
+	t.Run("an upstream connection closed while idle is not an error", func(t *testing.T) {
+		// The router's pooled connection dies between requests; a request
+		// that finds it dead has sent nothing the upstream acted on, so it
+		// must go out on a fresh connection, for POST too, with max_attempts 1.
+		for i := range 4 {
+			q := req{path: "/", key: "ki"}
+			if i%2 == 1 {
+				q = req{method: http.MethodPost, path: "/", key: "ki", body: newPattern(10), size: 10}
+			}
+			rp := r.do(t, q)
+			if rp.status != http.StatusOK || string(rp.body) != "idle" {
+				t.Errorf("request %d (%s) after the upstream closed its idle connection: got\n%s", i+1, q.methodOr(), rp)
+			}
+			time.Sleep(300 * time.Millisecond)
 		}
 	})
 
