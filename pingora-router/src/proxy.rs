@@ -2,7 +2,8 @@
 //! Pingora's hooks. Decisions come from `routing` (pure) and the placement
 //! runtime handles in the snapshot; this file only wires them to the hooks:
 //!
-//! - `request_filter`: wire-size check, routing key, route, rate limit,
+//! - `early_request_filter`: pipelining on;
+//! - `request_filter`: wire rules, routing key, route, rate limit,
 //!   availability (health, breaker), concurrency, body limit by
 //!   `Content-Length` — each refusal is a JSON error the router writes itself;
 //! - `upstream_peer`: one attempt to the serving placement's resolved address;
@@ -34,9 +35,6 @@ use crate::resilience::concurrency::InflightGuard;
 use crate::resilience::rate_limit::RetryAfter;
 use crate::routing::{self, Availability, FailoverReason, Outcome, RouteReason};
 use crate::snapshot::{PlacementRuntime, Snapshot, SnapshotStore};
-
-/// The value of `X-Router`.
-pub const ROUTER_NAME: &str = "pingora";
 
 /// Largest request head (request line and header fields) accepted (contract
 /// §2 wire rules). Pingora's own limit is 1 MiB, so the router checks this.
@@ -301,7 +299,7 @@ impl<'a> Explain<'a> {
 /// Adds the explainability headers to a response, upstream's or the router's.
 pub fn add_explain_headers(resp: &mut ResponseHeader, e: &Explain<'_>) -> Result<()> {
     resp.insert_header("X-Request-Id", e.request_id)?;
-    resp.insert_header("X-Router", ROUTER_NAME)?;
+    resp.insert_header("X-Router", logs::ROUTER)?;
     if let Some(version) = e.config_version {
         resp.insert_header("X-Config-Version", version)?;
     }
