@@ -37,6 +37,14 @@ func TestStreaming(t *testing.T) {
 			rest, _ := io.Copy(io.Discard, req.Body)
 			body := strconv.FormatInt(uploadHead+rest, 10)
 			fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		case "/truncated-length": // promises 100 bytes, sends 50, closes
+			io.Copy(io.Discard, req.Body)
+			fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n%s", bytesOf('t', 50))
+			return false
+		case "/truncated-chunked": // one chunk, then closes without the last chunk
+			io.Copy(io.Discard, req.Body)
+			fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n32\r\n%s\r\n", bytesOf('t', 50))
+			return false
 		case "/download":
 			io.Copy(io.Discard, req.Body)
 			fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nfirst\n\r\n")
@@ -117,6 +125,25 @@ func TestStreaming(t *testing.T) {
 		case <-time.After(3 * time.Second):
 			clientHasChunk <- struct{}{}
 			t.Fatalf("the first chunk did not reach the client while the upstream held back the last one: the router buffers responses")
+		}
+	})
+
+	t.Run("a truncated upstream body is not passed off as complete", func(t *testing.T) {
+		// The status is sent before the body fails, so the only honest
+		// signal left is a broken response: the client must see an error,
+		// never a well-framed short body.
+		for _, path := range []string{"/truncated-length", "/truncated-chunked"} {
+			hr, _ := http.NewRequest(http.MethodGet, r.base+path, nil)
+			hr.Header.Set("X-Routing-Key", "kg")
+			resp, err := r.http.Do(hr)
+			if err != nil {
+				continue // refused before any response: also honest
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil {
+				t.Errorf("%s: the client read a complete %d-byte body (status %d) although the upstream broke off", path, len(body), resp.StatusCode)
+			}
 		}
 	})
 
