@@ -628,8 +628,12 @@ impl ProxyHttp for Router {
         }
         ctx.status_retry = false;
         ctx.attempt_started = Some(Instant::now());
-        let p = ctx.placement().expect("request_filter chose a placement");
+        let p = Arc::clone(ctx.placement().expect("request_filter chose a placement"));
         let Some(addr) = p.addr else {
+            // Like a failed dial: a breaker failure, and the final answer is
+            // 502 upstream_connect_error.
+            ctx.end_attempt_timer();
+            ctx.record_attempt(false);
             return Error::e_explain(ErrorType::ConnectNoRoute, format!("endpoint {} did not resolve", p.endpoint));
         };
         let mut peer = HttpPeer::new(addr, false, String::new());
