@@ -36,27 +36,31 @@ const ROUNDS: usize = 7;
 const PER_ROUND: usize = 200_000;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let store = SnapshotStore::bootstrap(CONFIG.as_bytes(), Source::File, runtime.handle().clone())
         .expect("bench config is valid");
     let snapshot = store.load();
 
-    let explain = |resp: &mut ResponseHeader, decision: &pingora_router::proxy::Decision, serving: usize| {
-        add_explain_headers(
-            resp,
-            &Explain {
-                request_id: "0123456789abcdef-1",
-                config_version: Some(snapshot.version()),
-                reason: Some(decision.reason),
-                failover: decision.failover,
-                serving: Some(&*snapshot.placements[serving]),
-                circuit: Some(snapshot.placements[serving].circuit_state()),
-                attempts: 1,
-                upstream: std::time::Duration::from_micros(1234),
-            },
-        )
-        .unwrap();
-    };
+    let explain =
+        |resp: &mut ResponseHeader, decision: &pingora_router::proxy::Decision, serving: usize| {
+            add_explain_headers(
+                resp,
+                &Explain {
+                    request_id: "0123456789abcdef-1",
+                    config_version: Some(snapshot.version()),
+                    reason: Some(decision.reason),
+                    failover: decision.failover,
+                    serving: Some(&*snapshot.placements[serving]),
+                    circuit: Some(snapshot.placements[serving].circuit_state()),
+                    attempts: 1,
+                    upstream: std::time::Duration::from_micros(1234),
+                },
+            )
+            .unwrap();
+        };
     let decide_and_record = |i: usize| {
         let decision = decide(&snapshot, black_box(KEYS[i % KEYS.len()]));
         let Verdict::Serve { serving, admission } = decision.outcome else {

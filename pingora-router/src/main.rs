@@ -142,11 +142,14 @@ fn main() {
     let mut admin = admin::service(&flags.admin, store.clone());
     admin.threads = Some(1);
     server.add_service(admin);
-    let mut service = http_proxy_service_with_name(&server.configuration, Router::new(store), "cellbench proxy");
+    let mut service =
+        http_proxy_service_with_name(&server.configuration, Router::new(store), "cellbench proxy");
     service.add_tcp(&flags.listen);
     server.add_service(service);
 
-    server.run(RunArgs { shutdown_signal: Box::new(drain_on_signal) });
+    server.run(RunArgs {
+        shutdown_signal: Box::new(drain_on_signal),
+    });
     // Reached only if Pingora's own grace period ran out before the drain
     // watcher exited the process.
     logs::flush();
@@ -188,7 +191,11 @@ fn start_config_source(
         Some(url) => {
             config_source::spawn_hangup_ignorer(control.handle())?;
             let node_id = flags.node_id.clone().unwrap_or_default();
-            let options = control_plane::Options::new(url.clone(), flags.control_plane_token.clone(), node_id);
+            let options = control_plane::Options::new(
+                url.clone(),
+                flags.control_plane_token.clone(),
+                node_id,
+            );
             control_plane::spawn(control.handle(), options, sink);
             Ok(())
         }
@@ -214,15 +221,25 @@ struct DrainOnSignal {
 impl DrainOnSignal {
     fn install(control: &tokio::runtime::Runtime, drain: Duration) -> std::io::Result<Self> {
         let _entered = control.enter();
-        let signals = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
-        Ok(DrainOnSignal { drain, signals: Mutex::new(Some(signals)) })
+        let signals = (
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+        );
+        Ok(DrainOnSignal {
+            drain,
+            signals: Mutex::new(Some(signals)),
+        })
     }
 }
 
 #[async_trait]
 impl ShutdownSignalWatch for DrainOnSignal {
     async fn recv(&self) -> ShutdownSignal {
-        let taken = self.signals.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let taken = self
+            .signals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         let Some((mut term, mut int)) = taken else {
             // Pingora asks once per run; a second ask has nothing to wait on.
             return std::future::pending().await;
@@ -232,7 +249,10 @@ impl ShutdownSignalWatch for DrainOnSignal {
             _ = int.recv() => "SIGINT",
         };
         let drain_ms = self.drain.as_millis().to_string();
-        logs::event("shutdown", &[("signal", name), ("drain_timeout_ms", &drain_ms)]);
+        logs::event(
+            "shutdown",
+            &[("signal", name), ("drain_timeout_ms", &drain_ms)],
+        );
         let deadline = Instant::now() + self.drain;
         // Pingora stops accepting once this returns, then waits out its whole
         // grace period even when nothing is in flight; exit as soon as the

@@ -93,9 +93,17 @@ impl RequestIds {
         // std's RandomState is seeded from the OS's randomness; enough for a
         // non-secret, collision-avoiding prefix without another dependency.
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        );
         h.write_u32(std::process::id());
-        RequestIds { prefix: format!("{:016x}-", h.finish()), seq: AtomicU64::new(0) }
+        RequestIds {
+            prefix: format!("{:016x}-", h.finish()),
+            seq: AtomicU64::new(0),
+        }
     }
 
     fn next(&self) -> String {
@@ -123,7 +131,9 @@ fn push_base36(out: &mut String, mut n: u64) {
 
 /// 1 to 128 visible ASCII characters: safe in a header and a log line.
 fn valid_request_id(id: &[u8]) -> bool {
-    !id.is_empty() && id.len() <= MAX_REQUEST_ID_BYTES && id.iter().all(|b| (0x21..=0x7e).contains(b))
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID_BYTES
+        && id.iter().all(|b| (0x21..=0x7e).contains(b))
 }
 
 /// Per-request state shared between the hooks.
@@ -190,7 +200,9 @@ impl RequestCtx {
 
     /// Asks the breaker for the next attempt's permit.
     fn admit_next_attempt(&mut self) -> bool {
-        let Some(p) = self.placement() else { return false };
+        let Some(p) = self.placement() else {
+            return false;
+        };
         match p.admit() {
             Ok(admission) => {
                 self.admission = Some(admission);
@@ -217,12 +229,17 @@ pub struct Router {
 
 impl Router {
     pub fn new(store: Arc<SnapshotStore>) -> Self {
-        Router { store, ids: RequestIds::new() }
+        Router {
+            store,
+            ids: RequestIds::new(),
+        }
     }
 
     /// Whether one more attempt may follow the current one.
     fn may_retry(&self, ctx: &mut RequestCtx, outcome: Outcome, method: &Method) -> bool {
-        let Some(p) = ctx.placement().cloned() else { return false };
+        let Some(p) = ctx.placement().cloned() else {
+            return false;
+        };
         let allowed = ctx.attempts < p.max_attempts
             && routing::may_retry(outcome, method, ctx.has_body, ctx.body_bytes > 0)
             && ctx.admit_next_attempt();
@@ -244,7 +261,8 @@ impl Router {
         retry_after: Option<u64>,
     ) -> Result<()> {
         ctx.error = Some(code);
-        let body = serde_json::json!({ "error": code, "message": message, "request_id": ctx.request_id });
+        let body =
+            serde_json::json!({ "error": code, "message": message, "request_id": ctx.request_id });
         let body = Bytes::from(body.to_string());
         let mut resp = ResponseHeader::build(status, Some(12))?;
         resp.insert_header(header::CONTENT_TYPE, "application/json")?;
@@ -253,13 +271,18 @@ impl Router {
             resp.insert_header(header::RETRY_AFTER, secs)?;
         }
         add_explain_headers(&mut resp, &Explain::of(ctx))?;
-        if matches!(code, "bad_request" | "body_too_large" | "request_header_too_large" | "not_implemented") {
+        if matches!(
+            code,
+            "bad_request" | "body_too_large" | "request_header_too_large" | "not_implemented"
+        ) {
             // The request's framing is broken or its body is not going to
             // be read: the connection cannot carry another request.
             session.set_keepalive(None);
         }
         let head_only = session.req_header().method == Method::HEAD;
-        session.write_response_header(Box::new(resp), head_only).await?;
+        session
+            .write_response_header(Box::new(resp), head_only)
+            .await?;
         if !head_only {
             session.write_response_body(Some(body), true).await?;
         }
@@ -320,13 +343,19 @@ pub fn add_explain_headers(resp: &mut ResponseHeader, e: &Explain<'_>) -> Result
         // Milliseconds with three decimals, from integer microseconds: float
         // formatting is a measurable share of this hook's time.
         let us = e.upstream.as_micros();
-        resp.insert_header("Server-Timing", format!("upstream;dur={}.{:03}", us / 1000, us % 1000))?;
+        resp.insert_header(
+            "Server-Timing",
+            format!("upstream;dur={}.{:03}", us / 1000, us % 1000),
+        )?;
     }
     Ok(())
 }
 
 fn body_too_large_message(p: &PlacementRuntime) -> String {
-    format!("request body is larger than the {} bytes placement {} accepts", p.max_request_body_bytes, p.name)
+    format!(
+        "request body is larger than the {} bytes placement {} accepts",
+        p.max_request_body_bytes, p.name
+    )
 }
 
 /// A request the router refuses before routing because of how it is framed
@@ -340,27 +369,49 @@ struct WireViolation {
 }
 
 fn wire_violation(req: &RequestHeader) -> Option<WireViolation> {
-    let violation = |status, code, message: &str| Some(WireViolation { status, code, message: message.to_owned() });
+    let violation = |status, code, message: &str| {
+        Some(WireViolation {
+            status,
+            code,
+            message: message.to_owned(),
+        })
+    };
     if request_head_bytes(req) > MAX_REQUEST_HEAD_BYTES {
         let message = format!("request head is larger than {MAX_REQUEST_HEAD_BYTES} bytes");
-        return Some(WireViolation { status: 431, code: "request_header_too_large", message });
+        return Some(WireViolation {
+            status: 431,
+            code: "request_header_too_large",
+            message,
+        });
     }
     // RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host; none has two.
     let hosts = req.headers.get_all(header::HOST).iter().count();
     if hosts > 1 || (hosts == 0 && req.version == http::Version::HTTP_11) {
-        return violation(400, "bad_request", "the request must carry exactly one Host header");
+        return violation(
+            400,
+            "bad_request",
+            "the request must carry exactly one Host header",
+        );
     }
     // RFC 9112 §3.2: origin-form, absolute-form, or `*` for OPTIONS. CONNECT
     // (authority-form) asks for a tunnel this reverse proxy does not offer.
     if req.method == Method::CONNECT {
-        return violation(501, "not_implemented", "CONNECT is not supported by this reverse proxy");
+        return violation(
+            501,
+            "not_implemented",
+            "CONNECT is not supported by this reverse proxy",
+        );
     }
     let target = req.raw_path();
     let origin_form = target.starts_with(b"/");
     let asterisk = target == b"*" && req.method == Method::OPTIONS;
     let absolute_form = req.uri.scheme().is_some() && req.uri.authority().is_some();
     if !(origin_form || asterisk || absolute_form) {
-        return violation(400, "bad_request", "the request target must be an absolute path");
+        return violation(
+            400,
+            "bad_request",
+            "the request target must be an absolute path",
+        );
     }
     // RFC 9112 §6.1, §7: the body is re-framed for the upstream, so the only
     // coding the router can take is a single, final `chunked`.
@@ -373,7 +424,11 @@ fn wire_violation(req: &RequestHeader) -> Option<WireViolation> {
         .filter(|c| !c.is_empty());
     if let Some(first) = codings.next() {
         if !first.eq_ignore_ascii_case(b"chunked") || codings.next().is_some() {
-            return violation(501, "not_implemented", "the only transfer coding accepted is a single chunked");
+            return violation(
+                501,
+                "not_implemented",
+                "the only transfer coding accepted is a single chunked",
+            );
         }
     }
     None
@@ -382,20 +437,37 @@ fn wire_violation(req: &RequestHeader) -> Option<WireViolation> {
 /// Size of the request head as it came in: request line and header fields.
 fn request_head_bytes(req: &RequestHeader) -> usize {
     let line = req.method.as_str().len() + 1 + req.raw_path().len() + 1 + "HTTP/1.1\r\n".len();
-    let fields: usize = req.headers.iter().map(|(n, v)| n.as_str().len() + 2 + v.len() + 2).sum();
+    let fields: usize = req
+        .headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + 2 + v.len() + 2)
+        .sum();
     line + fields + 2
 }
 
 /// Request fields a proxy must not forward (RFC 9110 §7.6.1), beyond those
 /// Pingora's upstream request policy already strips.
-const HOP_BY_HOP_REQUEST: [&str; 7] =
-    ["connection", "keep-alive", "proxy-connection", "te", "upgrade", "proxy-authorization", "trailer"];
+const HOP_BY_HOP_REQUEST: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "upgrade",
+    "proxy-authorization",
+    "trailer",
+];
 
 /// Response fields a proxy must not forward (RFC 9110 §7.6.1). Framing
 /// (`Transfer-Encoding`, `Content-Length`) is left to Pingora, which
 /// re-frames the body for the client connection.
-const HOP_BY_HOP_RESPONSE: [&str; 6] =
-    ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "te", "trailer"];
+const HOP_BY_HOP_RESPONSE: [&str; 6] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+];
 
 /// Field names listed in `Connection` headers (RFC 9110 §7.6.1).
 fn connection_nominated(headers: &http::HeaderMap) -> Vec<HeaderName> {
@@ -468,14 +540,22 @@ pub struct Decision {
 }
 
 pub enum Verdict {
-    Serve { serving: usize, admission: Option<Admission> },
+    Serve {
+        serving: usize,
+        admission: Option<Admission>,
+    },
     RateLimited(RetryAfter),
     NoAvailablePlacement,
 }
 
 pub fn decide(snapshot: &Snapshot, routing_key: &str) -> Decision {
     let (primary, reason) = snapshot.table.route(routing_key);
-    let decision = |failover, outcome| Decision { primary, reason, failover, outcome };
+    let decision = |failover, outcome| Decision {
+        primary,
+        reason,
+        failover,
+        outcome,
+    };
     if let Some(limiter) = &snapshot.placements[primary].rate_limit {
         if let Err(retry_after) = limiter.check(routing_key) {
             return decision(None, Verdict::RateLimited(retry_after));
@@ -496,7 +576,13 @@ pub fn decide(snapshot: &Snapshot, routing_key: &str) -> Decision {
         }
     });
     match serving {
-        Some(serving) => decision(failover, Verdict::Serve { serving, admission: admission.flatten() }),
+        Some(serving) => decision(
+            failover,
+            Verdict::Serve {
+                serving,
+                admission: admission.flatten(),
+            },
+        ),
         None => decision(failover, Verdict::NoAvailablePlacement),
     }
 }
@@ -532,7 +618,11 @@ impl ProxyHttp for Router {
         }
     }
 
-    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut RequestCtx) -> Result<()> {
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        _ctx: &mut RequestCtx,
+    ) -> Result<()> {
         // RFC 9112 §9.3.2: answer pipelined requests in order (Pingora's
         // default drops the connection after the first response).
         session.as_downstream_mut().set_pipelining_enabled(true);
@@ -544,7 +634,9 @@ impl ProxyHttp for Router {
         ctx.snapshot = Some(Arc::clone(&snapshot));
         let req = session.req_header();
         ctx.request_id = match req.headers.get("x-request-id") {
-            Some(id) if valid_request_id(id.as_bytes()) => String::from_utf8_lossy(id.as_bytes()).into_owned(),
+            Some(id) if valid_request_id(id.as_bytes()) => {
+                String::from_utf8_lossy(id.as_bytes()).into_owned()
+            }
             _ => self.ids.next(),
         };
 
@@ -555,15 +647,32 @@ impl ProxyHttp for Router {
             session.set_keepalive(None);
         }
         let req = session.req_header();
-        if let Some(WireViolation { status, code, message }) = wire_violation(req) {
-            self.respond(session, ctx, status, code, &message, None).await?;
+        if let Some(WireViolation {
+            status,
+            code,
+            message,
+        }) = wire_violation(req)
+        {
+            self.respond(session, ctx, status, code, &message, None)
+                .await?;
             return Ok(true);
         }
 
-        let key = req.headers.get("x-routing-key").map(|v| v.as_bytes()).unwrap_or_default();
+        let key = req
+            .headers
+            .get("x-routing-key")
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
         if key.is_empty() {
-            self.respond(session, ctx, 400, "missing_routing_key", "the X-Routing-Key header is required", None)
-                .await?;
+            self.respond(
+                session,
+                ctx,
+                400,
+                "missing_routing_key",
+                "the X-Routing-Key header is required",
+                None,
+            )
+            .await?;
             return Ok(true);
         }
         ctx.routing_key = String::from_utf8_lossy(key).into_owned();
@@ -583,12 +692,20 @@ impl ProxyHttp for Router {
                 let primary = &snapshot.placements[decision.primary];
                 primary.metrics.rate_limited();
                 let msg = format!("rate limit of placement {} exceeded", primary.name);
-                self.respond(session, ctx, 429, "rate_limited", &msg, Some(retry_after.0)).await?;
+                self.respond(session, ctx, 429, "rate_limited", &msg, Some(retry_after.0))
+                    .await?;
                 return Ok(true);
             }
             Verdict::NoAvailablePlacement => {
-                self.respond(session, ctx, 503, "no_available_placement", "no placement is available for this routing key", None)
-                    .await?;
+                self.respond(
+                    session,
+                    ctx,
+                    503,
+                    "no_available_placement",
+                    "no placement is available for this routing key",
+                    None,
+                )
+                .await?;
                 return Ok(true);
             }
         };
@@ -599,7 +716,8 @@ impl ProxyHttp for Router {
             None => {
                 ctx.abandon_attempt();
                 let msg = format!("concurrency limit of placement {} reached", p.name);
-                self.respond(session, ctx, 503, "concurrency_limited", &msg, Some(1)).await?;
+                self.respond(session, ctx, 503, "concurrency_limited", &msg, Some(1))
+                    .await?;
                 return Ok(true);
             }
         }
@@ -610,19 +728,25 @@ impl ProxyHttp for Router {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        ctx.has_body = content_length.is_some_and(|n| n > 0) || req.headers.contains_key(header::TRANSFER_ENCODING);
+        ctx.has_body = content_length.is_some_and(|n| n > 0)
+            || req.headers.contains_key(header::TRANSFER_ENCODING);
         if let Some(length) = content_length {
             if p.max_request_body_bytes > 0 && length > p.max_request_body_bytes {
                 ctx.abandon_attempt();
                 let msg = body_too_large_message(&p);
-                self.respond(session, ctx, 413, "body_too_large", &msg, None).await?;
+                self.respond(session, ctx, 413, "body_too_large", &msg, None)
+                    .await?;
                 return Ok(true);
             }
         }
         Ok(false)
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
         if !std::mem::take(&mut ctx.replay) {
             ctx.attempts += 1;
         }
@@ -634,7 +758,10 @@ impl ProxyHttp for Router {
             // 502 upstream_connect_error.
             ctx.end_attempt_timer();
             ctx.record_attempt(false);
-            return Error::e_explain(ErrorType::ConnectNoRoute, format!("endpoint {} did not resolve", p.endpoint));
+            return Error::e_explain(
+                ErrorType::ConnectNoRoute,
+                format!("endpoint {} did not resolve", p.endpoint),
+            );
         };
         let mut peer = HttpPeer::new(addr, false, String::new());
         peer.options.connection_timeout = Some(p.connect_timeout);
@@ -689,7 +816,8 @@ impl ProxyHttp for Router {
             e.set_retry(false);
             return e;
         }
-        let stale_pooled_connection = client_reused && matches!(e.retry, pingora::RetryType::ReusedOnly);
+        let stale_pooled_connection =
+            client_reused && matches!(e.retry, pingora::RetryType::ReusedOnly);
         if stale_pooled_connection && ctx.body_bytes == 0 {
             // The upstream closed a pooled connection before reading the
             // request: replay it on a fresh connection, same attempt.
@@ -716,7 +844,10 @@ impl ProxyHttp for Router {
         let limit = ctx.placement().map_or(0, |p| p.max_request_body_bytes);
         if limit > 0 && ctx.body_bytes > limit {
             ctx.body_too_large = true;
-            return Error::e_explain(ErrorType::HTTPStatus(413), "request body larger than max_request_body_bytes");
+            return Error::e_explain(
+                ErrorType::HTTPStatus(413),
+                "request body larger than max_request_body_bytes",
+            );
         }
         Ok(())
     }
@@ -771,7 +902,8 @@ impl ProxyHttp for Router {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let status = upstream.status.as_u16();
-        if upstream.status.is_informational() && upstream.status != StatusCode::SWITCHING_PROTOCOLS {
+        if upstream.status.is_informational() && upstream.status != StatusCode::SWITCHING_PROTOCOLS
+        {
             return Ok(());
         }
         ctx.end_attempt_timer();
@@ -784,7 +916,10 @@ impl ProxyHttp for Router {
                 // client, is how Pingora's retry loop is re-entered for a
                 // response; error_while_proxy sees `status_retry`.
                 ctx.status_retry = true;
-                let mut e = Error::explain(ErrorType::HTTPStatus(status), "retrying after upstream status");
+                let mut e = Error::explain(
+                    ErrorType::HTTPStatus(status),
+                    "retrying after upstream status",
+                );
                 e.set_retry(true);
                 return Err(e);
             }
@@ -809,31 +944,57 @@ impl ProxyHttp for Router {
             resp.remove_header(&header::UPGRADE);
         }
         add_explain_headers(resp, &Explain::of(ctx))
-
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
         ctx.abandon_attempt();
         let (status, code, message): (u16, &'static str, String) = if ctx.body_too_large {
-            let message = ctx.placement().map(|p| body_too_large_message(p)).unwrap_or_default();
+            let message = ctx
+                .placement()
+                .map(|p| body_too_large_message(p))
+                .unwrap_or_default();
             (413, "body_too_large", message)
         } else if *e.esource() == ErrorSource::Downstream {
             match e.etype() {
                 ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed => {
                     // The client is gone: nobody to answer; logged as nginx's 499.
                     ctx.error = Some("client_closed");
-                    return FailToProxy { error_code: STATUS_CLIENT_CLOSED, can_reuse_downstream: false };
+                    return FailToProxy {
+                        error_code: STATUS_CLIENT_CLOSED,
+                        can_reuse_downstream: false,
+                    };
                 }
-                _ => (400, "bad_request", format!("the request body could not be read: {e}")),
+                _ => (
+                    400,
+                    "bad_request",
+                    format!("the request body could not be read: {e}"),
+                ),
             }
         } else {
             let name = ctx.placement().map_or("", |p| p.name.as_str());
             if matches!(e.etype(), ErrorType::ReadTimedout) {
-                (504, "upstream_timeout", format!("placement {name} did not answer in time"))
+                (
+                    504,
+                    "upstream_timeout",
+                    format!("placement {name} did not answer in time"),
+                )
             } else if is_connect_error(e) {
-                (502, "upstream_connect_error", format!("could not connect to placement {name}"))
+                (
+                    502,
+                    "upstream_connect_error",
+                    format!("could not connect to placement {name}"),
+                )
             } else {
-                (502, "upstream_error", format!("placement {name} closed the connection without an answer"))
+                (
+                    502,
+                    "upstream_error",
+                    format!("placement {name} closed the connection without an answer"),
+                )
             }
         };
         if session.response_written().is_some() {
@@ -844,13 +1005,23 @@ impl ProxyHttp for Router {
                 ErrorSource::Downstream => "client_closed",
                 _ => "upstream_error",
             });
-            return FailToProxy { error_code: status, can_reuse_downstream: false };
+            return FailToProxy {
+                error_code: status,
+                can_reuse_downstream: false,
+            };
         }
         // Pingora does not reuse the client connection after a proxy error;
         // say so, or a client may send its next request into the close.
         session.set_keepalive(None);
-        if self.respond(session, ctx, status, code, &message, None).await.is_err() {
-            return FailToProxy { error_code: 0, can_reuse_downstream: false };
+        if self
+            .respond(session, ctx, status, code, &message, None)
+            .await
+            .is_err()
+        {
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
         }
         if status != 413 {
             // Pingora closes the connection after a proxy error. Read what is
@@ -859,7 +1030,10 @@ impl ProxyHttp for Router {
             let drain = session.as_downstream_mut().drain_request_body();
             let _ = tokio::time::timeout(BODY_DRAIN_TIMEOUT, drain).await;
         }
-        FailToProxy { error_code: status, can_reuse_downstream: false }
+        FailToProxy {
+            error_code: status,
+            can_reuse_downstream: false,
+        }
     }
 
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, _error: &Error) -> bool {
@@ -888,7 +1062,10 @@ impl ProxyHttp for Router {
             return;
         }
         let req = session.req_header();
-        let upstream = ctx.placement().filter(|_| ctx.attempts > 0).map(|p| p.endpoint.clone());
+        let upstream = ctx
+            .placement()
+            .filter(|_| ctx.attempts > 0)
+            .map(|p| p.endpoint.clone());
         logs::access(&AccessRecord {
             request_id: &ctx.request_id,
             method: req.method.as_str(),
@@ -938,9 +1115,15 @@ mod tests {
     #[test]
     fn connection_nominated_fields() {
         let mut h = http::HeaderMap::new();
-        h.append(header::CONNECTION, HeaderValue::from_static("close, X-Secret"));
+        h.append(
+            header::CONNECTION,
+            HeaderValue::from_static("close, X-Secret"),
+        );
         h.append(header::CONNECTION, HeaderValue::from_static(" x-other "));
-        let names: Vec<_> = connection_nominated(&h).iter().map(|n| n.as_str().to_owned()).collect();
+        let names: Vec<_> = connection_nominated(&h)
+            .iter()
+            .map(|n| n.as_str().to_owned())
+            .collect();
         assert_eq!(names, ["close", "x-secret", "x-other"]);
     }
 

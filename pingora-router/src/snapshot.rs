@@ -18,12 +18,12 @@ use serde_json::{json, Value};
 
 use crate::config::{self, Config, ConfigError, Placement, RateLimitScope};
 use crate::config_source::{ConfigSink, Source};
+use crate::metrics::{self, PlacementMetrics};
 use crate::resilience::breaker::{Admission, Breaker, CircuitOpen, CircuitState, Transition};
 use crate::resilience::concurrency::Inflight;
 use crate::resilience::health::{HealthChecker, HealthState, ProbeSettings};
 use crate::resilience::rate_limit::{Per, RateLimiter};
 use crate::routing::Table;
-use crate::metrics::{self, PlacementMetrics};
 use crate::{admin, logs};
 
 /// One placement as requests use it.
@@ -53,12 +53,16 @@ pub struct PlacementRuntime {
 
 impl PlacementRuntime {
     pub fn circuit_state(&self) -> CircuitState {
-        self.breaker.as_ref().map_or(CircuitState::Closed, |b| b.state(Instant::now()))
+        self.breaker
+            .as_ref()
+            .map_or(CircuitState::Closed, |b| b.state(Instant::now()))
     }
 
     /// Asks the breaker to let one attempt through. `Ok(None)`: no breaker.
     pub fn admit(&self) -> Result<Option<Admission>, CircuitOpen> {
-        let Some(breaker) = &self.breaker else { return Ok(None) };
+        let Some(breaker) = &self.breaker else {
+            return Ok(None);
+        };
         let (admission, transition) = breaker.try_acquire(Instant::now());
         if let Some(t) = transition {
             self.circuit_changed(t);
@@ -86,7 +90,11 @@ impl PlacementRuntime {
         // The circuit gauge is read at scrape time from debug_upstreams.
         logs::event(
             "circuit_changed",
-            &[("placement", &self.name), ("from", t.from.as_str()), ("to", t.to.as_str())],
+            &[
+                ("placement", &self.name),
+                ("from", t.from.as_str()),
+                ("to", t.to.as_str()),
+            ],
         );
     }
 }
@@ -127,7 +135,8 @@ impl SnapshotStore {
         source: Source,
         control: tokio::runtime::Handle,
     ) -> Result<Arc<SnapshotStore>, ConfigError> {
-        let config = config::parse(doc).inspect_err(|err| log_rejection(rejected_version(doc).as_deref(), err, source))?;
+        let config = config::parse(doc)
+            .inspect_err(|err| log_rejection(rejected_version(doc).as_deref(), err, source))?;
         let snapshot = build(config, source, None, &control);
         announce(&snapshot);
         Ok(Arc::new(SnapshotStore {
@@ -196,7 +205,11 @@ impl admin::AdminView for SnapshotStore {
             .placements
             .iter()
             .map(|p| {
-                let health = if p.health.is_healthy() { "healthy" } else { "unhealthy" };
+                let health = if p.health.is_healthy() {
+                    "healthy"
+                } else {
+                    "unhealthy"
+                };
                 let body = json!({
                     "endpoint": p.endpoint,
                     "health": health,
@@ -213,7 +226,10 @@ impl admin::AdminView for SnapshotStore {
 /// The version of a rejected document, when it has a readable one.
 fn rejected_version(doc: &[u8]) -> Option<String> {
     let value = serde_json::from_slice::<Value>(doc).ok()?;
-    value.get("version").and_then(Value::as_str).map(str::to_owned)
+    value
+        .get("version")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 fn log_rejection(version: Option<&str>, err: &ConfigError, source: Source) {
@@ -235,7 +251,10 @@ fn announce(snapshot: &Snapshot) {
     metrics::set_config_info(snapshot.version(), snapshot.source.as_str());
     logs::event(
         "config_applied",
-        &[("version", snapshot.version()), ("source", snapshot.source.as_str())],
+        &[
+            ("version", snapshot.version()),
+            ("source", snapshot.source.as_str()),
+        ],
     );
 }
 
@@ -255,11 +274,24 @@ fn build(
         .iter()
         .map(|name| {
             let placement = &config.placements[name.as_str()];
-            let carried = old.get(name.as_str()).filter(|p| p.endpoint == placement.endpoint);
-            Arc::new(placement_runtime(name, placement, carried.copied(), control))
+            let carried = old
+                .get(name.as_str())
+                .filter(|p| p.endpoint == placement.endpoint);
+            Arc::new(placement_runtime(
+                name,
+                placement,
+                carried.copied(),
+                control,
+            ))
         })
         .collect();
-    Snapshot { config, source, applied_at: logs::rfc3339_now(), table, placements }
+    Snapshot {
+        config,
+        source,
+        applied_at: logs::rfc3339_now(),
+        table,
+        placements,
+    }
 }
 
 fn placement_runtime(
@@ -280,18 +312,38 @@ fn placement_runtime(
             unhealthy_threshold: hc.unhealthy_threshold as u32,
             healthy_threshold: hc.healthy_threshold as u32,
         };
-        let running = carried.and_then(|old| old.checker.as_ref()).filter(|c| *c.settings() == settings);
+        let running = carried
+            .and_then(|old| old.checker.as_ref())
+            .filter(|c| *c.settings() == settings);
         match running {
             Some(checker) => Arc::clone(checker),
             None => {
                 let (host, port) = p.endpoint_host_port();
-                let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+                let authority = if host.contains(':') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                };
                 let placement = name.to_owned();
                 let on_change = Arc::new(move |healthy: bool| {
-                    let (from, to) = if healthy { ("unhealthy", "healthy") } else { ("healthy", "unhealthy") };
-                    logs::event("health_changed", &[("placement", &placement), ("from", from), ("to", to)]);
+                    let (from, to) = if healthy {
+                        ("unhealthy", "healthy")
+                    } else {
+                        ("healthy", "unhealthy")
+                    };
+                    logs::event(
+                        "health_changed",
+                        &[("placement", &placement), ("from", from), ("to", to)],
+                    );
                 });
-                Arc::new(HealthChecker::spawn(control, addr, &authority, settings, Arc::clone(&health), on_change))
+                Arc::new(HealthChecker::spawn(
+                    control,
+                    addr,
+                    &authority,
+                    settings,
+                    Arc::clone(&health),
+                    on_change,
+                ))
             }
         }
     });
@@ -355,4 +407,3 @@ fn resolve(p: &Placement) -> Option<SocketAddr> {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
-

@@ -13,7 +13,11 @@ use std::time::{Duration, Instant};
 
 /// A free local port (bound, then released for the router to take).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// An upstream that answers every request with its request head as the body.
@@ -41,7 +45,9 @@ fn start_upstream() -> Upstream {
 
 fn serve_upstream(mut stream: TcpStream, counter: Arc<AtomicUsize>) {
     loop {
-        let Some(head) = read_head(&mut stream) else { return };
+        let Some(head) = read_head(&mut stream) else {
+            return;
+        };
         if !skip_body(&mut stream, &head) {
             return;
         }
@@ -154,21 +160,40 @@ fn start_router(upstream_port: u16) -> Router {
     let path = dir.join("config.json");
     let dead = tokio::net::TcpSocket::new_v4().unwrap();
     dead.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    std::fs::write(&path, config(upstream_port, dead.local_addr().unwrap().port())).unwrap();
+    std::fs::write(
+        &path,
+        config(upstream_port, dead.local_addr().unwrap().port()),
+    )
+    .unwrap();
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_pingora-router"))
         .args(["--config", path.to_str().unwrap()])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--admin", &format!("127.0.0.1:{}", free_port())])
-        .args(["--access-log", "off", "--workers", "1", "--drain-timeout-ms", "2000"])
+        .args([
+            "--access-log",
+            "off",
+            "--workers",
+            "1",
+            "--drain-timeout-ms",
+            "2000",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("router binary starts");
-    let router = Router { child, port, _dir: TempDir(dir), _dead: dead };
+    let router = Router {
+        child,
+        port,
+        _dir: TempDir(dir),
+        _dead: dead,
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "router did not listen within 10 s");
+        assert!(
+            Instant::now() < deadline,
+            "router did not listen within 10 s"
+        );
         thread::sleep(Duration::from_millis(50));
     }
     router
@@ -182,14 +207,19 @@ struct Response {
 
 impl Response {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
 /// Sends raw bytes and reads the response until the router closes.
 fn send_raw(port: u16, request: &[u8]) -> Response {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     stream.write_all(request).unwrap();
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
@@ -200,16 +230,25 @@ fn parse_response(raw: &[u8]) -> Response {
     let text = String::from_utf8_lossy(raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
         .collect();
-    Response { status, headers, body: body.to_owned() }
+    Response {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
 }
 
 fn get(port: u16, path: &str, extra: &str) -> Response {
-    let req = format!("GET {path} HTTP/1.1\r\nHost: cell.example\r\nConnection: close\r\n{extra}\r\n");
+    let req =
+        format!("GET {path} HTTP/1.1\r\nHost: cell.example\r\nConnection: close\r\n{extra}\r\n");
     send_raw(port, req.as_bytes())
 }
 
@@ -231,20 +270,38 @@ fn proxies_with_contract_headers_both_ways() {
     assert_eq!(resp.header("X-Circuit-State"), Some("closed"));
     assert_eq!(resp.header("X-Request-Id"), Some("client-id-1"));
     assert_eq!(resp.header("X-Failover-Reason"), None);
-    assert!(resp.header("Server-Timing").is_some_and(|v| v.starts_with("upstream;dur=")));
+    assert!(resp
+        .header("Server-Timing")
+        .is_some_and(|v| v.starts_with("upstream;dur=")));
     assert_eq!(resp.header("X-Cell"), Some("test"));
-    assert_eq!(resp.header("X-Secret"), None, "response field named in Connection is dropped");
+    assert_eq!(
+        resp.header("X-Secret"),
+        None,
+        "response field named in Connection is dropped"
+    );
 
     // What the upstream received.
     let seen = resp.body.to_ascii_lowercase();
     assert!(seen.starts_with("get /hello?x=1 http/1.1\r\n"), "{seen}");
-    assert!(seen.contains("\r\nhost: cell.example\r\n"), "client Host preserved: {seen}");
+    assert!(
+        seen.contains("\r\nhost: cell.example\r\n"),
+        "client Host preserved: {seen}"
+    );
     assert!(seen.contains("\r\nx-request-id: client-id-1\r\n"), "{seen}");
-    assert!(seen.contains("\r\nx-forwarded-for: 10.0.0.1, 127.0.0.1\r\n"), "{seen}");
+    assert!(
+        seen.contains("\r\nx-forwarded-for: 10.0.0.1, 127.0.0.1\r\n"),
+        "{seen}"
+    );
     assert!(seen.contains("\r\nx-forwarded-proto: http\r\n"), "{seen}");
-    assert!(seen.contains("\r\nx-forwarded-host: cell.example\r\n"), "{seen}");
+    assert!(
+        seen.contains("\r\nx-forwarded-host: cell.example\r\n"),
+        "{seen}"
+    );
     assert!(seen.contains("\r\nvia: 1.1 cellbench\r\n"), "{seen}");
-    assert!(!seen.contains("x-drop"), "Connection-nominated field forwarded: {seen}");
+    assert!(
+        !seen.contains("x-drop"),
+        "Connection-nominated field forwarded: {seen}"
+    );
     assert!(!seen.contains("proxy-authorization"), "{seen}");
     assert!(seen.contains("\r\nx-routing-key: visa\r\n"), "{seen}");
 }
@@ -259,7 +316,10 @@ fn routes_unknown_keys_to_default_and_generates_request_ids() {
     assert_eq!(resp.header("X-Route-Reason"), Some("default"));
     let id = resp.header("X-Request-Id").expect("generated id");
     assert!(!id.is_empty() && id.len() <= 128);
-    assert!(resp.body.to_ascii_lowercase().contains(&format!("x-request-id: {id}")));
+    assert!(resp
+        .body
+        .to_ascii_lowercase()
+        .contains(&format!("x-request-id: {id}")));
 }
 
 #[test]
@@ -298,9 +358,16 @@ fn does_not_retry_a_503_for_a_request_with_a_body() {
     let router = start_router(upstream.port);
     let req = b"PUT /always503 HTTP/1.1\r\nHost: h\r\nX-Routing-Key: acme\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     // Content-Length 0 is no body: retried.
-    assert_eq!(send_raw(router.port, req).header("X-Upstream-Attempts"), Some("2"));
+    assert_eq!(
+        send_raw(router.port, req).header("X-Upstream-Attempts"),
+        Some("2")
+    );
     let req = b"POST /always503 HTTP/1.1\r\nHost: h\r\nX-Routing-Key: acme\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-    assert_eq!(send_raw(router.port, req).header("X-Upstream-Attempts"), Some("1"), "POST is not idempotent");
+    assert_eq!(
+        send_raw(router.port, req).header("X-Upstream-Attempts"),
+        Some("1"),
+        "POST is not idempotent"
+    );
 }
 
 #[test]
@@ -320,7 +387,11 @@ fn wire_rules_oversized_head_and_bad_framing() {
     let upstream = start_upstream();
     let router = start_router(upstream.port);
     let big = "a".repeat(70 * 1024);
-    let resp = get(router.port, "/", &format!("X-Routing-Key: acme\r\nX-Big: {big}\r\n"));
+    let resp = get(
+        router.port,
+        "/",
+        &format!("X-Routing-Key: acme\r\nX-Big: {big}\r\n"),
+    );
     assert_eq!(resp.status, 431);
 
     let req = b"POST / HTTP/1.1\r\nHost: h\r\nX-Routing-Key: acme\r\nContent-Length: 12abc\r\n\r\n";
@@ -330,11 +401,19 @@ fn wire_rules_oversized_head_and_bad_framing() {
     // closed after the response, the trailing bytes never run as a request.
     let smuggle = b"POST / HTTP/1.1\r\nHost: h\r\nX-Routing-Key: acme\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\nX-Routing-Key: acme\r\n\r\n";
     let resp = send_raw(router.port, smuggle);
-    assert!(resp.status == 400 || resp.status == 200, "status {}", resp.status);
+    assert!(
+        resp.status == 400 || resp.status == 200,
+        "status {}",
+        resp.status
+    );
     assert!(!resp.body.contains("/smuggled"));
     thread::sleep(Duration::from_millis(200));
     let expected = if resp.status == 200 { 1 } else { 0 };
-    assert_eq!(upstream.requests.load(Ordering::SeqCst), expected, "smuggled request reached the upstream");
+    assert_eq!(
+        upstream.requests.load(Ordering::SeqCst),
+        expected,
+        "smuggled request reached the upstream"
+    );
 }
 
 #[test]
@@ -343,14 +422,21 @@ fn sigterm_drains_and_exits_zero() {
     let mut router = start_router(upstream.port);
     assert_eq!(get(router.port, "/", "X-Routing-Key: acme\r\n").status, 200);
     let pid = router.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         if let Some(status) = router.child.try_wait().unwrap() {
             assert_eq!(status.code(), Some(0));
             break;
         }
-        assert!(Instant::now() < deadline, "router still running 5 s after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "router still running 5 s after SIGTERM"
+        );
         thread::sleep(Duration::from_millis(20));
     }
 }
@@ -360,7 +446,10 @@ fn rate_limited_requests_get_a_json_429_with_retry_after() {
     let upstream = start_upstream();
     let router = start_router(upstream.port);
     // 0.5 rps with burst 1: a window of 2 s admitting one request.
-    assert_eq!(get(router.port, "/", "X-Routing-Key: limited\r\n").status, 200);
+    assert_eq!(
+        get(router.port, "/", "X-Routing-Key: limited\r\n").status,
+        200
+    );
     let resp = get(router.port, "/", "X-Routing-Key: limited\r\n");
     assert_eq!(resp.status, 429);
     assert_eq!(resp.header("Retry-After"), Some("2"));
@@ -379,7 +468,11 @@ fn body_limit_by_content_length_and_while_streaming() {
     let resp = send_raw(router.port, req);
     assert_eq!(resp.status, 413);
     assert_eq!(resp.header("X-Routed-To"), Some("small"));
-    assert_eq!(upstream.requests.load(Ordering::SeqCst), 0, "refused before any upstream contact");
+    assert_eq!(
+        upstream.requests.load(Ordering::SeqCst),
+        0,
+        "refused before any upstream contact"
+    );
 
     let chunked = b"POST / HTTP/1.1\r\nHost: h\r\nX-Routing-Key: small\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n6\r\nworld!\r\n0\r\n\r\n";
     let resp = send_raw(router.port, chunked);
@@ -397,11 +490,19 @@ fn an_open_breaker_fails_over_with_the_reason() {
     let router = start_router(upstream.port);
     let resp = get(router.port, "/always500", "X-Routing-Key: fragile\r\n");
     assert_eq!(resp.status, 500, "a 500 is passed through");
-    assert_eq!(resp.header("X-Circuit-State"), Some("closed"), "the state that admitted the request");
+    assert_eq!(
+        resp.header("X-Circuit-State"),
+        Some("closed"),
+        "the state that admitted the request"
+    );
     let resp = get(router.port, "/", "X-Routing-Key: fragile\r\n");
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("X-Routed-To"), Some("visa"));
     assert_eq!(resp.header("X-Failover-Reason"), Some("circuit_open"));
     assert_eq!(resp.header("X-Route-Reason"), Some("dedicated"));
-    assert_eq!(resp.header("X-Circuit-State"), Some("closed"), "state of the serving placement");
+    assert_eq!(
+        resp.header("X-Circuit-State"),
+        Some("closed"),
+        "state of the serving placement"
+    );
 }

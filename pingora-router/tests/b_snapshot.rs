@@ -9,7 +9,6 @@ use pingora_router::config_source::{ConfigSink, Source};
 use pingora_router::resilience::breaker::CircuitState;
 use pingora_router::snapshot::{PlacementRuntime, SnapshotStore};
 
-
 fn doc(version: &str, p_endpoint: &str, rps: u32) -> Vec<u8> {
     format!(
         r#"{{"version":"{version}","default_placement":"q","routes":{{"k":"p"}},"placements":{{
@@ -23,50 +22,83 @@ fn doc(version: &str, p_endpoint: &str, rps: u32) -> Vec<u8> {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn p(store: &SnapshotStore) -> Arc<PlacementRuntime> {
     let snapshot = store.load();
-    let i = snapshot.table.names().iter().position(|n| n == "p").unwrap();
+    let i = snapshot
+        .table
+        .names()
+        .iter()
+        .position(|n| n == "p")
+        .unwrap();
     Arc::clone(&snapshot.placements[i])
 }
 
 #[test]
 fn runtime_state_survives_a_swap_when_the_endpoint_is_unchanged() {
     let rt = runtime();
-    let store = SnapshotStore::bootstrap(&doc("v1", "http://127.0.0.1:1", 5), Source::File, rt.handle().clone())
-        .expect("valid");
+    let store = SnapshotStore::bootstrap(
+        &doc("v1", "http://127.0.0.1:1", 5),
+        Source::File,
+        rt.handle().clone(),
+    )
+    .expect("valid");
     let before = p(&store);
     let admission = before.admit().expect("closed breaker admits");
     before.record(admission, false);
     assert_eq!(before.circuit_state(), CircuitState::Open);
     let _inflight = before.inflight.try_enter(0).unwrap();
 
-    assert_eq!(store.apply(&doc("v2", "http://127.0.0.1:1", 5), Source::File), Ok("v2".to_owned()));
+    assert_eq!(
+        store.apply(&doc("v2", "http://127.0.0.1:1", 5), Source::File),
+        Ok("v2".to_owned())
+    );
     let after = p(&store);
     assert_eq!(store.current_version(), "v2");
     assert!(!Arc::ptr_eq(&before, &after), "a new snapshot was built");
-    assert_eq!(after.circuit_state(), CircuitState::Open, "breaker state carried over");
+    assert_eq!(
+        after.circuit_state(),
+        CircuitState::Open,
+        "breaker state carried over"
+    );
     assert_eq!(after.inflight.get(), 1, "in-flight counter carried over");
     assert!(Arc::ptr_eq(&before.health, &after.health));
-    assert!(Arc::ptr_eq(before.rate_limit.as_ref().unwrap(), after.rate_limit.as_ref().unwrap()));
+    assert!(Arc::ptr_eq(
+        before.rate_limit.as_ref().unwrap(),
+        after.rate_limit.as_ref().unwrap()
+    ));
 
     // Changed rate-limit settings: a new limiter, the rest still carried.
-    store.apply(&doc("v3", "http://127.0.0.1:1", 7), Source::File).unwrap();
+    store
+        .apply(&doc("v3", "http://127.0.0.1:1", 7), Source::File)
+        .unwrap();
     let changed = p(&store);
-    assert!(!Arc::ptr_eq(after.rate_limit.as_ref().unwrap(), changed.rate_limit.as_ref().unwrap()));
+    assert!(!Arc::ptr_eq(
+        after.rate_limit.as_ref().unwrap(),
+        changed.rate_limit.as_ref().unwrap()
+    ));
     assert_eq!(changed.circuit_state(), CircuitState::Open);
 }
 
 #[test]
 fn a_new_endpoint_starts_fresh() {
     let rt = runtime();
-    let store = SnapshotStore::bootstrap(&doc("v1", "http://127.0.0.1:1", 5), Source::File, rt.handle().clone())
-        .unwrap();
+    let store = SnapshotStore::bootstrap(
+        &doc("v1", "http://127.0.0.1:1", 5),
+        Source::File,
+        rt.handle().clone(),
+    )
+    .unwrap();
     let before = p(&store);
     before.record(before.admit().unwrap(), false);
-    store.apply(&doc("v2", "http://127.0.0.1:2", 5), Source::ControlPlane).unwrap();
+    store
+        .apply(&doc("v2", "http://127.0.0.1:2", 5), Source::ControlPlane)
+        .unwrap();
     let after = p(&store);
     assert_eq!(after.circuit_state(), CircuitState::Closed);
     assert!(!Arc::ptr_eq(&before.health, &after.health));
@@ -77,15 +109,24 @@ fn a_new_endpoint_starts_fresh() {
 #[test]
 fn a_rejected_document_keeps_the_live_snapshot_and_is_recorded() {
     let rt = runtime();
-    let store = SnapshotStore::bootstrap(&doc("v1", "http://127.0.0.1:1", 5), Source::File, rt.handle().clone())
-        .unwrap();
-    let err = store.apply(br#"{"version":"bad","bogus":1}"#, Source::File).unwrap_err();
+    let store = SnapshotStore::bootstrap(
+        &doc("v1", "http://127.0.0.1:1", 5),
+        Source::File,
+        rt.handle().clone(),
+    )
+    .unwrap();
+    let err = store
+        .apply(br#"{"version":"bad","bogus":1}"#, Source::File)
+        .unwrap_err();
     assert_eq!(err.code, "unknown_field");
     assert_eq!(store.current_version(), "v1");
     let dc = store.debug_config();
     assert_eq!(dc["version"], "v1");
     assert_eq!(dc["last_rejected"]["version"], "bad");
-    assert!(dc["last_rejected"]["error"].as_str().unwrap().starts_with("unknown_field"));
+    assert!(dc["last_rejected"]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("unknown_field"));
     let ups = store.debug_upstreams();
     assert_eq!(ups["placements"]["p"]["health"], "healthy");
     assert_eq!(ups["placements"]["p"]["circuit"], "closed");

@@ -82,7 +82,9 @@ impl Breaker {
             inner: Mutex::new(Inner {
                 failure_threshold: failure_threshold.max(1),
                 open_for,
-                state: State::Closed { consecutive_failures: 0 },
+                state: State::Closed {
+                    consecutive_failures: 0,
+                },
             }),
         }
     }
@@ -109,16 +111,27 @@ impl Breaker {
         match inner.state {
             State::Closed { .. } => (Some(Admission::Closed), None),
             State::Open { until } if now >= until => {
-                inner.state = State::HalfOpen { trial_in_flight: true };
-                let t = Transition { from: CircuitState::Open, to: CircuitState::HalfOpen };
+                inner.state = State::HalfOpen {
+                    trial_in_flight: true,
+                };
+                let t = Transition {
+                    from: CircuitState::Open,
+                    to: CircuitState::HalfOpen,
+                };
                 (Some(Admission::Trial), Some(t))
             }
             State::Open { .. } => (None, None),
-            State::HalfOpen { trial_in_flight: false } => {
-                inner.state = State::HalfOpen { trial_in_flight: true };
+            State::HalfOpen {
+                trial_in_flight: false,
+            } => {
+                inner.state = State::HalfOpen {
+                    trial_in_flight: true,
+                };
                 (Some(Admission::Trial), None)
             }
-            State::HalfOpen { trial_in_flight: true } => (None, None),
+            State::HalfOpen {
+                trial_in_flight: true,
+            } => (None, None),
         }
     }
 
@@ -129,7 +142,12 @@ impl Breaker {
         let open_until = now + inner.open_for;
         let threshold = inner.failure_threshold;
         match (&mut inner.state, admission) {
-            (State::Closed { consecutive_failures }, Admission::Closed) => {
+            (
+                State::Closed {
+                    consecutive_failures,
+                },
+                Admission::Closed,
+            ) => {
                 if success {
                     *consecutive_failures = 0;
                     return None;
@@ -142,7 +160,9 @@ impl Breaker {
             }
             (State::HalfOpen { .. }, Admission::Trial) => {
                 inner.state = if success {
-                    State::Closed { consecutive_failures: 0 }
+                    State::Closed {
+                        consecutive_failures: 0,
+                    }
                 } else {
                     State::Open { until: open_until }
                 };
@@ -151,14 +171,19 @@ impl Breaker {
             // nothing about the current one.
             _ => return None,
         }
-        Some(Transition { from, to: inner.state.public() })
+        Some(Transition {
+            from,
+            to: inner.state.public(),
+        })
     }
 
     /// A trial that ended without an upstream verdict (client went away,
     /// router-side error) frees the half-open slot for the next request.
     pub fn abandon(&self, admission: Admission) {
         let mut inner = self.lock();
-        if let (State::HalfOpen { trial_in_flight }, Admission::Trial) = (&mut inner.state, admission) {
+        if let (State::HalfOpen { trial_in_flight }, Admission::Trial) =
+            (&mut inner.state, admission)
+        {
             *trial_in_flight = false;
         }
     }
@@ -188,7 +213,10 @@ mod tests {
         assert_eq!(fail(&b, t0), None);
         assert_eq!(
             fail(&b, t0),
-            Some(Transition { from: CircuitState::Closed, to: CircuitState::Open })
+            Some(Transition {
+                from: CircuitState::Closed,
+                to: CircuitState::Open
+            })
         );
         assert_eq!(b.state(t0), CircuitState::Open);
         assert_eq!(b.try_acquire(t0 + Duration::from_millis(999)).0, None);
@@ -214,11 +242,24 @@ mod tests {
         assert_eq!(b.state(later), CircuitState::HalfOpen);
         let (first, t) = b.try_acquire(later);
         assert_eq!(first, Some(Admission::Trial));
-        assert_eq!(t, Some(Transition { from: CircuitState::Open, to: CircuitState::HalfOpen }));
-        assert_eq!(b.try_acquire(later).0, None, "second concurrent trial refused");
+        assert_eq!(
+            t,
+            Some(Transition {
+                from: CircuitState::Open,
+                to: CircuitState::HalfOpen
+            })
+        );
+        assert_eq!(
+            b.try_acquire(later).0,
+            None,
+            "second concurrent trial refused"
+        );
         assert_eq!(
             b.record(Admission::Trial, true, later),
-            Some(Transition { from: CircuitState::HalfOpen, to: CircuitState::Closed })
+            Some(Transition {
+                from: CircuitState::HalfOpen,
+                to: CircuitState::Closed
+            })
         );
         assert_eq!(b.try_acquire(later).0, Some(Admission::Closed));
     }
@@ -232,7 +273,10 @@ mod tests {
         let (adm, _) = b.try_acquire(t1);
         assert_eq!(
             b.record(adm.unwrap(), false, t1),
-            Some(Transition { from: CircuitState::HalfOpen, to: CircuitState::Open })
+            Some(Transition {
+                from: CircuitState::HalfOpen,
+                to: CircuitState::Open
+            })
         );
         assert_eq!(b.try_acquire(t1 + OPEN - Duration::from_millis(1)).0, None);
         assert_eq!(b.try_acquire(t1 + OPEN).0, Some(Admission::Trial));

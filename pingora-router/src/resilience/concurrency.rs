@@ -30,7 +30,9 @@ impl Inflight {
             self.count.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
-        Some(InflightGuard { inflight: Arc::clone(self) })
+        Some(InflightGuard {
+            inflight: Arc::clone(self),
+        })
     }
 }
 

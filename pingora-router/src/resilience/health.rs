@@ -33,7 +33,9 @@ pub struct HealthState {
 
 impl HealthState {
     pub fn new() -> Arc<Self> {
-        Arc::new(HealthState { healthy: AtomicBool::new(true) })
+        Arc::new(HealthState {
+            healthy: AtomicBool::new(true),
+        })
     }
 
     pub fn is_healthy(&self) -> bool {
@@ -73,7 +75,12 @@ pub struct Thresholds {
 
 impl Thresholds {
     pub fn new(unhealthy_after: u32, healthy_after: u32) -> Self {
-        Thresholds { unhealthy_after, healthy_after, successes: 0, failures: 0 }
+        Thresholds {
+            unhealthy_after,
+            healthy_after,
+            successes: 0,
+            failures: 0,
+        }
     }
 
     /// Feeds one probe result; returns the new health when it flips.
@@ -111,9 +118,14 @@ impl HealthChecker {
         on_change: OnHealthChange,
     ) -> HealthChecker {
         let probe = build_probe(host, &settings);
-        let backend = Backend { addr: addr.into(), weight: 1, ext: Default::default() };
+        let backend = Backend {
+            addr: addr.into(),
+            weight: 1,
+            ext: Default::default(),
+        };
         let (interval, timeout) = (settings.interval, settings.timeout);
-        let mut thresholds = Thresholds::new(settings.unhealthy_threshold, settings.healthy_threshold);
+        let mut thresholds =
+            Thresholds::new(settings.unhealthy_threshold, settings.healthy_threshold);
         let task = runtime.spawn(async move {
             let mut ticker = tokio::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -148,7 +160,12 @@ fn build_probe(host: &str, settings: &ProbeSettings) -> HttpHealthCheck {
     // Keep one connection across probes, as the Go router's client does: a
     // fresh connect every 100 ms costs the cell and the router for nothing.
     probe.reuse_connection = true;
-    probe.req.set_uri(settings.path.parse().unwrap_or_else(|_| http::Uri::from_static("/")));
+    probe.req.set_uri(
+        settings
+            .path
+            .parse()
+            .unwrap_or_else(|_| http::Uri::from_static("/")),
+    );
     probe.peer_template = HttpPeer::new("0.0.0.0:1", false, String::new());
     probe.peer_template.options.connection_timeout = Some(settings.timeout);
     probe.peer_template.options.read_timeout = Some(settings.timeout);
@@ -157,7 +174,10 @@ fn build_probe(host: &str, settings: &ProbeSettings) -> HttpHealthCheck {
         if resp.status.is_success() {
             Ok(())
         } else {
-            Error::e_explain(ErrorType::CustomCode("non 2xx health probe", resp.status.as_u16()), "health check")
+            Error::e_explain(
+                ErrorType::CustomCode("non 2xx health probe", resp.status.as_u16()),
+                "health check",
+            )
         }
     }));
     probe
@@ -171,12 +191,20 @@ mod tests {
     fn flips_only_after_consecutive_results() {
         let mut t = Thresholds::new(2, 3);
         assert_eq!(t.observe(true, false), None);
-        assert_eq!(t.observe(true, true), None, "a success breaks the failure run");
+        assert_eq!(
+            t.observe(true, true),
+            None,
+            "a success breaks the failure run"
+        );
         assert_eq!(t.observe(true, false), None);
         assert_eq!(t.observe(true, false), Some(false));
         assert_eq!(t.observe(false, true), None);
         assert_eq!(t.observe(false, true), None);
-        assert_eq!(t.observe(false, false), None, "a failure breaks the success run");
+        assert_eq!(
+            t.observe(false, false),
+            None,
+            "a failure breaks the success run"
+        );
         assert_eq!(t.observe(false, true), None);
         assert_eq!(t.observe(false, true), None);
         assert_eq!(t.observe(false, true), Some(true));

@@ -76,7 +76,10 @@ impl RateLimiter {
             // roughly the time for one more request's worth of budget to free up
             retry_after: RetryAfter((1.0 / requests_per_second).ceil().max(1.0) as u64),
             settings: (requests_per_second, burst, per),
-            slots: [Estimator::new(SKETCH_HASHES, SKETCH_SLOTS), Estimator::new(SKETCH_HASHES, SKETCH_SLOTS)],
+            slots: [
+                Estimator::new(SKETCH_HASHES, SKETCH_SLOTS),
+                Estimator::new(SKETCH_HASHES, SKETCH_SLOTS),
+            ],
             current: AtomicU64::new(0),
             rotating: Mutex::new(()),
         }
@@ -156,7 +159,9 @@ mod tests {
     #[test]
     fn admits_capacity_at_once_then_rejects() {
         let limiter = RateLimiter::new(50.0, 10, Per::RoutingKey);
-        let accepted = (0..200).filter(|_| limiter.check_at("acme", 0).is_ok()).count();
+        let accepted = (0..200)
+            .filter(|_| limiter.check_at("acme", 0).is_ok())
+            .count();
         // window = max(10/50 s, 1 s) = 1 s -> capacity 50
         assert_eq!(accepted, 50);
         assert_eq!(limiter.check_at("acme", 999), Err(RetryAfter(1)));
@@ -165,7 +170,9 @@ mod tests {
     #[test]
     fn burst_larger_than_rate_widens_the_window() {
         let limiter = RateLimiter::new(10.0, 40, Per::RoutingKey);
-        let accepted = (0..200).filter(|_| limiter.check_at("acme", 0).is_ok()).count();
+        let accepted = (0..200)
+            .filter(|_| limiter.check_at("acme", 0).is_ok())
+            .count();
         assert_eq!(accepted, 40);
     }
 
@@ -176,7 +183,10 @@ mod tests {
             assert!(limiter.check_at("acme", 0).is_ok());
         }
         assert!(limiter.check_at("acme", 0).is_err());
-        assert!(limiter.check_at("globex", 0).is_ok(), "another key has its own budget");
+        assert!(
+            limiter.check_at("globex", 0).is_ok(),
+            "another key has its own budget"
+        );
     }
 
     #[test]
@@ -190,20 +200,32 @@ mod tests {
 
     #[test]
     fn retry_after_is_whole_seconds_at_least_one() {
-        assert_eq!(RateLimiter::new(1000.0, 1, Per::Placement).retry_after, RetryAfter(1));
-        assert_eq!(RateLimiter::new(0.25, 1, Per::Placement).retry_after, RetryAfter(4));
+        assert_eq!(
+            RateLimiter::new(1000.0, 1, Per::Placement).retry_after,
+            RetryAfter(1)
+        );
+        assert_eq!(
+            RateLimiter::new(0.25, 1, Per::Placement).retry_after,
+            RetryAfter(4)
+        );
     }
 
     #[test]
     fn budget_frees_up_as_the_previous_window_slides_out() {
         let limiter = RateLimiter::new(10.0, 10, Per::Placement);
-        let burst = (0..20).filter(|_| limiter.check_at("k", 900).is_ok()).count();
+        let burst = (0..20)
+            .filter(|_| limiter.check_at("k", 900).is_ok())
+            .count();
         assert_eq!(burst, 10);
         // Half-way through the next window half of the burst still counts.
-        let later = (0..20).filter(|_| limiter.check_at("k", 1500).is_ok()).count();
+        let later = (0..20)
+            .filter(|_| limiter.check_at("k", 1500).is_ok())
+            .count();
         assert_eq!(later, 5);
         // After an idle window nothing is carried.
-        let fresh = (0..20).filter(|_| limiter.check_at("k", 3000).is_ok()).count();
+        let fresh = (0..20)
+            .filter(|_| limiter.check_at("k", 3000).is_ok())
+            .count();
         assert_eq!(fresh, 10);
     }
 
@@ -247,6 +269,9 @@ mod tests {
     fn load_under_the_rate_is_not_throttled() {
         let limiter = RateLimiter::new(50.0, 10, Per::RoutingKey);
         let measured = accepted_rate(&limiter, 45, 10);
-        assert!(measured >= 44.0, "accepted {measured}/s of 45 offered under a limit of 50");
+        assert!(
+            measured >= 44.0,
+            "accepted {measured}/s of 45 offered under a limit of 50"
+        );
     }
 }
