@@ -39,6 +39,15 @@ use pingora_limits::estimator::Estimator;
 const SKETCH_HASHES: usize = 4;
 const SKETCH_SLOTS: usize = 4096;
 
+/// One window's counters: a sketch for routing keys, a single counter when
+/// the whole placement shares one budget.
+fn window_sketch(per: Per) -> Estimator {
+    match per {
+        Per::RoutingKey => Estimator::new(SKETCH_HASHES, SKETCH_SLOTS),
+        Per::Placement => Estimator::new(1, 1),
+    }
+}
+
 /// What a rate limit is keyed by (`per` in the config).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Per {
@@ -77,8 +86,8 @@ impl RateLimiter {
             retry_after: RetryAfter((1.0 / requests_per_second).ceil().max(1.0) as u64),
             settings: (requests_per_second, burst, per),
             slots: [
-                Estimator::new(SKETCH_HASHES, SKETCH_SLOTS),
-                Estimator::new(SKETCH_HASHES, SKETCH_SLOTS),
+                window_sketch(per),
+                window_sketch(per),
             ],
             current: AtomicU64::new(0),
             rotating: Mutex::new(()),
