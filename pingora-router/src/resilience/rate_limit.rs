@@ -34,8 +34,9 @@ use std::time::Instant;
 
 use pingora_limits::estimator::Estimator;
 
-/// Count-min sketch shape per window: 4 rows of 4096 counters (~256 KiB per
-/// rate-limited placement for both windows), bounded regardless of key count.
+/// Count-min sketch shape per window: 4 rows of 4096 counters (~256 KiB for
+/// both windows of a placement limited per routing key), bounded regardless
+/// of key count.
 const SKETCH_HASHES: usize = 4;
 const SKETCH_SLOTS: usize = 4096;
 
