@@ -102,6 +102,9 @@ func TestRetries(t *testing.T) {
 				t.Errorf("%s: code %q, but the connection was made and the upstream closed it at once", tc.q.methodOr(), e.Error)
 			}
 			wantHeaders(t, rp, map[string]string{"X-Upstream-Attempts": itoa(tc.attempts), "X-Routed-To": "r"})
+			if st := rp.header.Get("Server-Timing"); !serverTiming.MatchString(st) {
+				t.Errorf("%s: Server-Timing %q after an upstream attempt, want upstream;dur=<ms>", tc.q.methodOr(), st)
+			}
 			if n := c.counters(t, "r").Requests - before; n != int64(tc.attempts) {
 				t.Errorf("%s: cell r saw %d requests, want %d", tc.q.methodOr(), n, tc.attempts)
 			}
