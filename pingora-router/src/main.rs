@@ -6,7 +6,8 @@
 //! clap with `derive`, so it costs no build time, and it gives exact
 //! `--flag VALUE` handling, `--help` and exit status 2 on a usage error.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::os::fd::{BorrowedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use clap::Parser;
 use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use socket2::SockRef;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use pingora_router::config_source::{ConfigSink, Source};
@@ -117,7 +119,8 @@ fn main() {
     // Installed now, not when Pingora first polls for signals: a SIGTERM
     // during start-up is then a drain too, not the default instant death.
     let drain = Duration::from_millis(flags.drain_timeout_ms);
-    let drain_on_signal = match DrainOnSignal::install(&control, drain) {
+    let listen_addrs: Vec<SocketAddr> = flags.listen.to_socket_addrs().map(Iterator::collect).unwrap_or_default();
+    let drain_on_signal = match DrainOnSignal::install(&control, drain, listen_addrs) {
         Ok(watch) => watch,
         Err(e) => {
             eprintln!("cannot install signal handlers: {e}");
@@ -213,13 +216,19 @@ fn start_config_source(
 /// server starts so it never takes its default, fatal action.
 struct DrainOnSignal {
     drain: Duration,
+    /// The proxy's listen addresses, closed to new connections on shutdown.
+    listen: Vec<SocketAddr>,
     /// SIGTERM and SIGINT streams, registered on the control runtime (whose
     /// driver delivers them); taken by the one `recv` Pingora makes.
     signals: Mutex<Option<(Signal, Signal)>>,
 }
 
 impl DrainOnSignal {
-    fn install(control: &tokio::runtime::Runtime, drain: Duration) -> std::io::Result<Self> {
+    fn install(
+        control: &tokio::runtime::Runtime,
+        drain: Duration,
+        listen: Vec<SocketAddr>,
+    ) -> std::io::Result<Self> {
         let _entered = control.enter();
         let signals = (
             signal(SignalKind::terminate())?,
@@ -227,6 +236,7 @@ impl DrainOnSignal {
         );
         Ok(DrainOnSignal {
             drain,
+            listen,
             signals: Mutex::new(Some(signals)),
         })
     }
@@ -254,10 +264,14 @@ impl ShutdownSignalWatch for DrainOnSignal {
             &[("signal", name), ("drain_timeout_ms", &drain_ms)],
         );
         let deadline = Instant::now() + self.drain;
+        let listen = self.listen.clone();
         // Pingora stops accepting once this returns, then waits out its whole
         // grace period even when nothing is in flight; exit as soon as the
         // last request is done instead.
         std::thread::spawn(move || {
+            // After Pingora's accept loops have seen the shutdown.
+            std::thread::sleep(Duration::from_millis(20));
+            refuse_new_connections(&listen);
             while proxy::active_requests() > 0 && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -265,5 +279,36 @@ impl ShutdownSignalWatch for DrainOnSignal {
             std::process::exit(0);
         });
         ShutdownSignal::GracefulTerminate
+    }
+}
+
+/// Pingora stops calling accept() on shutdown but keeps its listening sockets
+/// open until the process exits (it holds them for a graceful upgrade), so the
+/// kernel would keep completing handshakes that are never served — a client
+/// would wait, then be reset at exit. Shutting the listening socket down makes
+/// new connections fail at once, as the Go router's closed listener does.
+/// The socket is found among this process's descriptors by its address.
+fn refuse_new_connections(listen: &[SocketAddr]) {
+    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    for entry in fds.flatten() {
+        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<RawFd>().ok()) else {
+            continue;
+        };
+        // SAFETY: the descriptor is only inspected and shut down, never
+        // closed; if it was closed (or reused) meanwhile, the calls fail or
+        // the address check below does not match.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let socket = SockRef::from(&fd);
+        let is_proxy_listener = socket.is_listener().unwrap_or(false)
+            && socket
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_socket())
+                .is_some_and(|a| listen.contains(&a));
+        if is_proxy_listener {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
     }
 }
