@@ -119,7 +119,11 @@ fn main() {
     // Installed now, not when Pingora first polls for signals: a SIGTERM
     // during start-up is then a drain too, not the default instant death.
     let drain = Duration::from_millis(flags.drain_timeout_ms);
-    let listen_addrs: Vec<SocketAddr> = flags.listen.to_socket_addrs().map(Iterator::collect).unwrap_or_default();
+    let listen_addrs: Vec<SocketAddr> = flags
+        .listen
+        .to_socket_addrs()
+        .map(Iterator::collect)
+        .unwrap_or_default();
     let drain_on_signal = match DrainOnSignal::install(&control, drain, listen_addrs) {
         Ok(watch) => watch,
         Err(e) => {
@@ -293,7 +297,11 @@ fn refuse_new_connections(listen: &[SocketAddr]) {
         return;
     };
     for entry in fds.flatten() {
-        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<RawFd>().ok()) else {
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<RawFd>().ok())
+        else {
             continue;
         };
         // SAFETY: the descriptor is only inspected and shut down, never

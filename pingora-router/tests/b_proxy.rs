@@ -53,6 +53,9 @@ fn serve_upstream(mut stream: TcpStream, counter: Arc<AtomicUsize>) {
         }
         let n = counter.fetch_add(1, Ordering::SeqCst);
         let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+        if path == "/slow" {
+            thread::sleep(Duration::from_millis(800));
+        }
         let status = match path.as_str() {
             "/flaky" if n == 0 => "503 Service Unavailable",
             "/always503" => "503 Service Unavailable",
@@ -417,16 +420,28 @@ fn wire_rules_oversized_head_and_bad_framing() {
 }
 
 #[test]
-fn sigterm_drains_and_exits_zero() {
+fn sigterm_drains_in_flight_requests_refuses_new_ones_and_exits_zero() {
     let upstream = start_upstream();
     let mut router = start_router(upstream.port);
-    assert_eq!(get(router.port, "/", "X-Routing-Key: acme\r\n").status, 200);
+    let port = router.port;
+    let in_flight = thread::spawn(move || get(port, "/slow", "X-Routing-Key: acme\r\n"));
+    thread::sleep(Duration::from_millis(200));
     let pid = router.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .unwrap()
         .success());
+    thread::sleep(Duration::from_millis(200));
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "a new connection after SIGTERM must be refused"
+    );
+    assert_eq!(
+        in_flight.join().unwrap().status,
+        200,
+        "the in-flight request finishes"
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         if let Some(status) = router.child.try_wait().unwrap() {
