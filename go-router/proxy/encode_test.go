@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"bufio"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -58,6 +60,22 @@ func TestAccessLogTimestamp(t *testing.T) {
 		got := string(l.appendTimestamp(nil, ts))
 		if want := ts.Format("2006-01-02T15:04:05.000Z07:00"); got != want {
 			t.Errorf("appendTimestamp = %q, want %q", got, want)
+		}
+	}
+}
+
+func TestLoggedPathIsAsSent(t *testing.T) {
+	for target, want := range map[string]string{
+		"/p%2Fq/%7Euser?x=1":         "/p%2Fq/%7Euser",
+		"/plain":                     "/plain",
+		"http://h.example/a%2Fb?q=1": "/a%2Fb",
+	} {
+		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := loggedPath(req); got != want {
+			t.Errorf("loggedPath(%q) = %q, want %q", target, got, want)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -144,8 +145,20 @@ func (rt *Router) record(r *http.Request, ex *exchange) {
 	}
 	pm.request(ex.reason, ex.routed, ex.status)
 	if rt.access != nil {
-		rt.access.write(ex, r.Method, r.URL.Path, end)
+		rt.access.write(ex, r.Method, loggedPath(r), end)
 	}
+}
+
+// loggedPath is the path as the client sent it (and the upstream got it),
+// without the query: decoding would log /a%2Fb and /a/b as one path.
+func loggedPath(r *http.Request) string {
+	if t := r.RequestURI; t != "" && t[0] == '/' {
+		if q := strings.IndexByte(t, '?'); q >= 0 {
+			return t[:q]
+		}
+		return t
+	}
+	return r.URL.EscapedPath()
 }
 
 // copyBufferPool holds the buffers response bodies are copied through.
