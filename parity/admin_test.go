@@ -35,7 +35,7 @@ func TestAdmin(t *testing.T) {
 		keyUnknown = "key-unrouted-99e1"
 	)
 	c := startCells(t, "p", "d", "rl")
-	refused := freeAddr(t)
+	refused := refusedAddr(t)
 	cfg := configDoc("admin-1", "d",
 		map[string]string{keyShared: "p", keyLimited: "rl", keyRetry: "rt"},
 		doc{

@@ -15,7 +15,7 @@ func TestCircuitBreaker(t *testing.T) {
 		openMs    = 1500
 	)
 	c := startCells(t, "p", "f", "rp")
-	refused := freeAddr(t) // nothing listens: every connect fails
+	refused := refusedAddr(t) // every connect fails
 	r := startRouter(t, configDoc("breaker-1", "f",
 		map[string]string{"k": "p", "kc": "c", "kr": "rp"},
 		doc{

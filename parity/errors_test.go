@@ -15,7 +15,7 @@ import (
 func TestRouterErrorHeaders(t *testing.T) {
 	t.Parallel()
 	c := startCells(t, "a")
-	refused := "http://" + freeAddr(t)
+	refused := "http://" + refusedAddr(t)
 	hc := healthCheck(100, 80, 1, 1)
 	r := startRouter(t, configDoc("errors-1", "down",
 		map[string]string{"big": "a", "lim": "lim", "un": "un", "slow": "slow", "conc": "conc", "conn": "conn"},

@@ -289,8 +289,6 @@ func startRouter(t testing.TB, cfg any, extraArgs ...string) *router {
 	t.Helper()
 	dir := t.TempDir()
 	r := &router{
-		listen:     freeAddr(t),
-		admin:      freeAddr(t),
 		configPath: filepath.Join(dir, "router.json"),
 		accessLog:  filepath.Join(dir, "access.log"),
 		http: &http.Client{
@@ -299,15 +297,7 @@ func startRouter(t testing.TB, cfg any, extraArgs ...string) *router {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
-	r.base = "http://" + r.listen
 	writeConfig(t, r.configPath, cfg)
-	args := []string{"--config", r.configPath, "--listen", r.listen, "--admin", r.admin}
-	// A flag given twice is an error for some argument parsers, so a
-	// caller's own --access-log replaces the harness's file.
-	if !slices.Contains(extraArgs, "--access-log") {
-		args = append(args, "--access-log", r.accessLog)
-	}
-	args = append(args, extraArgs...)
 	// Registered before the process so that it runs after the process has
 	// been stopped: a race report may come late, and the logs are complete.
 	t.Cleanup(func() {
@@ -323,27 +313,48 @@ func startRouter(t testing.TB, cfg any, extraArgs ...string) *router {
 				tail(r.proc.stderr.String(), logTailLines), tail(string(al), logTailLines))
 		}
 	})
-	r.proc = startProc(t, "router", routerBin, args, nil)
-	r.waitHealthy(t)
-	return r
+	// The router is told its ports, so a port freeAddr found free may be
+	// taken (by any process) before the router binds it; such a start is
+	// retried on fresh ports.
+	for attempt := 1; ; attempt++ {
+		r.listen, r.admin = freeAddr(t), freeAddr(t)
+		r.base = "http://" + r.listen
+		args := []string{"--config", r.configPath, "--listen", r.listen, "--admin", r.admin}
+		// A flag given twice is an error for some argument parsers, so a
+		// caller's own --access-log replaces the harness's file.
+		if !slices.Contains(extraArgs, "--access-log") {
+			args = append(args, "--access-log", r.accessLog)
+		}
+		args = append(args, extraArgs...)
+		r.proc = startProc(t, "router", routerBin, args, nil)
+		err := r.waitHealthy()
+		if err == nil {
+			return r
+		}
+		inUse := strings.Contains(strings.ToLower(r.proc.stderr.String()), "address already in use")
+		if attempt < 3 && r.proc.exited() && inUse {
+			continue
+		}
+		t.Fatalf("%v\nstderr:\n%s", err, tail(r.proc.stderr.String(), logTailLines))
+	}
 }
 
-func (r *router) waitHealthy(t testing.TB) {
-	t.Helper()
+// waitHealthy waits (bounded) for the admin /healthz of a starting router.
+func (r *router) waitHealthy() error {
 	deadline := time.Now().Add(startTimeout)
 	for {
 		if r.proc.exited() {
-			t.Fatalf("router exited during startup (%v)\nstderr:\n%s", r.proc.state, tail(r.proc.stderr.String(), logTailLines))
+			return fmt.Errorf("router exited during startup (%v)", r.proc.state)
 		}
 		resp, err := r.http.Get("http://" + r.admin + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("router admin /healthz not ready after %v (last error %v)\nstderr:\n%s", startTimeout, err, tail(r.proc.stderr.String(), logTailLines))
+			return fmt.Errorf("router admin /healthz not ready after %v (last error %v)", startTimeout, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

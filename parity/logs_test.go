@@ -18,7 +18,7 @@ var accessFields = []string{"ts", "msg", "request_id", "method", "path", "routin
 func TestLogs(t *testing.T) {
 	t.Parallel()
 	c := startCells(t, "p", "h")
-	refused := freeAddr(t)
+	refused := refusedAddr(t)
 	r := startRouter(t, configDoc("logs-1", "p",
 		map[string]string{"lk": "p", "lq": "q", "lh": "h"},
 		doc{

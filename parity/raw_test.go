@@ -152,6 +152,27 @@ func startRawUpstream(t testing.TB, serve func(req *http.Request, conn net.Conn,
 
 func (u *rawUpstream) endpoint() string { return "http://" + u.ln.Addr().String() }
 
+// refusedAddr returns a loopback address where every connect is refused:
+// a socket bound to it without SO_REUSEADDR and never listening, held until
+// the test ends so no other process (a parallel test's router) can take the
+// port meanwhile.
+func refusedAddr(t testing.TB) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatalf("socket: %v", err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatalf("bind: %v", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatalf("getsockname: %v", err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
+}
+
 // blackholeAddr returns a loopback address whose connects hang: a listener
 // with a full accept queue that never accepts, so the kernel drops further
 // SYNs (Linux does, whatever its SYN-cookie setting). It is how the suite

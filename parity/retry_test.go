@@ -18,7 +18,7 @@ func TestRetries(t *testing.T) {
 	t.Parallel()
 	const attempts = 3
 	c := startCells(t, "r", "once")
-	refused := freeAddr(t)
+	refused := refusedAddr(t)
 	// flaky answers 503 and 200 in turn, so each GET fails its first
 	// attempt and succeeds on the retry.
 	var flakyCount atomic.Int64
