@@ -194,6 +194,19 @@ func TestHeaders(t *testing.T) {
 		}
 	})
 
+	t.Run("X-Request-Id sent twice is replaced", func(t *testing.T) {
+		// RFC 9110 §5.3: two field lines are one value, "one, two", which
+		// is not an id of visible ASCII characters (it has a space).
+		e, rp := upstream(t, "X-Request-Id: one", "X-Request-Id: two")
+		up := e.header("X-Request-Id")
+		if len(up) != 1 || up[0] == "one" || up[0] == "two" || !validRequestID(up[0]) {
+			t.Errorf("upstream X-Request-Id %q, want one freshly generated id", up)
+		}
+		if got := rp.header.Values("X-Request-Id"); len(up) == 1 && (len(got) != 1 || got[0] != up[0]) {
+			t.Errorf("response X-Request-Id %q, want the id sent upstream %q", got, up[0])
+		}
+	})
+
 	t.Run("response carries the router headers", func(t *testing.T) {
 		rp := r.do(t, req{path: "/", key: "kh", header: map[string]string{"X-Request-Id": "resp-hdrs-1"}})
 		wantServed(t, rp, "h", "shared", "")
