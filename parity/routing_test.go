@@ -58,6 +58,22 @@ func TestRouting(t *testing.T) {
 		wantServed(t, r.get(t, "/", "acme2"), "tier3", "default", "")
 	})
 
+	t.Run("the first X-Routing-Key line decides", func(t *testing.T) {
+		// The contract is silent; both routers take the first field line
+		// (a comma inside one line is part of the key), and must go on
+		// agreeing.
+		for _, tc := range []struct{ lines, cell string }{
+			{"X-Routing-Key: acme\r\nX-Routing-Key: visa\r\n", "tier1"},
+			{"X-Routing-Key: visa\r\nX-Routing-Key: acme\r\n", "visa"},
+			{"X-Routing-Key: acme, visa\r\n", "tier3"},
+		} {
+			resps, _ := rawExchange(t, r.listen, []byte("GET / HTTP/1.1\r\nHost: x\r\n"+tc.lines+"Connection: close\r\n\r\n"), clientTimeout)
+			if len(resps) != 1 || resps[0].header.Get("X-Cell") != tc.cell {
+				t.Errorf("%q: want an answer from %s, got %v %v", tc.lines, tc.cell, statuses(resps), resps)
+			}
+		}
+	})
+
 	t.Run("path and query reach the cell as sent", func(t *testing.T) {
 		for _, key := range []string{"acme", "sl"} { // sl's endpoint ends in "/"
 			e := r.get(t, "/p%2Fq/%7Euser//x?a=1&b=%20x&a=2", key).echo(t)
