@@ -633,8 +633,11 @@ impl ProxyHttp for Router {
         let snapshot = self.store.load();
         ctx.snapshot = Some(Arc::clone(&snapshot));
         let req = session.req_header();
-        ctx.request_id = match req.headers.get("x-request-id") {
-            Some(id) if valid_request_id(id.as_bytes()) => {
+        // Several field lines are one value, "a, b" (RFC 9110 §5.3), which is
+        // never a valid id (it has a space): only a single line is kept.
+        let mut ids = req.headers.get_all("x-request-id").iter();
+        ctx.request_id = match (ids.next(), ids.next()) {
+            (Some(id), None) if valid_request_id(id.as_bytes()) => {
                 String::from_utf8_lossy(id.as_bytes()).into_owned()
             }
             _ => self.ids.next(),
