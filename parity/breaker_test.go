@@ -81,6 +81,12 @@ func TestCircuitBreaker(t *testing.T) {
 		if !hasEvent(r.events("circuit_changed"), doc{"placement": "p", "from": "closed", "to": "open"}) {
 			t.Errorf("no circuit_changed event {placement p, from closed, to open} on stderr")
 		}
+		// Still open well into open_ms.
+		time.Sleep(time.Until(openedAt.Add(openMs * time.Millisecond * 2 / 3)))
+		wantServed(t, r.get(t, "/", "k"), "f", "shared", "circuit_open")
+		if n := c.counters(t, "p").Requests - before; n != 0 {
+			t.Errorf("open breaker let %d requests through to p before open_ms passed", n)
+		}
 	})
 
 	t.Run("half-open admits one trial and a success closes it", func(t *testing.T) {
