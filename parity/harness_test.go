@@ -619,7 +619,7 @@ func (r *router) upstreams(t testing.TB) map[string]upstreamState {
 // events returns the event-log lines (JSON objects on stderr) with this msg.
 func (r *router) events(msg string) []map[string]any {
 	var out []map[string]any
-	for _, line := range strings.Split(r.proc.stderr.String(), "\n") {
+	for _, line := range strings.Split(completeLines(r.proc.stderr.String()), "\n") {
 		var m map[string]any
 		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
 			out = append(out, m)
@@ -636,7 +636,7 @@ func (r *router) accessLines(t testing.TB) []map[string]any {
 		t.Fatalf("read access log: %v", err)
 	}
 	var out []map[string]any
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(completeLines(string(b)), "\n") {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
@@ -648,6 +648,12 @@ func (r *router) accessLines(t testing.TB) []map[string]any {
 		out = append(out, m)
 	}
 	return out
+}
+
+// completeLines is text up to its last newline: a line still being
+// written is left for a later read.
+func completeLines(text string) string {
+	return text[:strings.LastIndexByte(text, '\n')+1]
 }
 
 // accessLineFor waits (bounded) for the access-log line of a request id.

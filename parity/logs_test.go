@@ -143,7 +143,7 @@ func TestLogs(t *testing.T) {
 	})
 
 	t.Run("every line is one JSON object", func(t *testing.T) {
-		for _, s := range strings.Split(strings.TrimSpace(r.proc.stderr.String()), "\n") {
+		for _, s := range strings.Split(strings.TrimSpace(completeLines(r.proc.stderr.String())), "\n") {
 			var m map[string]any
 			if err := json.Unmarshal([]byte(s), &m); err != nil {
 				t.Errorf("stderr line is not a JSON object: %s", s)
