@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"cellbench/harness/metrics"
+	"cellbench/harness/report"
+	"cellbench/harness/scenario"
+)
+
+func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func (s *runSetup) routerSample() procStats {
+	if s.router == nil {
+		return procStats{}
+	}
+	st, _ := readProcStats(s.router.pid())
+	return st
+}
+
+// measureSteady runs a constant-rate load for the scenario's duration while
+// the timeline's actions run, then analyses the records.
+func measureSteady(ctx context.Context, e *env, sc *scenario.Scenario, setup *runSetup, target string,
+	client *http.Client, tr vegeta.Targeter, run *report.Run) []metrics.Record {
+	d := sc.Duration(e.scale)
+	before := setup.routerSample()
+	origin := time.Now()
+	done := make(chan []report.Action, 1)
+	go func() { done <- runTimeline(ctx, sc, setup, target, origin, sc.Scale(e.scale)) }()
+	recs := attack(client, tr, sc.Rate, d, origin)
+	actions := <-done
+	if setup.router != nil {
+		run.Router = routerStats(before, setup.routerSample(), len(recs), d, e.workers)
+	}
+	run.DurationMs = msOf(d)
+	run.Summary = metrics.Summarize(recs, d)
+	run.Timeline = metrics.Timeline(recs, d)
+	run.Actions = analyseActions(actions, recs, d, setup.cfg.Version)
+	run.Phases = chaosPhases(actions, recs, d)
+	return recs
+}
+
+// measureCapacity climbs the rate staircase until a step is not sustained.
+func measureCapacity(ctx context.Context, e *env, sc *scenario.Scenario, setup *runSetup,
+	client *http.Client, tr vegeta.Targeter, run *report.Run) []metrics.Record {
+	scale := sc.Scale(e.scale)
+	step := time.Duration(float64(sc.Steps.StepMs)*scale) * time.Millisecond
+	pause := time.Duration(float64(sc.Steps.PauseMs)*scale) * time.Millisecond
+	var all []metrics.Record
+	first := setup.routerSample()
+	origin := time.Now()
+	for i, rate := range sc.Steps.Rates {
+		if ctx.Err() != nil {
+			break
+		}
+		if i > 0 {
+			time.Sleep(pause)
+		}
+		before := setup.routerSample()
+		recs := attack(client, tr, rate, step, origin)
+		st := report.Step{Rate: rate, Summary: metrics.Summarize(recs, step)}
+		if setup.router != nil {
+			st.Router = routerStats(before, setup.routerSample(), len(recs), step, e.workers)
+		}
+		st.Sustained, st.Why = sustained(st.Summary, rate, sc.SLO)
+		run.Steps = append(run.Steps, st)
+		all = append(all, recs...)
+		if !st.Sustained {
+			break
+		}
+		run.MaxSustainedRPS = rate
+	}
+	total := time.Since(origin)
+	if setup.router != nil {
+		run.Router = routerStats(first, setup.routerSample(), len(all), total, e.workers)
+	}
+	run.DurationMs = msOf(total)
+	run.Summary = metrics.Summarize(all, total)
+	run.Timeline = metrics.Timeline(all, total)
+	return all
+}
+
+// sustained: the step met the SLO and the offered rate was really served
+// (a generator or router that falls behind sends or answers less).
+func sustained(s metrics.Summary, rate int, slo scenario.SLO) (bool, string) {
+	switch {
+	case s.SuccessRate < slo.MinSuccess:
+		return false, "success below the SLO"
+	case s.Latency.P99 > slo.MaxP99Ms:
+		return false, "p99 above the SLO"
+	case s.Throughput < 0.95*float64(rate):
+		return false, "under 95 % of the offered rate answered"
+	}
+	return true, ""
+}
+
+// analyseActions attaches to each action what it caused in the records.
+func analyseActions(actions []report.Action, recs []metrics.Record, d time.Duration, initialVersion string) []report.Action {
+	at := func(a report.Action) time.Duration { return time.Duration(a.AtMs * float64(time.Millisecond)) }
+	// Versions rank in the order they were applied, after the bootstrap.
+	rank := map[string]int{initialVersion: 0}
+	for _, a := range actions {
+		if a.Version != "" && !a.Invalid && !a.Skipped && a.Error == "" {
+			if _, dup := rank[a.Version]; !dup {
+				rank[a.Version] = len(rank)
+			}
+		}
+	}
+	for i := range actions {
+		a := &actions[i]
+		if a.Skipped || a.Error != "" {
+			continue
+		}
+		switch a.Kind {
+		case scenario.ActionConfigWrite, scenario.ActionCPPut:
+			if a.Invalid {
+				n := 0
+				for _, r := range recs {
+					if r.Version == a.Version {
+						n++
+					}
+				}
+				a.SeenInvalid = n
+				continue
+			}
+			v := metrics.VersionVisibility(recs, rank, a.Version, at(*a))
+			a.Visibility = &v
+		case scenario.ActionChaos, scenario.ActionChaosReset:
+			until := nextChaos(actions, i, d)
+			if a.Kind == scenario.ActionChaos {
+				f := metrics.Transition(recs, at(*a), until, func(r metrics.Record) bool { return r.Failover != "" })
+				e := metrics.Transition(recs, at(*a), until, func(r metrics.Record) bool { return !r.Success() })
+				a.FirstFailoverMs, a.FirstErrorMs = &f, &e
+			} else {
+				cell := a.Detail[:len(a.Detail)-len(" reset")]
+				b := metrics.Transition(recs, at(*a), until, func(r metrics.Record) bool {
+					return r.Served == cell && r.Failover == "" && r.Success()
+				})
+				a.BackMs = &b
+			}
+		}
+	}
+	return actions
+}
+
+func nextChaos(actions []report.Action, i int, d time.Duration) time.Duration {
+	for _, b := range actions[i+1:] {
+		if b.Kind == scenario.ActionChaos || b.Kind == scenario.ActionChaosReset {
+			return time.Duration(b.AtMs * float64(time.Millisecond))
+		}
+	}
+	return d
+}
+
+// chaosPhases splits the run at every chaos action: one phase per state of
+// the cells.
+func chaosPhases(actions []report.Action, recs []metrics.Record, d time.Duration) []metrics.Phase {
+	var phases []metrics.Phase
+	from, name := time.Duration(0), "before any chaos"
+	for _, a := range actions {
+		if a.Kind != scenario.ActionChaos && a.Kind != scenario.ActionChaosReset {
+			continue
+		}
+		to := time.Duration(a.AtMs * float64(time.Millisecond))
+		phases = append(phases, metrics.PhaseOf(name, recs, from, to))
+		from, name = to, a.Detail
+	}
+	if phases == nil {
+		return nil
+	}
+	return append(phases, metrics.PhaseOf(name, recs, from, d))
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"time"
+
+	"cellbench/harness/report"
+)
+
+// testEvent is one line of `go test -json` (cmd/test2json).
+type testEvent struct {
+	Action  string
+	Package string
+	Test    string
+}
+
+// runParity runs the parity suite against one router binary. Every test and
+// subtest result is counted.
+func runParity(e *env, router, bin, allCPUs string) report.ParityResult {
+	res := report.ParityResult{Router: router, Binary: bin}
+	start := time.Now()
+	cmd := exec.Command("taskset", "-c", allCPUs, "go", "test", "-json", "-count=1", "-timeout", "8m", "./parity/...")
+	cmd.Dir = e.root
+	cmd.Env = append(os.Environ(), "CELLBENCH_ROUTER_BIN="+bin, "CELLBENCH_ROUTER="+router)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	counted := parseTestEvents(out, &res)
+	err = cmd.Wait()
+	res.DurationS = time.Since(start).Seconds()
+	if err != nil && res.Fail == 0 {
+		// A build failure or a crash: no test failed, yet the suite did.
+		res.Error = fmt.Sprintf("go test: %v %s", err, strings.TrimSpace(lastLines(stderr.String(), 5)))
+	}
+	if counted == 0 && res.Error == "" {
+		res.Error = "no test results"
+	}
+	return res
+}
+
+func parseTestEvents(r interface{ Read([]byte) (int, error) }, res *report.ParityResult) int {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	n := 0
+	for sc.Scan() {
+		var ev testEvent
+		if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Test == "" {
+			continue
+		}
+		switch ev.Action {
+		case "pass":
+			res.Pass++
+		case "fail":
+			res.Fail++
+			res.Failed = append(res.Failed, ev.Test)
+		case "skip":
+			res.Skip++
+			res.Skipped = append(res.Skipped, ev.Test)
+		default:
+			continue
+		}
+		n++
+	}
+	sort.Strings(res.Failed)
+	sort.Strings(res.Skipped)
+	return n
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

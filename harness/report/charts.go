@@ -1,0 +1,280 @@
+package report
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"path/filepath"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// Target colours: the same in every chart.
+var targetColor = map[string]color.Color{
+	TargetGo:      color.RGBA{R: 0, G: 125, B: 156, A: 255},  // Go's brand blue
+	TargetPingora: color.RGBA{R: 243, G: 128, B: 32, A: 255}, // Cloudflare orange
+	TargetDirect:  color.RGBA{R: 120, G: 120, B: 120, A: 255},
+}
+
+const chartW, chartH = 7 * vg.Inch, 3.6 * vg.Inch
+
+// series is one target's line.
+type series struct {
+	target string
+	xys    plotter.XYs
+}
+
+func newPlot(title, x, y string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = x
+	p.Y.Label.Text = y
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Legend.XOffs = vg.Points(50)
+	p.Add(plotter.NewGrid())
+	return p
+}
+
+// addSeries draws one line with points per target, in target order.
+func addSeries(p *plot.Plot, ss []series) error {
+	for _, s := range ss {
+		if len(s.xys) == 0 {
+			continue
+		}
+		l, pts, err := plotter.NewLinePoints(s.xys)
+		if err != nil {
+			return err
+		}
+		c := targetColor[s.target]
+		l.Color, pts.Color = c, c
+		l.Width = vg.Points(1.5)
+		pts.Radius = vg.Points(2)
+		pts.Shape = draw.CircleGlyph{}
+		if s.target == TargetDirect {
+			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		}
+		p.Add(l, pts)
+		p.Legend.Add(s.target, l, pts)
+	}
+	return nil
+}
+
+// empty reports whether no series has a point (a chart would say nothing).
+func empty(ss []series) bool {
+	for _, s := range ss {
+		if len(s.xys) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// logY puts the Y axis on a log scale, lifting values to floor (a log axis
+// cannot show 0).
+func logY(p *plot.Plot, ss []series, floor float64) {
+	for _, s := range ss {
+		for i := range s.xys {
+			s.xys[i].Y = math.Max(s.xys[i].Y, floor)
+		}
+	}
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+}
+
+func save(p *plot.Plot, dir, name string) (string, error) {
+	if err := p.Save(chartW, chartH, filepath.Join(dir, name)); err != nil {
+		return "", fmt.Errorf("chart %s: %w", name, err)
+	}
+	return name, nil
+}
+
+var percentileNames = []string{"p50", "p90", "p99", "p99.9", "max"}
+
+// latencyChart: the latency percentiles of each target's run.
+func latencyChart(dir string, s *ScenarioResult) (string, error) {
+	var ss []series
+	for _, r := range s.Runs {
+		if r.Summary.Latency.Count == 0 {
+			continue
+		}
+		l := r.Summary.Latency
+		var xys plotter.XYs
+		for i, v := range []float64{l.P50, l.P90, l.P99, l.P999, l.Max} {
+			xys = append(xys, plotter.XY{X: float64(i), Y: v})
+		}
+		ss = append(ss, series{r.Target, xys})
+	}
+	if len(ss) == 0 {
+		return "", nil
+	}
+	p := newPlot(s.Name+": latency percentiles (whole run)", "percentile", "latency (ms, log)")
+	logY(p, ss, 0.01)
+	if err := addSeries(p, ss); err != nil {
+		return "", err
+	}
+	p.NominalX(percentileNames...)
+	return save(p, dir, s.Name+"-latency.png")
+}
+
+// latencyTimeChart: p99 per second of each target's run.
+func latencyTimeChart(dir string, s *ScenarioResult) (string, error) {
+	var ss []series
+	for _, r := range s.Runs {
+		var xys plotter.XYs
+		for _, sec := range r.Timeline {
+			if sec.Requests > 0 {
+				xys = append(xys, plotter.XY{X: float64(sec.Second), Y: sec.P99})
+			}
+		}
+		ss = append(ss, series{r.Target, xys})
+	}
+	if empty(ss) {
+		return "", nil
+	}
+	p := newPlot(s.Name+": p99 latency per second", "second of the run (by send time)", "p99 (ms, log)")
+	logY(p, ss, 0.01)
+	if err := addSeries(p, ss); err != nil {
+		return "", err
+	}
+	return save(p, dir, s.Name+"-latency-time.png")
+}
+
+// successChart: the share of 2xx answers per second.
+func successChart(dir string, s *ScenarioResult) (string, error) {
+	var ss []series
+	for _, r := range s.Runs {
+		var xys plotter.XYs
+		for _, sec := range r.Timeline {
+			if sec.Requests > 0 {
+				xys = append(xys, plotter.XY{X: float64(sec.Second), Y: 100 * sec.SuccessRate})
+			}
+		}
+		ss = append(ss, series{r.Target, xys})
+	}
+	if empty(ss) {
+		return "", nil
+	}
+	p := newPlot(s.Name+": success rate per second (2xx)", "second of the run (by send time)", "success (%)")
+	p.Y.Min, p.Y.Max = 0, 101
+	if err := addSeries(p, ss); err != nil {
+		return "", err
+	}
+	return save(p, dir, s.Name+"-success.png")
+}
+
+// capacityChart: answered (2xx) rate against offered rate, per step.
+func capacityChart(dir string, s *ScenarioResult) (string, error) {
+	var ss []series
+	maxRate := 0.0
+	for _, r := range s.Runs {
+		var xys plotter.XYs
+		for _, st := range r.Steps {
+			xys = append(xys, plotter.XY{X: float64(st.Rate), Y: st.Summary.Throughput})
+			maxRate = math.Max(maxRate, float64(st.Rate))
+		}
+		ss = append(ss, series{r.Target, xys})
+	}
+	if empty(ss) {
+		return "", nil
+	}
+	p := newPlot(s.Name+": 2xx throughput vs offered rate", "offered rate (req/s)", "2xx answered (req/s)")
+	if maxRate > 0 {
+		ideal, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: maxRate, Y: maxRate}})
+		if err != nil {
+			return "", err
+		}
+		ideal.Color = color.Gray{Y: 190}
+		ideal.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
+		p.Add(ideal)
+		p.Legend.Add("offered", ideal)
+	}
+	if err := addSeries(p, ss); err != nil {
+		return "", err
+	}
+	return save(p, dir, s.Name+"-capacity.png")
+}
+
+// capacityLatencyChart: p99 per step.
+func capacityLatencyChart(dir string, s *ScenarioResult) (string, error) {
+	var ss []series
+	for _, r := range s.Runs {
+		var xys plotter.XYs
+		for _, st := range r.Steps {
+			if st.Summary.Latency.Count > 0 {
+				xys = append(xys, plotter.XY{X: float64(st.Rate), Y: st.Summary.Latency.P99})
+			}
+		}
+		ss = append(ss, series{r.Target, xys})
+	}
+	if empty(ss) {
+		return "", nil
+	}
+	p := newPlot(s.Name+": p99 latency per step", "offered rate (req/s)", "p99 (ms, log)")
+	logY(p, ss, 0.01)
+	if err := addSeries(p, ss); err != nil {
+		return "", err
+	}
+	return save(p, dir, s.Name+"-capacity-p99.png")
+}
+
+// versionChart: per second, the position in the scenario's version sequence
+// of the newest config version clients saw (0 = the bootstrap version).
+func versionChart(dir string, s *ScenarioResult) (string, error) {
+	order := versionOrder(s)
+	if len(order) < 2 {
+		return "", nil
+	}
+	var ss []series
+	for _, r := range s.Runs {
+		if r.Target == TargetDirect {
+			continue
+		}
+		var xys plotter.XYs
+		for _, sec := range r.Timeline {
+			best := -1
+			for v := range sec.Versions {
+				if i, ok := order[v]; ok && i > best {
+					best = i
+				}
+			}
+			if best >= 0 {
+				xys = append(xys, plotter.XY{X: float64(sec.Second), Y: float64(best)})
+			}
+		}
+		ss = append(ss, series{r.Target, xys})
+	}
+	if empty(ss) {
+		return "", nil
+	}
+	p := newPlot(s.Name+": newest config version seen per second", "second of the run (by send time)", "version # (0 = bootstrap)")
+	if err := addSeries(p, ss); err != nil {
+		return "", err
+	}
+	return save(p, dir, s.Name+"-versions.png")
+}
+
+// versionOrder numbers the bootstrap version 0 and the valid versions the
+// scenario applied 1, 2, … in the order it applied them.
+func versionOrder(s *ScenarioResult) map[string]int {
+	order := map[string]int{}
+	for _, r := range s.Runs {
+		if r.Target == TargetDirect {
+			continue
+		}
+		if _, ok := order[r.BootstrapVersion]; !ok && r.BootstrapVersion != "" && len(order) == 0 {
+			order[r.BootstrapVersion] = 0
+		}
+		for _, a := range r.Actions {
+			if a.Version != "" && !a.Invalid {
+				if _, ok := order[a.Version]; !ok {
+					order[a.Version] = len(order)
+				}
+			}
+		}
+	}
+	return order
+}

@@ -1,0 +1,184 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// reading is the one-line interpretation of a scenario, computed from its
+// numbers: which router did better on the scenario's own measure, whether
+// the SLO held, and whether the direct baseline says the generator or the
+// cells were the limit.
+func reading(s *ScenarioResult) string {
+	g, p, d := s.Run(TargetGo), s.Run(TargetPingora), s.Run(TargetDirect)
+	var out []string
+	for _, r := range []*Run{g, p, d} {
+		if r != nil && r.Error != "" {
+			out = append(out, fmt.Sprintf("The %s run did not complete (%s), so its numbers are partial.", r.Target, firstLine(r.Error)))
+		}
+	}
+	switch {
+	case s.Capacity:
+		out = append(out, capacityReading(s, g, p, d)...)
+	case hasPhases(s):
+		out = append(out, failureReading(g, p, d)...)
+	default:
+		out = append(out, latencyReading(s, g, p, d)...)
+		if hasVersions(s) {
+			out = append(out, versionReading(g, p)...)
+		}
+	}
+	if len(out) == 0 {
+		return "No run produced numbers."
+	}
+	return strings.Join(out, " ")
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	if len(line) > 160 {
+		line = line[:160] + "…"
+	}
+	return line
+}
+
+func ok(r *Run) bool { return r != nil && r.Summary.Latency.Count > 0 }
+
+func meets(r *Run, s *ScenarioResult) bool {
+	return r.Summary.SuccessRate >= s.SLO.MinSuccess && r.Summary.Latency.P99 <= s.SLO.MaxP99Ms
+}
+
+func latencyReading(s *ScenarioResult, g, p, d *Run) []string {
+	var out []string
+	if ok(g) && ok(p) {
+		gl, pl := g.Summary.Latency, p.Summary.Latency
+		better, worse, bl, wl := "Pingora", "Go", pl, gl
+		if gl.P99 < pl.P99 {
+			better, worse, bl, wl = "Go", "Pingora", gl, pl
+		}
+		out = append(out, fmt.Sprintf("%s has the lower p99 (%.2f ms vs %s's %.2f ms; p50 %.2f vs %.2f ms).",
+			better, bl.P99, worse, wl.P99, bl.P50, wl.P50))
+		if g.Router != nil && p.Router != nil && g.Router.CPUPerKReqMs > 0 && p.Router.CPUPerKReqMs > 0 {
+			out = append(out, fmt.Sprintf("Router CPU per 1k requests: Go %.1f ms, Pingora %.1f ms (%.1f× ratio Go/Pingora).",
+				g.Router.CPUPerKReqMs, p.Router.CPUPerKReqMs, g.Router.CPUPerKReqMs/p.Router.CPUPerKReqMs))
+		}
+	}
+	if ok(d) {
+		out = append(out, fmt.Sprintf("Direct (no router) p50 %.2f ms, p99 %.2f ms: the rest is what the router adds.", d.Summary.Latency.P50, d.Summary.Latency.P99))
+		if !meets(d, s) {
+			out = append(out, "The direct baseline itself misses the SLO: the generator or the cells are the limit at this rate, and the routers' figures are bounded by it.")
+		}
+	}
+	var slo []string
+	for _, r := range []*Run{g, p} {
+		if ok(r) {
+			verdict := "meets"
+			if !meets(r, s) {
+				verdict = "misses"
+			}
+			slo = append(slo, fmt.Sprintf("%s %s the SLO (%s success)", r.Target, verdict, pct(r.Summary.SuccessRate)))
+		}
+	}
+	if len(slo) > 0 {
+		out = append(out, strings.Join(slo, "; ")+".")
+	}
+	for _, r := range []*Run{g, p} {
+		if r != nil && r.Misrouted > 0 {
+			out = append(out, fmt.Sprintf("%s misrouted %d answers.", r.Target, r.Misrouted))
+		}
+	}
+	return out
+}
+
+func versionReading(g, p *Run) []string {
+	var out []string
+	for _, r := range []*Run{g, p} {
+		if r == nil {
+			continue
+		}
+		worst, _ := worstVisibility(r)
+		stale, invalid, failed := 0, 0, 0
+		for _, a := range r.Actions {
+			if a.Visibility != nil {
+				stale += a.Visibility.Stale
+			}
+			invalid += a.SeenInvalid
+			if a.Error != "" {
+				failed++
+			}
+		}
+		line := fmt.Sprintf("%s: every change reached all clients within %s ms, %d stale answers after a switch, %d answers with a rejected version, %d non-2xx",
+			r.Target, worst, stale, invalid, r.Summary.Requests-r.Summary.Successes)
+		if failed > 0 {
+			line += fmt.Sprintf(", %d actions failed", failed)
+		}
+		out = append(out, line+".")
+	}
+	return out
+}
+
+func failureReading(g, p, d *Run) []string {
+	var out []string
+	for _, r := range []*Run{g, p, d} {
+		if r == nil {
+			continue
+		}
+		bad := r.Summary.Requests - r.Summary.Successes
+		first := math.Inf(1)
+		for _, a := range r.Actions {
+			if a.FirstFailoverMs != nil && *a.FirstFailoverMs >= 0 {
+				first = math.Min(first, *a.FirstFailoverMs)
+			}
+		}
+		line := fmt.Sprintf("%s: %d non-2xx of %d (%s success)", r.Target, bad, r.Summary.Requests, pct(r.Summary.SuccessRate))
+		if !math.IsInf(first, 1) {
+			line += fmt.Sprintf(", fastest failover +%.0f ms after a chaos action", first)
+		} else if r.Target != TargetDirect {
+			line += ", no failover seen"
+		}
+		out = append(out, line+".")
+	}
+	if d != nil {
+		out = append(out, "Direct shows what clients would see with no router in front of the failing cell.")
+	}
+	return out
+}
+
+func capacityReading(s *ScenarioResult, g, p, d *Run) []string {
+	var out []string
+	var parts []string
+	for _, r := range []*Run{g, p, d} {
+		if r != nil {
+			parts = append(parts, fmt.Sprintf("%s %d req/s", r.Target, r.MaxSustainedRPS))
+		}
+	}
+	out = append(out, "Highest sustained rate: "+strings.Join(parts, ", ")+".")
+	if d == nil {
+		return out
+	}
+	topped := func(r *Run) bool { return r != nil && len(r.Steps) > 0 && r.Steps[len(r.Steps)-1].Sustained }
+	if topped(d) {
+		out = append(out, "The direct baseline sustained every step: the staircase is too low to find the generator's ceiling.")
+	}
+	for _, r := range []*Run{g, p} {
+		if r == nil || r.MaxSustainedRPS == 0 {
+			continue
+		}
+		if r.MaxSustainedRPS >= d.MaxSustainedRPS {
+			out = append(out, fmt.Sprintf("%s reached the direct baseline's ceiling (%d req/s): there the load generator and cells on the generator CPUs are the limit, not the router, whose capacity is at least this.",
+				r.Target, d.MaxSustainedRPS))
+		} else if topped(r) {
+			out = append(out, fmt.Sprintf("%s sustained every step.", r.Target))
+		}
+	}
+	if g != nil && p != nil && g.MaxSustainedRPS > 0 && p.MaxSustainedRPS > 0 && g.MaxSustainedRPS != p.MaxSustainedRPS {
+		hi, lo := p, g
+		if g.MaxSustainedRPS > p.MaxSustainedRPS {
+			hi, lo = g, p
+		}
+		out = append(out, fmt.Sprintf("%s sustained %.2f× %s's rate on the same CPU budget.", hi.Target,
+			float64(hi.MaxSustainedRPS)/float64(lo.MaxSustainedRPS), lo.Target))
+	}
+	return out
+}

@@ -1,0 +1,409 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Render writes report.md and the charts into dir.
+func Render(dir string, r *Results) error {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+
+	w("# cellbench compare — %s\n\n", r.StartedAt.Format("2006-01-02 15:04 UTC"))
+	w("*What does an edge router gain or lose when it is written on Pingora (Rust) instead of Go's standard library?* ")
+	w("The same scenarios ran against the Go router, the Pingora router and a **direct** baseline (load generator → mock cell, no router), on loopback. ")
+	w("Every number below comes from this run (`results.json` beside this file); `harness report %s` re-renders it.\n\n", filepath.Base(dir))
+	writeSetup(w, r)
+	writeSummary(w, r)
+	writeParity(w, r)
+	for i := range r.Scenarios {
+		if err := writeScenario(w, dir, &r.Scenarios[i]); err != nil {
+			return err
+		}
+	}
+	if len(r.Notes) > 0 {
+		w("## Notes\n\n")
+		for _, n := range r.Notes {
+			w("- %s\n", n)
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(b.String()), 0o644)
+}
+
+type writer func(format string, args ...any)
+
+func writeSetup(w writer, r *Results) {
+	m, bud := r.Machine, r.Budget
+	dirty := ""
+	if m.GitDirty {
+		dirty = " (with uncommitted changes)"
+	}
+	w("## Setup\n\n")
+	w("| | |\n|---|---|\n")
+	w("| CPU | %s, %d cores |\n", orDash(m.CPUModel), m.Cores)
+	w("| kernel | %s |\n| Go | %s |\n| Rust | %s |\n", orDash(m.Kernel), orDash(m.GoVersion), orDash(m.RustVersion))
+	w("| commit | `%s`%s |\n", orDash(m.GitCommit), dirty)
+	w("| CPU budget | router under test on CPU(s) **%s** with `--workers %d`; load generator (this harness, vegeta) and mock cells on CPU(s) **%s**; the control plane, when used, with the generator |\n",
+		bud.RouterCPUs, bud.RouterWorkers, bud.GeneratorCPUs)
+	w("| duration scale | %g (fixed-timing scenarios run at 1) |\n", r.DurationScale)
+	w("| wall time | %s → %s |\n\n", r.StartedAt.Format("15:04:05"), r.FinishedAt.Format("15:04:05"))
+	w("The direct baseline shares the generator's CPUs with the cells exactly as in the router runs, so when a router matches it, the generator or the cells are the ceiling, not the router.\n\n")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+// cell formats one target's value for a summary row; "—" when the target
+// did not run or the value does not apply.
+func cells(s *ScenarioResult, f func(*Run) string) string {
+	var out []string
+	for _, t := range AllTargets {
+		r := s.Run(t)
+		switch {
+		case r == nil:
+			out = append(out, "—")
+		case r.Error != "" && r.Summary.Requests == 0:
+			out = append(out, "error")
+		default:
+			out = append(out, f(r))
+		}
+	}
+	return strings.Join(out, " | ")
+}
+
+func writeSummary(w writer, r *Results) {
+	w("## Summary\n\n")
+	w("| scenario | measure | go | pingora | direct |\n|---|---|---|---|---|\n")
+	for i := range r.Scenarios {
+		s := &r.Scenarios[i]
+		if s.Capacity {
+			w("| %s | max sustained rate (req/s) | %s |\n", s.Name, cells(s, func(r *Run) string { return fmt.Sprint(r.MaxSustainedRPS) }))
+			w("| %s | router CPU ms per 1k req at the last sustained step | %s |\n", s.Name, cells(s, func(r *Run) string {
+				if st := lastSustained(r); st != nil && st.Router != nil {
+					return fmt.Sprintf("%.1f", st.Router.CPUPerKReqMs)
+				}
+				return "—"
+			}))
+			continue
+		}
+		w("| %s | success | %s |\n", s.Name, cells(s, func(r *Run) string { return pct(r.Summary.SuccessRate) }))
+		w("| %s | p50 / p99 / p99.9 (ms) | %s |\n", s.Name, cells(s, func(r *Run) string {
+			l := r.Summary.Latency
+			return fmt.Sprintf("%.2f / %.2f / %.2f", l.P50, l.P99, l.P999)
+		}))
+		if !s.HasTimeline {
+			w("| %s | router CPU ms per 1k req · max RSS | %s |\n", s.Name, cells(s, func(r *Run) string {
+				if r.Router == nil {
+					return "—"
+				}
+				return fmt.Sprintf("%.1f · %.0f MiB", r.Router.CPUPerKReqMs, r.Router.MaxRSSMiB)
+			}))
+		}
+		if hasVersions(s) {
+			w("| %s | config change visible to all clients after (max, ms) | %s |\n", s.Name, cells(s, func(r *Run) string {
+				if v, ok := worstVisibility(r); ok {
+					return v
+				}
+				return "—"
+			}))
+		}
+	}
+	w("\n")
+}
+
+func pct(f float64) string { return fmt.Sprintf("%.3f %%", 100*f) }
+
+func lastSustained(r *Run) *Step {
+	var last *Step
+	for i := range r.Steps {
+		if r.Steps[i].Sustained {
+			last = &r.Steps[i]
+		}
+	}
+	return last
+}
+
+func hasVersions(s *ScenarioResult) bool {
+	for _, r := range s.Runs {
+		for _, a := range r.Actions {
+			if a.Version != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// worstVisibility is the longest time until every client saw a new
+// version, with the number of versions that were never served.
+func worstVisibility(r *Run) (string, bool) {
+	worst, any, never, stuck := 0.0, false, 0, 0
+	for _, a := range r.Actions {
+		if a.Visibility == nil {
+			continue
+		}
+		any = true
+		if a.Visibility.FirstSeenMs < 0 {
+			never++
+		}
+		if a.Visibility.AllAfterMs < 0 {
+			stuck++
+			continue
+		}
+		worst = math.Max(worst, a.Visibility.AllAfterMs)
+	}
+	if !any {
+		return "", false
+	}
+	s := fmt.Sprintf("%.0f", worst)
+	if never > 0 {
+		s += fmt.Sprintf(" (%d of the versions never served)", never)
+	}
+	if stuck > 0 {
+		s += fmt.Sprintf(" (%d never reached all clients)", stuck)
+	}
+	return s, true
+}
+
+func writeParity(w writer, r *Results) {
+	w("## Parity suite\n\n")
+	if r.ParitySkipped {
+		w("Skipped (`--skip-parity`).\n\n")
+		return
+	}
+	w("`go test -json ./parity/...` against each router binary (tests and subtests counted):\n\n")
+	w("| router | pass | fail | skip | time | failing tests |\n|---|---|---|---|---|---|\n")
+	for _, p := range r.Parity {
+		failed := strings.Join(p.Failed, ", ")
+		if p.Error != "" {
+			failed = strings.TrimSpace(failed + " " + "(" + p.Error + ")")
+		}
+		w("| %s | %d | %d | %d | %.0f s | %s |\n", p.Router, p.Pass, p.Fail, p.Skip, p.DurationS, orDash(escapePipes(failed)))
+	}
+	w("\n")
+}
+
+func escapePipes(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "|", "\\|"), "\n", " ")
+}
+
+func writeScenario(w writer, dir string, s *ScenarioResult) error {
+	w("## %s\n\n", s.Name)
+	w("**Question.** %s\n\n", s.Question)
+	w("Config: `%s`. SLO: success ≥ %s, p99 ≤ %g ms. Duration scale: %g.\n\n", s.Config, pct(s.SLO.MinSuccess), s.SLO.MaxP99Ms, s.Scale)
+	w("**Reading.** %s\n\n", reading(s))
+
+	w("| target | requests | success | no answer | 2xx/s | p50 | p90 | p99 | p99.9 | max (ms) | misrouted | router CPU ms/1k req | router CPU use | max RSS |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range s.Runs {
+		l := r.Summary.Latency
+		cpu, util, rss := "—", "—", "—"
+		if r.Router != nil {
+			cpu = fmt.Sprintf("%.1f", r.Router.CPUPerKReqMs)
+			util = fmt.Sprintf("%.0f %%", 100*r.Router.Utilization)
+			rss = fmt.Sprintf("%.0f MiB", r.Router.MaxRSSMiB)
+		}
+		if s.Capacity {
+			cpu, util = "see steps", "see steps"
+		}
+		w("| %s | %d | %s | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.1f | %d | %s | %s | %s |\n",
+			r.Target, r.Summary.Requests, pct(r.Summary.SuccessRate), r.Summary.Errors, r.Summary.Throughput,
+			l.P50, l.P90, l.P99, l.P999, l.Max, r.Misrouted, cpu, util, rss)
+	}
+	w("\n")
+	for _, r := range s.Runs {
+		if r.Error != "" {
+			w("- **%s run error:** %s\n", r.Target, escapePipes(r.Error))
+		}
+		for _, n := range r.Notes {
+			w("- %s: %s\n", r.Target, n)
+		}
+	}
+	writeCodes(w, s)
+	if s.Capacity {
+		writeSteps(w, s)
+	}
+	writeActions(w, s)
+	writePhases(w, s)
+	return writeCharts(w, dir, s)
+}
+
+// writeCodes shows statuses, transport errors and who served, per target.
+func writeCodes(w writer, s *ScenarioResult) {
+	w("| target | statuses | served by (placement or cell) | failover reasons | top transport errors |\n|---|---|---|---|---|\n")
+	for _, r := range s.Runs {
+		var errs []string
+		for _, e := range r.Summary.TopErrors {
+			errs = append(errs, fmt.Sprintf("%d× %s", e.Count, e.Name))
+		}
+		w("| %s | %s | %s | %s | %s |\n", r.Target, counts(r.Summary.Codes), counts(r.Summary.Served),
+			counts(r.Summary.Failover), orDash(escapePipes(strings.Join(errs, "; "))))
+	}
+	w("\n")
+	var keys []string
+	for _, r := range s.Runs {
+		for k, p := range r.Expected {
+			keys = append(keys, fmt.Sprintf("`%s`→%s", k, p))
+		}
+		break
+	}
+	sort.Strings(keys)
+	if len(keys) > 0 {
+		w("Routing keys and the placement the config routes them to: %s. *Misrouted* counts 2xx answers without failover from any other placement.\n\n", strings.Join(keys, ", "))
+	}
+}
+
+func counts(m map[string]int) string {
+	if len(m) == 0 {
+		return "—"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+func writeSteps(w writer, s *ScenarioResult) {
+	w("Steps (each step a fresh open-loop constant-rate attack; the staircase stops after the first step that is not sustained):\n\n")
+	w("| target | offered (req/s) | sent | 2xx/s | success | p50 | p99 | max (ms) | router CPU ms/1k req | router CPU use | sustained |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range s.Runs {
+		for _, st := range r.Steps {
+			cpu, util := "—", "—"
+			if st.Router != nil {
+				cpu = fmt.Sprintf("%.1f", st.Router.CPUPerKReqMs)
+				util = fmt.Sprintf("%.0f %%", 100*st.Router.Utilization)
+			}
+			ok := "yes"
+			if !st.Sustained {
+				ok = "no: " + st.Why
+			}
+			l := st.Summary.Latency
+			w("| %s | %d | %d | %.0f | %s | %.2f | %.2f | %.1f | %s | %s | %s |\n", r.Target, st.Rate, st.Summary.Requests,
+				st.Summary.Throughput, pct(st.Summary.SuccessRate), l.P50, l.P99, l.Max, cpu, util, ok)
+		}
+	}
+	w("\n")
+}
+
+func writeActions(w writer, s *ScenarioResult) {
+	if !s.HasTimeline {
+		return
+	}
+	w("Timeline (offsets from the start of the measured load; for a new version: time until the first response carried it, time after which no response carried another, and responses that still carried an older one after the first new one):\n\n")
+	w("| target | at (ms) | action | outcome |\n|---|---|---|---|\n")
+	for _, r := range s.Runs {
+		for _, a := range r.Actions {
+			w("| %s | %.0f | %s %s | %s |\n", r.Target, a.AtMs, a.Kind, escapePipes(a.Detail), escapePipes(outcome(a)))
+		}
+	}
+	w("\n")
+}
+
+func outcome(a Action) string {
+	switch {
+	case a.Skipped:
+		return "not applicable without a router"
+	case a.Error != "":
+		return "action failed: " + a.Error
+	case a.Invalid:
+		return fmt.Sprintf("responses carrying the rejected version: %d", a.SeenInvalid)
+	case a.Visibility != nil:
+		v := a.Visibility
+		switch {
+		case v.FirstSeenMs < 0 && v.AllAfterMs < 0:
+			return "never served, and older versions were still served at the end"
+		case v.FirstSeenMs < 0:
+			return fmt.Sprintf("never served (a newer version replaced it); all clients past it +%.0f ms", v.AllAfterMs)
+		case v.AllAfterMs < 0:
+			return fmt.Sprintf("first seen +%.0f ms, but older versions were still served at the end (stale: %d)", v.FirstSeenMs, v.Stale)
+		}
+		return fmt.Sprintf("first seen +%.0f ms, all clients +%.0f ms, stale after first: %d", v.FirstSeenMs, v.AllAfterMs, v.Stale)
+	case a.FirstFailoverMs != nil:
+		return fmt.Sprintf("first failover %s, first non-2xx %s", since(*a.FirstFailoverMs), since(*a.FirstErrorMs))
+	case a.BackMs != nil:
+		return "served again without failover " + since(*a.BackMs)
+	}
+	return "done"
+}
+
+func since(ms float64) string {
+	if ms < 0 {
+		return "never (in this phase)"
+	}
+	return fmt.Sprintf("+%.0f ms", ms)
+}
+
+func writePhases(w writer, s *ScenarioResult) {
+	any := false
+	for _, r := range s.Runs {
+		any = any || len(r.Phases) > 0
+	}
+	if !any {
+		return
+	}
+	w("Phases (between chaos actions):\n\n| target | phase | from–to (s) | requests | success | no answer | failovers | p99 (ms) |\n|---|---|---|---|---|---|---|---|\n")
+	for _, r := range s.Runs {
+		for _, p := range r.Phases {
+			w("| %s | %s | %.1f–%.1f | %d | %s | %d | %d | %.2f |\n", r.Target, escapePipes(p.Name), p.FromMs/1000, p.ToMs/1000,
+				p.Requests, pct(p.SuccessRate), p.Errors, p.Failovers, p.P99)
+		}
+	}
+	w("\n")
+}
+
+func writeCharts(w writer, dir string, s *ScenarioResult) error {
+	charts := []func(string, *ScenarioResult) (string, error){latencyChart, latencyTimeChart}
+	if s.Capacity {
+		charts = append(charts, capacityChart, capacityLatencyChart)
+	}
+	if hasPhases(s) || anyFailures(s) {
+		charts = append(charts, successChart)
+	}
+	if hasVersions(s) {
+		charts = append(charts, versionChart)
+	}
+	for _, c := range charts {
+		name, err := c(dir, s)
+		if err != nil {
+			return err
+		}
+		if name != "" {
+			w("![%s](%s)\n\n", name, name)
+		}
+	}
+	return nil
+}
+
+func hasPhases(s *ScenarioResult) bool {
+	for _, r := range s.Runs {
+		if len(r.Phases) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func anyFailures(s *ScenarioResult) bool {
+	for _, r := range s.Runs {
+		if r.Summary.Requests > r.Summary.Successes {
+			return true
+		}
+	}
+	return false
+}

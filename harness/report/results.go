@@ -1,0 +1,182 @@
+// Package report holds the results of a `harness compare` run
+// (results.json) and renders them: report.md and PNG charts. A report can be
+// re-rendered from results.json alone (`harness report DIR`).
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"cellbench/harness/metrics"
+	"cellbench/harness/scenario"
+)
+
+// Targets, in the order every table and chart shows them.
+const (
+	TargetGo      = "go"
+	TargetPingora = "pingora"
+	TargetDirect  = "direct"
+)
+
+// AllTargets is the order of targets in tables and charts.
+var AllTargets = []string{TargetGo, TargetPingora, TargetDirect}
+
+// Results is everything one compare run measured.
+type Results struct {
+	StartedAt     time.Time        `json:"started_at"`
+	FinishedAt    time.Time        `json:"finished_at"`
+	Machine       Machine          `json:"machine"`
+	Budget        Budget           `json:"cpu_budget"`
+	DurationScale float64          `json:"duration_scale"`
+	Scenarios     []ScenarioResult `json:"scenarios"`
+	Parity        []ParityResult   `json:"parity,omitempty"`
+	ParitySkipped bool             `json:"parity_skipped"`
+	Notes         []string         `json:"notes,omitempty"`
+}
+
+// Machine describes where the numbers come from.
+type Machine struct {
+	CPUModel    string `json:"cpu_model"`
+	Cores       int    `json:"cores"`
+	Kernel      string `json:"kernel"`
+	GoVersion   string `json:"go_version"`
+	RustVersion string `json:"rust_version"`
+	GitCommit   string `json:"git_commit"`
+	GitDirty    bool   `json:"git_dirty"`
+}
+
+// Budget is the CPU split between the router under test and the rest.
+type Budget struct {
+	RouterCPUs    string `json:"router_cpus"`
+	GeneratorCPUs string `json:"generator_cpus"`
+	RouterWorkers int    `json:"router_workers"`
+}
+
+// ScenarioResult is one scenario against every target.
+type ScenarioResult struct {
+	Name     string       `json:"name"`
+	Question string       `json:"question"`
+	Config   string       `json:"config"`
+	SLO      scenario.SLO `json:"slo"`
+	// Scale is the duration scale that applied (1 for fixed-timing scenarios).
+	Scale       float64 `json:"scale"`
+	Capacity    bool    `json:"capacity"`
+	HasTimeline bool    `json:"has_timeline"`
+	Runs        []Run   `json:"runs"`
+}
+
+// Run is one scenario against one target.
+type Run struct {
+	Target string `json:"target"`
+	// Error is why the run could not be completed (the numbers are then
+	// partial or absent).
+	Error      string           `json:"error,omitempty"`
+	DurationMs float64          `json:"duration_ms"`
+	Summary    metrics.Summary  `json:"summary"`
+	Timeline   []metrics.Second `json:"timeline"`
+	// Expected maps each target routing key to the placement the config
+	// routes it to; Misrouted counts 2xx answers without failover served by
+	// another placement.
+	Expected  map[string]string `json:"expected_placement"`
+	Misrouted int               `json:"misrouted"`
+	// BootstrapVersion is the config version the router started with.
+	BootstrapVersion string `json:"bootstrap_version,omitempty"`
+	// Steps and MaxSustainedRPS are set for capacity scenarios.
+	Steps           []Step          `json:"steps,omitempty"`
+	MaxSustainedRPS int             `json:"max_sustained_rps,omitempty"`
+	Actions         []Action        `json:"actions,omitempty"`
+	Phases          []metrics.Phase `json:"phases,omitempty"`
+	Router          *ProcStats      `json:"router,omitempty"`
+	Notes           []string        `json:"notes,omitempty"`
+}
+
+// Step is one rate of a capacity staircase.
+type Step struct {
+	Rate    int             `json:"rate"`
+	Summary metrics.Summary `json:"summary"`
+	// Sustained: success and p99 within the SLO and at least 95 % of the
+	// offered rate actually sent and answered.
+	Sustained bool       `json:"sustained"`
+	Why       string     `json:"why,omitempty"`
+	Router    *ProcStats `json:"router,omitempty"`
+}
+
+// Action is what happened to one timeline action and what it caused.
+type Action struct {
+	AtMs    float64 `json:"at_ms"`
+	Kind    string  `json:"action"`
+	Detail  string  `json:"detail"`
+	Skipped bool    `json:"skipped,omitempty"`
+	Error   string  `json:"error,omitempty"`
+	// Version changes: when the new version reached clients. For an
+	// invalid document, SeenInvalid counts responses that carried it (must
+	// be 0).
+	Version     string              `json:"version,omitempty"`
+	Invalid     bool                `json:"invalid,omitempty"`
+	Visibility  *metrics.Visibility `json:"visibility,omitempty"`
+	SeenInvalid int                 `json:"seen_invalid,omitempty"`
+	// Chaos: time to the first failover answer after the action, and after a
+	// reset the time until the cell serves without failover again (-1: never
+	// within the phase).
+	FirstFailoverMs *float64 `json:"first_failover_ms,omitempty"`
+	FirstErrorMs    *float64 `json:"first_error_ms,omitempty"`
+	BackMs          *float64 `json:"back_ms,omitempty"`
+}
+
+// ProcStats is the router process's resource use during the measured load.
+type ProcStats struct {
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// CPUPerKReqMs is router CPU milliseconds per 1000 requests.
+	CPUPerKReqMs float64 `json:"cpu_ms_per_1k_requests"`
+	// Utilization is CPU seconds per wall second over the router's cores.
+	Utilization float64 `json:"utilization"`
+	MaxRSSMiB   float64 `json:"max_rss_mib"`
+}
+
+// ParityResult is one parity-suite run.
+type ParityResult struct {
+	Router    string   `json:"router"`
+	Binary    string   `json:"binary"`
+	Pass      int      `json:"pass"`
+	Fail      int      `json:"fail"`
+	Skip      int      `json:"skip"`
+	Failed    []string `json:"failed,omitempty"`
+	Skipped   []string `json:"skipped,omitempty"`
+	Error     string   `json:"error,omitempty"`
+	DurationS float64  `json:"duration_s"`
+}
+
+// Run returns the scenario's run against target, or nil.
+func (s *ScenarioResult) Run(target string) *Run {
+	for i := range s.Runs {
+		if s.Runs[i].Target == target {
+			return &s.Runs[i]
+		}
+	}
+	return nil
+}
+
+// WriteJSON writes results.json into dir.
+func WriteJSON(dir string, r *Results) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "results.json"), append(b, '\n'), 0o644)
+}
+
+// ReadJSON reads dir/results.json.
+func ReadJSON(dir string) (*Results, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		return nil, err
+	}
+	var r Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s/results.json: %w", dir, err)
+	}
+	return &r, nil
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+
+	"cellbench/config"
+	"cellbench/harness/metrics"
+	"cellbench/harness/report"
+	"cellbench/harness/scenario"
+)
+
+// env is what every run needs: binaries, the repository root and the CPU
+// budget.
+type env struct {
+	root          string
+	goRouter      string
+	pingora       string
+	mockbackends  string
+	controlplane  string
+	routerCPUs    string
+	generatorCPUs string
+	allCPUs       string
+	cores         int
+	workers       int
+	scale         float64
+	log           func(format string, args ...any)
+}
+
+func (e *env) routerBin(target string) string {
+	if target == report.TargetGo {
+		return e.goRouter
+	}
+	return e.pingora
+}
+
+// warmup is the unmeasured load before every measured run: it opens the
+// keep-alive connections and lets both routers reach a steady state.
+const warmup = time.Second
+
+// runSetup is the live processes and files of one run.
+type runSetup struct {
+	env        *env
+	dir        string
+	cfg        *config.Config // with endpoints rewritten to the live cells
+	cfgPath    string
+	mocks      *proc
+	ready      mockReady
+	router     *proc
+	routerAddr string
+	cp         *proc
+	cpAddr     string
+	cpCfgPath  string
+}
+
+func (s *runSetup) stop() {
+	s.router.stop(6 * time.Second)
+	s.cp.stop(3 * time.Second)
+	s.mocks.stop(4 * time.Second)
+}
+
+// runScenario runs one scenario against one target and measures it.
+func runScenario(ctx context.Context, e *env, sc *scenario.Scenario, target, dir string) (run report.Run) {
+	run.Target = target
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		run.Error = err.Error()
+		return run
+	}
+	setup, err := start(ctx, e, sc, target, dir)
+	if setup != nil {
+		defer setup.stop()
+	}
+	if err != nil {
+		run.Error = err.Error()
+		return run
+	}
+	run.Expected = expectedPlacements(setup.cfg, sc.Targets)
+	run.BootstrapVersion = setup.cfg.Version
+	base := func(int) string { return "http://" + setup.routerAddr }
+	if target == report.TargetDirect {
+		base = func(i int) string { return "http://" + setup.ready.Cells[run.Expected[sc.Targets[i].RoutingKey]] }
+	}
+	tr := targeter(sc.Targets, base)
+	client := &http.Client{Transport: newTransport(), Timeout: requestTimeout}
+	defer client.CloseIdleConnections()
+
+	firstRate := sc.Rate
+	if sc.Steps != nil {
+		firstRate = sc.Steps.Rates[0]
+	}
+	attack(client, tr, firstRate, warmup, time.Now())
+	if ctx.Err() != nil {
+		run.Error = ctx.Err().Error()
+		return run
+	}
+
+	var recs []metrics.Record
+	if sc.Steps != nil {
+		recs = measureCapacity(ctx, e, sc, setup, client, tr, &run)
+	} else {
+		recs = measureSteady(ctx, e, sc, setup, target, client, tr, &run)
+	}
+	if setup.router != nil && setup.router.exited() {
+		run.Error = fmt.Sprintf("router exited during the run (%v): %s", setup.router.err, setup.router.stderrTail())
+	}
+	run.Misrouted = misrouted(run.Expected, sc.Targets, recs)
+	return run
+}
+
+// start brings up the mock cells, the control plane if the scenario uses
+// one, and the router (none for the direct baseline), and waits until each
+// is ready.
+func start(ctx context.Context, e *env, sc *scenario.Scenario, target, dir string) (*runSetup, error) {
+	cfg, err := sc.RouterConfig(e.root)
+	if err != nil {
+		return nil, err
+	}
+	s := &runSetup{env: e, dir: dir}
+	names := make([]string, 0, len(cfg.Placements))
+	for name := range cfg.Placements {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	s.mocks, s.ready, err = startMocks(e.mockbackends, e.generatorCPUs, dir, names)
+	if err != nil {
+		return s, err
+	}
+	for name, p := range cfg.Placements {
+		p.Endpoint = "http://" + s.ready.Cells[name]
+	}
+	s.cfg = cfg
+	s.cfgPath = filepath.Join(dir, "router.json")
+	if err := writeConfig(s.cfgPath, cfg); err != nil {
+		return s, err
+	}
+	if target == report.TargetDirect {
+		return s, nil
+	}
+	if sc.ControlPlane {
+		if s.cpAddr, err = freePort(); err != nil {
+			return s, err
+		}
+		s.cpCfgPath = filepath.Join(dir, "controlplane.json")
+		if err := writeConfig(s.cpCfgPath, cfg); err != nil {
+			return s, err
+		}
+		if err := s.startControlPlane(ctx, e); err != nil {
+			return s, err
+		}
+	}
+	if s.routerAddr, err = freePort(); err != nil {
+		return s, err
+	}
+	admin, err := freePort()
+	if err != nil {
+		return s, err
+	}
+	accessLog := "off"
+	if sc.AccessLog == "file" {
+		accessLog = filepath.Join(dir, "access.log")
+	}
+	args := []string{"--config", s.cfgPath, "--listen", s.routerAddr, "--admin", admin,
+		"--access-log", accessLog, "--workers", strconv.Itoa(e.workers), "--node-id", "harness-" + target}
+	if sc.ControlPlane {
+		args = append(args, "--control-plane", "ws://"+s.cpAddr+"/connect")
+	}
+	p, stdout, err := startProc("router", e.routerCPUs, dir, e.routerBin(target), args...)
+	if err != nil {
+		return s, err
+	}
+	discardStdout(stdout)
+	s.router = p
+	return s, waitHealthy(ctx, p, "http://"+admin+"/healthz", 20*time.Second)
+}
+
+func (s *runSetup) startControlPlane(ctx context.Context, e *env) error {
+	p, stdout, err := startProc("controlplane", e.generatorCPUs, s.dir, e.controlplane,
+		"--config", s.cpCfgPath, "--listen", s.cpAddr)
+	if err != nil {
+		return err
+	}
+	discardStdout(stdout)
+	s.cp = p
+	return waitHealthy(ctx, p, "http://"+s.cpAddr+"/healthz", 10*time.Second)
+}
+
+// writeConfig replaces path atomically (temporary file and rename), the way
+// a deploy tool updates a watched config.
+func writeConfig(path string, cfg *config.Config) error {
+	doc, err := config.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, doc)
+}
+
+func writeAtomic(path string, doc []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, doc, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// expectedPlacements maps each routing key of the targets to the placement
+// the config routes it to (contract §2.2).
+func expectedPlacements(cfg *config.Config, targets []scenario.Target) map[string]string {
+	out := map[string]string{}
+	for _, t := range targets {
+		p, ok := cfg.Routes[t.RoutingKey]
+		if !ok {
+			p = cfg.DefaultPlacement
+		}
+		out[t.RoutingKey] = p
+	}
+	return out
+}
+
+// misrouted counts 2xx answers without failover that came from a placement
+// other than the one the config routes their key to.
+func misrouted(expected map[string]string, targets []scenario.Target, recs []metrics.Record) int {
+	n := 0
+	for _, r := range recs {
+		if !r.Success() || r.Failover != "" || r.Target < 0 || r.Target >= len(targets) {
+			continue
+		}
+		if r.Served != expected[targets[r.Target].RoutingKey] {
+			n++
+		}
+	}
+	return n
+}
+
+// routerStats converts two /proc samples around a load window.
+func routerStats(before, after procStats, requests int, window time.Duration, cores int) *report.ProcStats {
+	cpu := (after.CPU - before.CPU).Seconds()
+	st := &report.ProcStats{CPUSeconds: cpu, MaxRSSMiB: float64(after.MaxRSSB) / (1 << 20)}
+	if requests > 0 {
+		st.CPUPerKReqMs = cpu * 1000 / float64(requests) * 1000
+	}
+	if window > 0 && cores > 0 {
+		st.Utilization = cpu / window.Seconds() / float64(cores)
+	}
+	return st
+}
+
+func describeAction(a scenario.Action) string {
+	switch a.Kind {
+	case scenario.ActionChaos:
+		return a.Cell + " " + string(a.Chaos)
+	case scenario.ActionChaosReset:
+		return a.Cell + " reset"
+	case scenario.ActionConfigWrite, scenario.ActionCPPut:
+		if a.Invalid {
+			return "invalid document " + a.Version
+		}
+		return "version " + a.Version
+	}
+	return "control plane"
+}

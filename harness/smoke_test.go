@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"cellbench/harness/report"
+	"cellbench/harness/scenario"
+)
+
+// TestSmokeRouting builds the Go router and the mock backends, runs a short
+// routing scenario (100 req/s for 1 s) against the Go router and the direct
+// baseline with real processes, and renders the report.
+func TestSmokeRouting(t *testing.T) {
+	if _, err := exec.LookPath("taskset"); err != nil {
+		t.Fatalf("taskset is required by the harness: %v", err)
+	}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	for _, b := range []string{"go-router", "mockbackends"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, b), "./"+b)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", b, err, out)
+		}
+	}
+	online, err := onlineCPUs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{
+		root: root, goRouter: filepath.Join(bin, "go-router"), mockbackends: filepath.Join(bin, "mockbackends"),
+		routerCPUs: online.String(), generatorCPUs: online.String(), allCPUs: online.String(), cores: len(online),
+		workers: 1, scale: 1, log: t.Logf,
+	}
+	t.Cleanup(stopAll)
+
+	sc, err := scenario.Parse([]byte(`{
+	  "name": "smoke", "question": "does a run work end to end?",
+	  "config": "config/examples/demo.json", "access_log": "file",
+	  "targets": [
+	    {"routing_key": "acme", "method": "GET", "path": "/a", "weight": 1},
+	    {"routing_key": "visa", "method": "POST", "path": "/b", "body_bytes": 64, "weight": 1},
+	    {"routing_key": "nobody", "method": "GET", "path": "/c", "weight": 2}
+	  ],
+	  "rate": 100, "duration_ms": 1000,
+	  "timeline": [{"at_ms": 300, "action": "config_write", "version": "smoke-2"}],
+	  "slo": {"min_success": 0.99, "max_p99_ms": 1000}
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res := &report.Results{Budget: report.Budget{RouterCPUs: e.routerCPUs, GeneratorCPUs: e.generatorCPUs, RouterWorkers: 1}, DurationScale: 1}
+	sr := report.ScenarioResult{Name: sc.Name, Question: sc.Question, Config: sc.Config, SLO: sc.SLO, Scale: 1, HasTimeline: true}
+	for _, target := range []string{report.TargetGo, report.TargetDirect} {
+		run := runScenario(ctx, e, sc, target, filepath.Join(out, "runs", target))
+		if run.Error != "" {
+			t.Fatalf("%s: %s", target, run.Error)
+		}
+		s := run.Summary
+		// 100 req/s for 1 s: the pacer sends 100 (±1 at the edges).
+		if s.Requests < 95 || s.Requests > 105 || s.SuccessRate != 1 {
+			t.Fatalf("%s: %d requests, success %v, codes %v, errors %v", target, s.Requests, s.SuccessRate, s.Codes, s.TopErrors)
+		}
+		if run.Misrouted != 0 || s.Served["tier1"] == 0 || s.Served["visa"] == 0 || s.Served["tier3"] == 0 {
+			t.Fatalf("%s: misrouted %d, served %v", target, run.Misrouted, s.Served)
+		}
+		if len(run.Actions) != 1 {
+			t.Fatalf("%s: actions %+v", target, run.Actions)
+		}
+		a := run.Actions[0]
+		switch target {
+		case report.TargetGo:
+			if run.Router == nil || run.Router.CPUSeconds <= 0 {
+				t.Fatalf("router stats %+v", run.Router)
+			}
+			if a.Visibility == nil || a.Visibility.FirstSeenMs < 0 || a.Visibility.FirstSeenMs > 1000 {
+				t.Fatalf("version smoke-2 not seen within 1 s: %+v", a.Visibility)
+			}
+			if log, err := os.ReadFile(filepath.Join(out, "runs", target, "access.log")); err != nil || !strings.Contains(string(log), `"msg":"request"`) {
+				t.Fatalf("access log: %v %.200s", err, log)
+			}
+		case report.TargetDirect:
+			if !a.Skipped || run.Router != nil {
+				t.Fatalf("direct: action %+v, router %+v", a, run.Router)
+			}
+		}
+		sr.Runs = append(sr.Runs, run)
+	}
+	res.Scenarios = append(res.Scenarios, sr)
+	if err := report.Render(out, res); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "smoke-latency.png")); err != nil {
+		t.Fatal(err)
+	}
+	procs.Lock()
+	live := len(procs.live)
+	procs.Unlock()
+	if live != 0 {
+		t.Fatalf("%d processes still running after the runs", live)
+	}
+}
+
+func TestCPUList(t *testing.T) {
+	s, err := parseCPUList("0,2-3,2")
+	if err != nil || s.String() != "0,2,3" {
+		t.Fatalf("%v %v", s, err)
+	}
+	if got := s.minus(cpuSet{2}).String(); got != "0,3" {
+		t.Fatalf("minus: %s", got)
+	}
+	for _, bad := range []string{"", "a", "3-1", "-1"} {
+		if _, err := parseCPUList(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestErrorClassDropsTheURL(t *testing.T) {
+	got := errorClass(`Post "http://127.0.0.1:5555/api#t=2": dial tcp 127.0.0.1:5555: connect: connection refused`)
+	if got != "dial tcp 127.0.0.1:5555: connect: connection refused" {
+		t.Fatalf("%q", got)
+	}
+	got = errorClass(`Get "http://127.0.0.1:1/x": read tcp 127.0.0.1:40000->127.0.0.1:1: read: connection reset by peer`)
+	if got != "read tcp: read: connection reset by peer" {
+		t.Fatalf("%q", got)
+	}
+}
