@@ -1,10 +1,17 @@
 package parity
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -293,6 +300,46 @@ func TestWireRules(t *testing.T) {
 		}
 	})
 
+	t.Run("mutated requests never stop the router", func(t *testing.T) {
+		// 300 deterministic mutations of a valid POST (byte flips, cuts,
+		// injected CR, LF, NUL, colons and spaces, repeated slices), each
+		// sent on its own connection, 10 at a time; the client half-closes
+		// so an incomplete request ends instead of waiting for more bytes.
+		valid := []byte("POST /m?q=1 HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+		rng := rand.New(rand.NewPCG(1, 2))
+		sem := make(chan struct{}, 10)
+		var wg sync.WaitGroup
+		var hung atomic.Int64
+		for range 300 {
+			payload := mutate(rng, valid)
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				conn, err := net.DialTimeout("tcp", r.listen, 2*time.Second)
+				if err != nil {
+					hung.Add(1)
+					return
+				}
+				defer conn.Close()
+				conn.SetDeadline(time.Now().Add(5 * time.Second))
+				conn.Write(payload)
+				conn.(*net.TCPConn).CloseWrite()
+				if _, err := io.Copy(io.Discard, conn); err != nil && !isClosed(err) {
+					hung.Add(1) // neither answered nor closed within 5 s
+				}
+			}()
+		}
+		wg.Wait()
+		if n := hung.Load(); n > 0 {
+			t.Errorf("%d of 300 connections neither answered nor closed within 5 s of the client's half-close", n)
+		}
+		if r.proc.exited() {
+			t.Fatalf("router exited: %v", r.proc.state)
+		}
+		wantServed(t, r.get(t, "/", "kw"), "w", "shared", "")
+	})
+
 	t.Run("router still serves", func(t *testing.T) {
 		if r.proc.exited() {
 			t.Fatalf("router exited: %v", r.proc.state)
@@ -319,4 +366,31 @@ func statuses(resps []rawResponse) []int {
 		out = append(out, r.status)
 	}
 	return out
+}
+
+// mutate returns a copy of valid with one to three random edits.
+func mutate(rng *rand.Rand, valid []byte) []byte {
+	b := append([]byte(nil), valid...)
+	for range 1 + rng.IntN(3) {
+		i := rng.IntN(len(b))
+		switch rng.IntN(6) {
+		case 0: // flip a byte
+			b[i] ^= byte(1 + rng.IntN(255))
+		case 1: // cut
+			b = b[:i]
+		case 2: // inject a framing byte
+			b = slices.Insert(b, i, []byte{'\r', '\n', 0, ':', ' ', '\t'}[rng.IntN(6)])
+		case 3: // repeat a slice
+			j := i + rng.IntN(len(b)-i)
+			b = slices.Insert(b, j, b[i:j]...)
+		case 4: // delete a byte
+			b = slices.Delete(b, i, i+1)
+		case 5: // a long token
+			b = slices.Insert(b, i, bytes.Repeat([]byte{'a' + byte(rng.IntN(26))}, rng.IntN(5000))...)
+		}
+		if len(b) == 0 {
+			b = append(b, 'G')
+		}
+	}
+	return b
 }
