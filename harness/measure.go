@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"os"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -13,6 +14,36 @@ import (
 )
 
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// cpuSample is the machine's busy CPU time and the part of it that belongs
+// to this run (the harness itself, the cells, the router, the control
+// plane); the difference over a run is load from elsewhere on the machine
+// (other users, builds), which makes numbers noisy and is reported.
+type cpuSample struct{ machine, ours time.Duration }
+
+func (s *runSetup) cpuSample() cpuSample {
+	var c cpuSample
+	c.machine, _ = machineBusy()
+	self, _ := readProcStats(os.Getpid())
+	c.ours = self.CPU
+	for _, p := range []*proc{s.mocks, s.router, s.cp} {
+		if p != nil && !p.exited() {
+			st, _ := readProcStats(p.pid())
+			c.ours += st.CPU
+		}
+	}
+	return c
+}
+
+// otherLoad is the CPU used outside this run between two samples, in
+// cores (1.0 = one core fully busy with something else).
+func otherLoad(a, b cpuSample, wall time.Duration) float64 {
+	other := (b.machine - a.machine) - (b.ours - a.ours)
+	if other < 0 || wall <= 0 {
+		return 0
+	}
+	return other.Seconds() / wall.Seconds()
+}
 
 func (s *runSetup) routerSample() procStats {
 	if s.router == nil {
@@ -28,11 +59,13 @@ func measureSteady(ctx context.Context, e *env, sc *scenario.Scenario, setup *ru
 	client *http.Client, tr vegeta.Targeter, run *report.Run) []metrics.Record {
 	d := sc.Duration(e.scale)
 	before := setup.routerSample()
+	cpu0 := setup.cpuSample()
 	origin := time.Now()
 	done := make(chan []report.Action, 1)
 	go func() { done <- runTimeline(ctx, sc, setup, target, origin, sc.Scale(e.scale)) }()
 	recs := attack(client, tr, sc.Rate, d, origin)
 	actions := <-done
+	run.OtherLoad = otherLoad(cpu0, setup.cpuSample(), time.Since(origin))
 	if setup.router != nil {
 		run.Router = routerStats(before, setup.routerSample(), len(recs), d, e.workers)
 	}
@@ -52,6 +85,7 @@ func measureCapacity(ctx context.Context, e *env, sc *scenario.Scenario, setup *
 	pause := time.Duration(float64(sc.Steps.PauseMs)*scale) * time.Millisecond
 	var all []metrics.Record
 	first := setup.routerSample()
+	cpu0 := setup.cpuSample()
 	origin := time.Now()
 	for i, rate := range sc.Steps.Rates {
 		if ctx.Err() != nil {
@@ -75,6 +109,7 @@ func measureCapacity(ctx context.Context, e *env, sc *scenario.Scenario, setup *
 		run.MaxSustainedRPS = rate
 	}
 	total := time.Since(origin)
+	run.OtherLoad = otherLoad(cpu0, setup.cpuSample(), total)
 	if setup.router != nil {
 		run.Router = routerStats(first, setup.routerSample(), len(all), total, e.workers)
 	}

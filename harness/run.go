@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -253,7 +255,11 @@ func routerStats(before, after procStats, requests int, window time.Duration, co
 func describeAction(a scenario.Action) string {
 	switch a.Kind {
 	case scenario.ActionChaos:
-		return a.Cell + " " + string(a.Chaos)
+		var compact bytes.Buffer
+		if json.Compact(&compact, a.Chaos) != nil {
+			return a.Cell + " " + string(a.Chaos)
+		}
+		return a.Cell + " " + compact.String()
 	case scenario.ActionChaosReset:
 		return a.Cell + " reset"
 	case scenario.ActionConfigWrite, scenario.ActionCPPut:

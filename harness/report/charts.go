@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"math"
 	"path/filepath"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -82,7 +83,63 @@ func logY(p *plot.Plot, ss []series, floor float64) {
 		}
 	}
 	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Tick.Marker = logTicks{}
+}
+
+// logTicks labels 1-2-5 steps of each decade, so that a log axis spanning
+// less than a decade still has numbers on it (plot.LogTicks labels only
+// powers of ten).
+type logTicks struct{}
+
+func (logTicks) Ticks(min, max float64) []plot.Tick {
+	var ticks []plot.Tick
+	for e := math.Floor(math.Log10(min)); e <= math.Ceil(math.Log10(max)); e++ {
+		for m := 1; m < 10; m++ {
+			v := float64(m) * math.Pow(10, e)
+			if v < min || v > max {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || m == 2 || m == 5 {
+				t.Label = strconv.FormatFloat(v, 'g', -1, 64)
+			}
+			ticks = append(ticks, t)
+		}
+	}
+	return ticks
+}
+
+// markActions draws a dashed vertical line at each timeline action of the
+// first router run (the offsets are the same for every target), from y0 to
+// y1.
+func markActions(p *plot.Plot, s *ScenarioResult, y0, y1 float64) error {
+	for _, r := range s.Runs {
+		if len(r.Actions) == 0 {
+			continue
+		}
+		for _, a := range r.Actions {
+			x := a.AtMs / 1000
+			l, err := plotter.NewLine(plotter.XYs{{X: x, Y: y0}, {X: x, Y: y1}})
+			if err != nil {
+				return err
+			}
+			l.Color = color.Gray{Y: 170}
+			l.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
+			p.Add(l)
+		}
+		return nil
+	}
+	return nil
+}
+
+func yRange(ss []series) (lo, hi float64) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, s := range ss {
+		for _, xy := range s.xys {
+			lo, hi = math.Min(lo, xy.Y), math.Max(hi, xy.Y)
+		}
+	}
+	return lo, hi
 }
 
 func save(p *plot.Plot, dir, name string) (string, error) {
@@ -135,8 +192,12 @@ func latencyTimeChart(dir string, s *ScenarioResult) (string, error) {
 	if empty(ss) {
 		return "", nil
 	}
-	p := newPlot(s.Name+": p99 latency per second", "second of the run (by send time)", "p99 (ms, log)")
+	p := newPlot(s.Name+": p99 latency per second", "second of the run (by send time); dashed: timeline actions", "p99 (ms, log)")
 	logY(p, ss, 0.01)
+	lo, hi := yRange(ss)
+	if err := markActions(p, s, lo, hi); err != nil {
+		return "", err
+	}
 	if err := addSeries(p, ss); err != nil {
 		return "", err
 	}
@@ -158,8 +219,12 @@ func successChart(dir string, s *ScenarioResult) (string, error) {
 	if empty(ss) {
 		return "", nil
 	}
-	p := newPlot(s.Name+": success rate per second (2xx)", "second of the run (by send time)", "success (%)")
+	p := newPlot(s.Name+": success rate per second (2xx)", "second of the run (by send time); dashed: timeline actions", "success (%)")
 	p.Y.Min, p.Y.Max = 0, 101
+	p.Legend.Top = false
+	if err := markActions(p, s, 0, 100); err != nil {
+		return "", err
+	}
 	if err := addSeries(p, ss); err != nil {
 		return "", err
 	}
@@ -250,7 +315,10 @@ func versionChart(dir string, s *ScenarioResult) (string, error) {
 	if empty(ss) {
 		return "", nil
 	}
-	p := newPlot(s.Name+": newest config version seen per second", "second of the run (by send time)", "version # (0 = bootstrap)")
+	p := newPlot(s.Name+": newest config version seen per second", "second of the run (by send time); dashed: timeline actions", "version # (0 = bootstrap)")
+	if err := markActions(p, s, 0, float64(len(order)-1)); err != nil {
+		return "", err
+	}
 	if err := addSeries(p, ss); err != nil {
 		return "", err
 	}

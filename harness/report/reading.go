@@ -29,6 +29,11 @@ func reading(s *ScenarioResult) string {
 			out = append(out, versionReading(g, p)...)
 		}
 	}
+	for _, r := range []*Run{g, p, d} {
+		if r != nil && r.OtherLoad > 0.2 {
+			out = append(out, fmt.Sprintf("Other processes used %.2f cores during the %s run: its numbers are disturbed.", r.OtherLoad, r.Target))
+		}
+	}
 	if len(out) == 0 {
 		return "No run produced numbers."
 	}
@@ -172,6 +177,9 @@ func capacityReading(s *ScenarioResult, g, p, d *Run) []string {
 			out = append(out, fmt.Sprintf("%s sustained every step.", r.Target))
 		}
 	}
+	if eg, ep := cpuBoundEstimate(g), cpuBoundEstimate(p); eg > 0 && ep > 0 {
+		out = append(out, fmt.Sprintf("By router CPU per request at the last sustained step, the CPU-bound ceilings would be about Go %.0f and Pingora %.0f req/s (an extrapolation).", eg, ep))
+	}
 	if g != nil && p != nil && g.MaxSustainedRPS > 0 && p.MaxSustainedRPS > 0 && g.MaxSustainedRPS != p.MaxSustainedRPS {
 		hi, lo := p, g
 		if g.MaxSustainedRPS > p.MaxSustainedRPS {
@@ -181,4 +189,18 @@ func capacityReading(s *ScenarioResult, g, p, d *Run) []string {
 			float64(hi.MaxSustainedRPS)/float64(lo.MaxSustainedRPS), lo.Target))
 	}
 	return out
+}
+
+// cpuBoundEstimate extrapolates the rate at which the router would use all
+// of its CPU budget, from its CPU per request and its CPU use at the last
+// sustained step: rate / utilisation. 0 when unknown.
+func cpuBoundEstimate(r *Run) float64 {
+	if r == nil {
+		return 0
+	}
+	st := lastSustained(r)
+	if st == nil || st.Router == nil || st.Router.Utilization <= 0 {
+		return 0
+	}
+	return st.Summary.Throughput / st.Router.Utilization
 }

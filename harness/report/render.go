@@ -202,8 +202,8 @@ func writeScenario(w writer, dir string, s *ScenarioResult) error {
 	w("Config: `%s`. SLO: success ≥ %s, p99 ≤ %g ms. Duration scale: %g.\n\n", s.Config, pct(s.SLO.MinSuccess), s.SLO.MaxP99Ms, s.Scale)
 	w("**Reading.** %s\n\n", reading(s))
 
-	w("| target | requests | success | no answer | 2xx/s | p50 | p90 | p99 | p99.9 | max (ms) | misrouted | router CPU ms/1k req | router CPU use | max RSS |\n")
-	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	w("| target | requests | success | no answer | 2xx/s | p50 | p90 | p99 | p99.9 | max (ms) | misrouted | router CPU ms/1k req | router CPU use | max RSS | other load |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range s.Runs {
 		l := r.Summary.Latency
 		cpu, util, rss := "—", "—", "—"
@@ -215,11 +215,11 @@ func writeScenario(w writer, dir string, s *ScenarioResult) error {
 		if s.Capacity {
 			cpu, util = "see steps", "see steps"
 		}
-		w("| %s | %d | %s | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.1f | %d | %s | %s | %s |\n",
+		w("| %s | %d | %s | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.1f | %d | %s | %s | %s | %.2f cores |\n",
 			r.Target, r.Summary.Requests, pct(r.Summary.SuccessRate), r.Summary.Errors, r.Summary.Throughput,
-			l.P50, l.P90, l.P99, l.P999, l.Max, r.Misrouted, cpu, util, rss)
+			l.P50, l.P90, l.P99, l.P999, l.Max, r.Misrouted, cpu, util, rss, r.OtherLoad)
 	}
-	w("\n")
+	w("\n*Router CPU use* is the router's CPU time over the wall time of the measured load, per core of its budget. *Other load* is CPU used on the machine by processes outside the run while it ran (other users, builds), in cores: above about 0.2 the numbers are disturbed.\n\n")
 	for _, r := range s.Runs {
 		if r.Error != "" {
 			w("- **%s run error:** %s\n", r.Target, escapePipes(r.Error))
@@ -299,6 +299,15 @@ func writeSteps(w writer, s *ScenarioResult) {
 		}
 	}
 	w("\n")
+	var est []string
+	for _, r := range s.Runs {
+		if v := cpuBoundEstimate(&r); v > 0 {
+			est = append(est, fmt.Sprintf("%s ≈ %.0f req/s", r.Target, v))
+		}
+	}
+	if len(est) > 0 {
+		w("*Extrapolation, not a measurement:* at its last sustained step each router used the CPU per request shown above; if it could use all of its CPU budget at that cost, it would serve %s. Real routers lose efficiency near saturation, so read this as an upper bound that says how much headroom the router had when the generator stopped.\n\n", strings.Join(est, ", "))
+	}
 }
 
 func writeActions(w writer, s *ScenarioResult) {

@@ -90,7 +90,10 @@ type Run struct {
 	Actions         []Action        `json:"actions,omitempty"`
 	Phases          []metrics.Phase `json:"phases,omitempty"`
 	Router          *ProcStats      `json:"router,omitempty"`
-	Notes           []string        `json:"notes,omitempty"`
+	// OtherLoad is CPU used on the machine outside this run while it ran,
+	// in cores: other users' work competing with the measurement.
+	OtherLoad float64  `json:"other_load_cores"`
+	Notes     []string `json:"notes,omitempty"`
 }
 
 // Step is one rate of a capacity staircase.
