@@ -105,8 +105,8 @@ func TestRateLimitSustained(t *testing.T) {
 	r.http.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
 
 	type result struct {
-		at     time.Duration
-		status int
+		at time.Duration
+		sent
 	}
 	var (
 		mu      sync.Mutex
@@ -123,19 +123,20 @@ func TestRateLimitSustained(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			rp, err := r.send(req{path: "/", key: "load"})
-			if err != nil {
-				t.Errorf("request: %v", err)
-				return
-			}
-			if rp.status != http.StatusOK {
-				wantRateLimited(t, rp)
-			}
 			mu.Lock()
-			results = append(results, result{at, rp.status})
+			results = append(results, result{at, sent{rp, err}})
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
+	for _, res := range results { // checked here: t.Fatal is for this goroutine only
+		if res.err != nil {
+			t.Fatalf("request at %v: %v", res.at, res.err)
+		}
+		if res.status != http.StatusOK {
+			wantRateLimited(t, res.reply)
+		}
+	}
 
 	var sent, accepted int
 	for _, res := range results {
