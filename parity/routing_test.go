@@ -68,8 +68,11 @@ func TestRouting(t *testing.T) {
 			{"X-Routing-Key: acme, visa\r\n", "tier3"},
 		} {
 			resps, _ := rawExchange(t, r.listen, []byte("GET / HTTP/1.1\r\nHost: x\r\n"+tc.lines+"Connection: close\r\n\r\n"), clientTimeout)
-			if len(resps) != 1 || resps[0].header.Get("X-Cell") != tc.cell {
-				t.Errorf("%q: want an answer from %s, got %v %v", tc.lines, tc.cell, statuses(resps), resps)
+			switch {
+			case len(resps) != 1:
+				t.Errorf("%q: want one answer, got statuses %v", tc.lines, statuses(resps))
+			case resps[0].header.Get("X-Cell") != tc.cell:
+				t.Errorf("%q: %d from cell %q, want an answer from %s", tc.lines, resps[0].status, resps[0].header.Get("X-Cell"), tc.cell)
 			}
 		}
 	})
