@@ -125,7 +125,7 @@ func TestLogs(t *testing.T) {
 		rp := r.do(t, req{path: "/", key: "lq", header: map[string]string{"X-Request-Id": "log-req-4"}})
 		wantServed(t, rp, "p", "dedicated", "circuit_open")
 		wantFields(t, line(t, "log-req-4"), doc{"placement": "p", "route_reason": "dedicated",
-			"failover_reason": "circuit_open", "status": 200, "attempts": 1, "error": ""})
+			"failover_reason": "circuit_open", "status": 200, "attempts": 1, "error": "", "upstream": c.endpoint("p")})
 		if !hasEvent(r.events("circuit_changed"), doc{"placement": "q", "from": "closed", "to": "open"}) {
 			t.Errorf("no circuit_changed event {placement q, from closed, to open}:\n%s", r.proc.stderr.String())
 		}
