@@ -1,6 +1,7 @@
 package parity
 
 import (
+	"bufio"
 	"net"
 	"net/http"
 	"os"
@@ -145,6 +146,28 @@ func TestCommandLine(t *testing.T) {
 		if code != 0 {
 			t.Errorf("exit %d, want 0", code)
 		}
+	})
+
+	t.Run("idle keep-alive connections do not hold the drain", func(t *testing.T) {
+		c := startCells(t, "p")
+		r := startRouter(t, configDoc("cli-4", "p", nil, doc{"p": placement("shared", c.endpoint("p"), nil)}), "--drain-timeout-ms", "5000")
+		conn, err := net.Dial("tcp", r.listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: k\r\n\r\n"))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("keep-alive request: %v", err)
+		}
+		resp.Body.Close()
+		termAt := time.Now()
+		r.proc.signal(syscall.SIGTERM)
+		if code, ok := r.proc.waitExit(time.Second); !ok || code != 0 {
+			t.Errorf("with only an idle connection open: exited %v (code %d) within 1 s of SIGTERM; want exit 0 at once", ok, code)
+		}
+		t.Logf("exited %v after SIGTERM", time.Since(termAt).Round(time.Millisecond))
 	})
 
 	t.Run("--workers and SIGINT", func(t *testing.T) {
