@@ -77,6 +77,8 @@ func startProc(t testing.TB, name, bin string, args []string, stdoutHook func(li
 	t.Helper()
 	p := &proc{name: name, stdout: &lineBuffer{}, stderr: &lineBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
+	// A -race binary sleeps 1 s at exit by default; exit timing is under test.
+	p.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
 	p.cmd.Stderr = p.stderr
 	// The children die with the test binary even when it is killed on a
 	// timeout, so no cell or router outlives the suite.
