@@ -21,12 +21,16 @@ use socket2::SockRef;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use pingora_router::config_source::{ConfigSink, Source};
+use pingora_router::control_plane::ControlPlaneClient;
 use pingora_router::proxy::{self, Router};
 use pingora_router::snapshot::SnapshotStore;
 use pingora_router::{admin, config_source, control_plane, logs};
 
 /// Exit status for a missing or invalid config at startup (contract §5).
 const EXIT_CONFIG: i32 = 2;
+/// How long shutdown waits for the control-plane close frame to go out.
+const CONTROL_PLANE_CLOSE_WAIT: Duration = Duration::from_millis(500);
+
 /// Idle upstream connections kept across all placements.
 const UPSTREAM_IDLE_POOL: usize = 4096;
 
@@ -116,6 +120,14 @@ fn main() {
         }
     }
 
+    let control_plane = match start_config_source(&flags, &control, &store, &doc) {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("cannot start the config source: {e}");
+            std::process::exit(EXIT_STARTUP);
+        }
+    };
+
     // Installed now, not when Pingora first polls for signals: a SIGTERM
     // during start-up is then a drain too, not the default instant death.
     let drain = Duration::from_millis(flags.drain_timeout_ms);
@@ -124,18 +136,14 @@ fn main() {
         .to_socket_addrs()
         .map(Iterator::collect)
         .unwrap_or_default();
-    let drain_on_signal = match DrainOnSignal::install(&control, drain, listen_addrs) {
+    let drain_on_signal = match DrainOnSignal::install(&control, drain, listen_addrs, control_plane)
+    {
         Ok(watch) => watch,
         Err(e) => {
             eprintln!("cannot install signal handlers: {e}");
             std::process::exit(EXIT_STARTUP);
         }
     };
-
-    if let Err(e) = start_config_source(&flags, &control, &store, &doc) {
-        eprintln!("cannot start the config source: {e}");
-        std::process::exit(EXIT_STARTUP);
-    }
 
     let threads = flags
         .workers
@@ -192,7 +200,7 @@ fn start_config_source(
     control: &tokio::runtime::Runtime,
     store: &Arc<SnapshotStore>,
     bootstrap: &[u8],
-) -> std::io::Result<()> {
+) -> std::io::Result<Option<ControlPlaneClient>> {
     let sink: Arc<dyn ConfigSink> = store.clone();
     match &flags.control_plane {
         Some(url) => {
@@ -203,12 +211,12 @@ fn start_config_source(
                 flags.control_plane_token.clone(),
                 node_id,
             );
-            control_plane::spawn(control.handle(), options, sink);
-            Ok(())
+            Ok(Some(control_plane::spawn(control.handle(), options, sink)))
         }
         None => {
             let path = flags.config.clone().expect("checked in main");
-            config_source::spawn_file_watcher(control.handle(), path, bootstrap, sink)
+            config_source::spawn_file_watcher(control.handle(), path, bootstrap, sink)?;
+            Ok(None)
         }
     }
 }
@@ -222,6 +230,9 @@ struct DrainOnSignal {
     drain: Duration,
     /// The proxy's listen addresses, closed to new connections on shutdown.
     listen: Vec<SocketAddr>,
+    /// Told on shutdown, so the control plane sees this router leave at
+    /// once (a 1001 close, as the Go client sends).
+    control_plane: Mutex<Option<ControlPlaneClient>>,
     /// SIGTERM and SIGINT streams, registered on the control runtime (whose
     /// driver delivers them); taken by the one `recv` Pingora makes.
     signals: Mutex<Option<(Signal, Signal)>>,
@@ -232,6 +243,7 @@ impl DrainOnSignal {
         control: &tokio::runtime::Runtime,
         drain: Duration,
         listen: Vec<SocketAddr>,
+        control_plane: Option<ControlPlaneClient>,
     ) -> std::io::Result<Self> {
         let _entered = control.enter();
         let signals = (
@@ -241,6 +253,7 @@ impl DrainOnSignal {
         Ok(DrainOnSignal {
             drain,
             listen,
+            control_plane: Mutex::new(control_plane),
             signals: Mutex::new(Some(signals)),
         })
     }
@@ -269,6 +282,11 @@ impl ShutdownSignalWatch for DrainOnSignal {
         );
         let deadline = Instant::now() + self.drain;
         let listen = self.listen.clone();
+        let control_plane = self
+            .control_plane
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         // Pingora stops accepting once this returns, then waits out its whole
         // grace period even when nothing is in flight; exit as soon as the
         // last request is done instead.
@@ -276,6 +294,9 @@ impl ShutdownSignalWatch for DrainOnSignal {
             // After Pingora's accept loops have seen the shutdown.
             std::thread::sleep(Duration::from_millis(20));
             refuse_new_connections(&listen);
+            if let Some(client) = control_plane {
+                client.close(CONTROL_PLANE_CLOSE_WAIT);
+            }
             while proxy::active_requests() > 0 && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
