@@ -88,6 +88,22 @@ func TestTimeouts(t *testing.T) {
 		}
 	})
 
+	t.Run("Server-Timing times the last attempt only", func(t *testing.T) {
+		// Two attempts of 150 ms each (503 is retried for GET).
+		rp, took := timed(t, req{path: "/?status=503&delay_ms=150", key: "ks"})
+		if rp.status != 503 || rp.header.Get("X-Upstream-Attempts") != "2" {
+			t.Fatalf("want 503 after 2 attempts, got:\n%s", rp)
+		}
+		m := serverTiming.FindStringSubmatch(rp.header.Get("Server-Timing"))
+		if m == nil {
+			t.Fatalf("Server-Timing %q", rp.header.Get("Server-Timing"))
+		}
+		dur, _ := strconv.ParseFloat(m[1], 64)
+		if dur < 140 || dur > 290 {
+			t.Errorf("Server-Timing upstream;dur=%v after two 150 ms attempts (%v in all), want the last attempt's ~150", dur, took)
+		}
+	})
+
 	t.Run("timeouts count as breaker failures", func(t *testing.T) {
 		for range 2 {
 			rp, _ := timed(t, req{path: "/?delay_ms=3000", key: "kb"})
