@@ -241,6 +241,7 @@ func compare(ctx context.Context, e *env, scs []*scenario.Scenario, targets []st
 		if sr.Config == "" {
 			sr.Config = "inline"
 		}
+		sr.AccessLog, sr.ControlPlane, sr.Load = sc.AccessLog, sc.ControlPlane, describeLoad(sc, e.scale)
 		for _, t := range targets {
 			e.log("%s against %s (%s)", sc.Name, t, sc.Duration(e.scale))
 			run := runScenario(ctx, e, sc, t, filepath.Join(out, "runs", sc.Name, t))
@@ -282,4 +283,12 @@ func oneLine(r report.Run) string {
 		line += fmt.Sprintf(", max sustained %d req/s", r.MaxSustainedRPS)
 	}
 	return line
+}
+
+func describeLoad(sc *scenario.Scenario, scale float64) string {
+	if sc.Steps == nil {
+		return fmt.Sprintf("%d req/s for %s, open loop", sc.Rate, sc.Duration(scale))
+	}
+	step := time.Duration(float64(sc.Steps.StepMs)*sc.Scale(scale)) * time.Millisecond
+	return fmt.Sprintf("open-loop steps of %v req/s, %s each", sc.Steps.Rates, step)
 }

@@ -247,6 +247,7 @@ func capacityChart(dir string, s *ScenarioResult) (string, error) {
 		return "", nil
 	}
 	p := newPlot(s.Name+": 2xx throughput vs offered rate", "offered rate (req/s)", "2xx answered (req/s)")
+	p.X.Tick.Marker, p.Y.Tick.Marker = plainTicks{}, plainTicks{}
 	if maxRate > 0 {
 		ideal, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: maxRate, Y: maxRate}})
 		if err != nil {
@@ -279,6 +280,7 @@ func capacityLatencyChart(dir string, s *ScenarioResult) (string, error) {
 		return "", nil
 	}
 	p := newPlot(s.Name+": p99 latency per step", "offered rate (req/s)", "p99 (ms, log)")
+	p.X.Tick.Marker = plainTicks{}
 	logY(p, ss, 0.01)
 	if err := addSeries(p, ss); err != nil {
 		return "", err
@@ -286,28 +288,23 @@ func capacityLatencyChart(dir string, s *ScenarioResult) (string, error) {
 	return save(p, dir, s.Name+"-capacity-p99.png")
 }
 
-// versionChart: per second, the position in the scenario's version sequence
-// of the newest config version clients saw (0 = the bootstrap version).
-func versionChart(dir string, s *ScenarioResult) (string, error) {
-	order := versionOrder(s)
-	if len(order) < 2 {
-		return "", nil
-	}
+// visibilityChart: for each config change in order, the time until every
+// client saw the new version (or a newer one).
+func visibilityChart(dir string, s *ScenarioResult) (string, error) {
 	var ss []series
 	for _, r := range s.Runs {
 		if r.Target == TargetDirect {
 			continue
 		}
 		var xys plotter.XYs
-		for _, sec := range r.Timeline {
-			best := -1
-			for v := range sec.Versions {
-				if i, ok := order[v]; ok && i > best {
-					best = i
-				}
+		n := 0
+		for _, a := range r.Actions {
+			if a.Visibility == nil {
+				continue
 			}
-			if best >= 0 {
-				xys = append(xys, plotter.XY{X: float64(sec.Second), Y: float64(best)})
+			n++
+			if a.Visibility.AllAfterMs >= 0 {
+				xys = append(xys, plotter.XY{X: float64(n), Y: a.Visibility.AllAfterMs})
 			}
 		}
 		ss = append(ss, series{r.Target, xys})
@@ -315,34 +312,25 @@ func versionChart(dir string, s *ScenarioResult) (string, error) {
 	if empty(ss) {
 		return "", nil
 	}
-	p := newPlot(s.Name+": newest config version seen per second", "second of the run (by send time); dashed: timeline actions", "version # (0 = bootstrap)")
-	if err := markActions(p, s, 0, float64(len(order)-1)); err != nil {
-		return "", err
-	}
+	p := newPlot(s.Name+": time until every client saw each new config version", "config change # (in order)", "ms after the change (log)")
+	logY(p, ss, 1)
+	p.X.Tick.Marker = plainTicks{}
 	if err := addSeries(p, ss); err != nil {
 		return "", err
 	}
 	return save(p, dir, s.Name+"-versions.png")
 }
 
-// versionOrder numbers the bootstrap version 0 and the valid versions the
-// scenario applied 1, 2, … in the order it applied them.
-func versionOrder(s *ScenarioResult) map[string]int {
-	order := map[string]int{}
-	for _, r := range s.Runs {
-		if r.Target == TargetDirect {
-			continue
-		}
-		if _, ok := order[r.BootstrapVersion]; !ok && r.BootstrapVersion != "" && len(order) == 0 {
-			order[r.BootstrapVersion] = 0
-		}
-		for _, a := range r.Actions {
-			if a.Version != "" && !a.Invalid {
-				if _, ok := order[a.Version]; !ok {
-					order[a.Version] = len(order)
-				}
-			}
+// plainTicks are the default ticks labelled without trailing decimals
+// (gonum's default prints 5000 as "5000.00").
+type plainTicks struct{}
+
+func (plainTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', -1, 64)
 		}
 	}
-	return order
+	return ticks
 }

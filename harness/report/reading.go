@@ -78,11 +78,7 @@ func latencyReading(s *ScenarioResult, g, p, d *Run) []string {
 	var slo []string
 	for _, r := range []*Run{g, p} {
 		if ok(r) {
-			verdict := "meets"
-			if !meets(r, s) {
-				verdict = "misses"
-			}
-			slo = append(slo, fmt.Sprintf("%s %s the SLO (%s success)", r.Target, verdict, pct(r.Summary.SuccessRate)))
+			slo = append(slo, sloVerdict(r, s))
 		}
 	}
 	if len(slo) > 0 {
@@ -104,7 +100,11 @@ func versionReading(g, p *Run) []string {
 		}
 		worst, _ := worstVisibility(r)
 		stale, invalid, failed := 0, 0, 0
+		worstWindow := 0.0
 		for _, a := range r.Actions {
+			if a.WindowP99Ms != nil {
+				worstWindow = math.Max(worstWindow, *a.WindowP99Ms)
+			}
 			if a.Visibility != nil {
 				stale += a.Visibility.Stale
 			}
@@ -117,6 +117,9 @@ func versionReading(g, p *Run) []string {
 			r.Target, worst, stale, invalid, r.Summary.Requests-r.Summary.Successes)
 		if failed > 0 {
 			line += fmt.Sprintf(", %d actions failed", failed)
+		}
+		if worstWindow > 0 {
+			line += fmt.Sprintf("; worst p99 in the 500 ms after a change %.2f ms against %.2f ms over the whole run", worstWindow, r.Summary.Latency.P99)
 		}
 		out = append(out, line+".")
 	}
@@ -203,4 +206,20 @@ func cpuBoundEstimate(r *Run) float64 {
 		return 0
 	}
 	return st.Summary.Throughput / st.Router.Utilization
+}
+
+// sloVerdict says whether a run met the scenario's SLO and, if not, which
+// half of it failed.
+func sloVerdict(r *Run, s *ScenarioResult) string {
+	var why []string
+	if r.Summary.SuccessRate < s.SLO.MinSuccess {
+		why = append(why, fmt.Sprintf("success %s < %s", pct(r.Summary.SuccessRate), pct(s.SLO.MinSuccess)))
+	}
+	if r.Summary.Latency.P99 > s.SLO.MaxP99Ms {
+		why = append(why, fmt.Sprintf("p99 %.2f ms > %g ms", r.Summary.Latency.P99, s.SLO.MaxP99Ms))
+	}
+	if len(why) == 0 {
+		return fmt.Sprintf("%s meets the SLO", r.Target)
+	}
+	return fmt.Sprintf("%s misses the SLO (%s)", r.Target, strings.Join(why, ", "))
 }

@@ -199,7 +199,12 @@ func escapePipes(s string) string {
 func writeScenario(w writer, dir string, s *ScenarioResult) error {
 	w("## %s\n\n", s.Name)
 	w("**Question.** %s\n\n", s.Question)
-	w("Config: `%s`. SLO: success ≥ %s, p99 ≤ %g ms. Duration scale: %g.\n\n", s.Config, pct(s.SLO.MinSuccess), s.SLO.MaxP99Ms, s.Scale)
+	source := "file (watched)"
+	if s.ControlPlane {
+		source = "control plane (file is the bootstrap)"
+	}
+	w("Config: `%s`, config source: %s, access log: %s. Load: %s. SLO: success ≥ %s, p99 ≤ %g ms. Duration scale: %g.\n\n",
+		s.Config, source, orDash(s.AccessLog), orDash(s.Load), pct(s.SLO.MinSuccess), s.SLO.MaxP99Ms, s.Scale)
 	w("**Reading.** %s\n\n", reading(s))
 
 	w("| target | requests | success | no answer | 2xx/s | p50 | p90 | p99 | p99.9 | max (ms) | misrouted | router CPU ms/1k req | router CPU use | max RSS | other load |\n")
@@ -279,9 +284,9 @@ func counts(m map[string]int) string {
 }
 
 func writeSteps(w writer, s *ScenarioResult) {
-	w("Steps (each step a fresh open-loop constant-rate attack; the staircase stops after the first step that is not sustained):\n\n")
-	w("| target | offered (req/s) | sent | 2xx/s | success | p50 | p99 | max (ms) | router CPU ms/1k req | router CPU use | sustained |\n")
-	w("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	w("Steps (each step a fresh open-loop constant-rate attack; a step that is not sustained is repeated once, and the staircase stops when the repeat is not sustained either):\n\n")
+	w("| target | offered (req/s) | sent | 2xx/s | success | p50 | p99 | max (ms) | router CPU ms/1k req | router CPU use | other load | sustained |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range s.Runs {
 		for _, st := range r.Steps {
 			cpu, util := "—", "—"
@@ -293,9 +298,13 @@ func writeSteps(w writer, s *ScenarioResult) {
 			if !st.Sustained {
 				ok = "no: " + st.Why
 			}
+			rate := fmt.Sprint(st.Rate)
+			if st.Retry {
+				rate += " (repeat)"
+			}
 			l := st.Summary.Latency
-			w("| %s | %d | %d | %.0f | %s | %.2f | %.2f | %.1f | %s | %s | %s |\n", r.Target, st.Rate, st.Summary.Requests,
-				st.Summary.Throughput, pct(st.Summary.SuccessRate), l.P50, l.P99, l.Max, cpu, util, ok)
+			w("| %s | %s | %d | %.0f | %s | %.2f | %.2f | %.1f | %s | %s | %.2f | %s |\n", r.Target, rate, st.Summary.Requests,
+				st.Summary.Throughput, pct(st.Summary.SuccessRate), l.P50, l.P99, l.Max, cpu, util, st.OtherLoad, ok)
 		}
 	}
 	w("\n")
@@ -342,7 +351,11 @@ func outcome(a Action) string {
 		case v.AllAfterMs < 0:
 			return fmt.Sprintf("first seen +%.0f ms, but older versions were still served at the end (stale: %d)", v.FirstSeenMs, v.Stale)
 		}
-		return fmt.Sprintf("first seen +%.0f ms, all clients +%.0f ms, stale after first: %d", v.FirstSeenMs, v.AllAfterMs, v.Stale)
+		out := fmt.Sprintf("first seen +%.0f ms, all clients +%.0f ms, stale after first: %d", v.FirstSeenMs, v.AllAfterMs, v.Stale)
+		if a.WindowP99Ms != nil {
+			out += fmt.Sprintf("; p99 in the next 500 ms %.2f ms", *a.WindowP99Ms)
+		}
+		return out
 	case a.FirstFailoverMs != nil:
 		return fmt.Sprintf("first failover %s, first non-2xx %s", since(*a.FirstFailoverMs), since(*a.FirstErrorMs))
 	case a.BackMs != nil:
@@ -385,7 +398,7 @@ func writeCharts(w writer, dir string, s *ScenarioResult) error {
 		charts = append(charts, successChart)
 	}
 	if hasVersions(s) {
-		charts = append(charts, versionChart)
+		charts = append(charts, visibilityChart)
 	}
 	for _, c := range charts {
 		name, err := c(dir, s)

@@ -60,7 +60,11 @@ type ScenarioResult struct {
 	Name     string       `json:"name"`
 	Question string       `json:"question"`
 	Config   string       `json:"config"`
-	SLO      scenario.SLO `json:"slo"`
+	// Load describes the load: rate and duration, or the staircase.
+	Load         string       `json:"load"`
+	AccessLog    string       `json:"access_log"`
+	ControlPlane bool         `json:"control_plane"`
+	SLO          scenario.SLO `json:"slo"`
 	// Scale is the duration scale that applied (1 for fixed-timing scenarios).
 	Scale       float64 `json:"scale"`
 	Capacity    bool    `json:"capacity"`
@@ -102,9 +106,13 @@ type Step struct {
 	Summary metrics.Summary `json:"summary"`
 	// Sustained: success and p99 within the SLO and at least 95 % of the
 	// offered rate actually sent and answered.
-	Sustained bool       `json:"sustained"`
-	Why       string     `json:"why,omitempty"`
+	Sustained bool   `json:"sustained"`
+	Why       string `json:"why,omitempty"`
+	// Retry marks the repeat of a step that was not sustained the first
+	// time.
+	Retry     bool       `json:"retry,omitempty"`
 	Router    *ProcStats `json:"router,omitempty"`
+	OtherLoad float64    `json:"other_load_cores"`
 }
 
 // Action is what happened to one timeline action and what it caused.
@@ -121,6 +129,9 @@ type Action struct {
 	Invalid     bool                `json:"invalid,omitempty"`
 	Visibility  *metrics.Visibility `json:"visibility,omitempty"`
 	SeenInvalid int                 `json:"seen_invalid,omitempty"`
+	// WindowP99Ms is the p99 of the requests sent in the 500 ms after a
+	// config change (its latency impact).
+	WindowP99Ms *float64 `json:"window_p99_ms,omitempty"`
 	// Chaos: time to the first failover answer after the action, and after a
 	// reset the time until the cell serves without failover again (-1: never
 	// within the phase).
