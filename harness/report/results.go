@@ -57,9 +57,9 @@ type Budget struct {
 
 // ScenarioResult is one scenario against every target.
 type ScenarioResult struct {
-	Name     string       `json:"name"`
-	Question string       `json:"question"`
-	Config   string       `json:"config"`
+	Name     string `json:"name"`
+	Question string `json:"question"`
+	Config   string `json:"config"`
 	// Load describes the load: rate and duration, or the staircase.
 	Load         string       `json:"load"`
 	AccessLog    string       `json:"access_log"`
