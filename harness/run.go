@@ -83,6 +83,7 @@ func runScenario(ctx context.Context, e *env, sc *scenario.Scenario, target, dir
 		return run
 	}
 	run.Expected = expectedPlacements(setup.cfg, sc.Targets)
+	run.ExpectedShare = expectedShares(run.Expected, sc.Targets)
 	run.BootstrapVersion = setup.cfg.Version
 	base := func(int) string { return "http://" + setup.routerAddr }
 	if target == report.TargetDirect {
@@ -220,6 +221,20 @@ func expectedPlacements(cfg *config.Config, targets []scenario.Target) map[strin
 			p = cfg.DefaultPlacement
 		}
 		out[t.RoutingKey] = p
+	}
+	return out
+}
+
+// expectedShares is the share of the load each placement gets when every
+// key is served by its own placement.
+func expectedShares(expected map[string]string, targets []scenario.Target) map[string]float64 {
+	total := 0
+	for _, t := range targets {
+		total += t.Weight
+	}
+	out := map[string]float64{}
+	for _, t := range targets {
+		out[expected[t.RoutingKey]] += float64(t.Weight) / float64(total)
 	}
 	return out
 }

@@ -255,16 +255,52 @@ func writeCodes(w writer, s *ScenarioResult) {
 	}
 	w("\n")
 	var keys []string
+	var shares map[string]float64
 	for _, r := range s.Runs {
 		for k, p := range r.Expected {
 			keys = append(keys, fmt.Sprintf("`%s`→%s", k, p))
 		}
+		shares = r.ExpectedShare
 		break
 	}
 	sort.Strings(keys)
-	if len(keys) > 0 {
-		w("Routing keys and the placement the config routes them to: %s. *Misrouted* counts 2xx answers without failover from any other placement.\n\n", strings.Join(keys, ", "))
+	if len(keys) == 0 {
+		return
 	}
+	w("Routing keys and the placement the config routes them to: %s. *Misrouted* counts 2xx answers without failover from any other placement.\n\n", strings.Join(keys, ", "))
+	if len(shares) == 0 {
+		return
+	}
+	places := make([]string, 0, len(shares))
+	for p := range shares {
+		places = append(places, p)
+	}
+	sort.Strings(places)
+	w("Share of answers per placement (expected from the target weights and the routes, before any failover):\n\n| placement | expected |")
+	for _, r := range s.Runs {
+		w(" %s |", r.Target)
+	}
+	w("\n|---|---|")
+	for range s.Runs {
+		w("---|")
+	}
+	w("\n")
+	for _, p := range places {
+		w("| %s | %.1f %% |", p, 100*shares[p])
+		for _, r := range s.Runs {
+			n := 0
+			for _, c := range r.Summary.Served {
+				n += c
+			}
+			if n == 0 {
+				w(" — |")
+				continue
+			}
+			w(" %.1f %% |", 100*float64(r.Summary.Served[p])/float64(n))
+		}
+		w("\n")
+	}
+	w("\n")
 }
 
 func counts(m map[string]int) string {

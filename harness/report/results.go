@@ -84,8 +84,11 @@ type Run struct {
 	// Expected maps each target routing key to the placement the config
 	// routes it to; Misrouted counts 2xx answers without failover served by
 	// another placement.
-	Expected  map[string]string `json:"expected_placement"`
-	Misrouted int               `json:"misrouted"`
+	Expected map[string]string `json:"expected_placement"`
+	// ExpectedShare is the share of requests each placement should serve
+	// without failover, from the target weights and the config's routes.
+	ExpectedShare map[string]float64 `json:"expected_share"`
+	Misrouted     int                `json:"misrouted"`
 	// BootstrapVersion is the config version the router started with.
 	BootstrapVersion string `json:"bootstrap_version,omitempty"`
 	// Steps and MaxSustainedRPS are set for capacity scenarios.
