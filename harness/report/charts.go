@@ -288,8 +288,9 @@ func capacityLatencyChart(dir string, s *ScenarioResult) (string, error) {
 	return save(p, dir, s.Name+"-capacity-p99.png")
 }
 
-// visibilityChart: for each config change in order, the time until every
-// client saw the new version (or a newer one).
+// visibilityChart: the version timeline. At each config change (x, its
+// time in the run), the time until every client saw the new version or a
+// newer one (y). A change that never reached every client has no point.
 func visibilityChart(dir string, s *ScenarioResult) (string, error) {
 	var ss []series
 	for _, r := range s.Runs {
@@ -297,14 +298,9 @@ func visibilityChart(dir string, s *ScenarioResult) (string, error) {
 			continue
 		}
 		var xys plotter.XYs
-		n := 0
 		for _, a := range r.Actions {
-			if a.Visibility == nil {
-				continue
-			}
-			n++
-			if a.Visibility.AllAfterMs >= 0 {
-				xys = append(xys, plotter.XY{X: float64(n), Y: a.Visibility.AllAfterMs})
+			if a.Visibility != nil && a.Visibility.AllAfterMs >= 0 {
+				xys = append(xys, plotter.XY{X: a.AtMs / 1000, Y: a.Visibility.AllAfterMs})
 			}
 		}
 		ss = append(ss, series{r.Target, xys})
@@ -312,9 +308,8 @@ func visibilityChart(dir string, s *ScenarioResult) (string, error) {
 	if empty(ss) {
 		return "", nil
 	}
-	p := newPlot(s.Name+": time until every client saw each new config version", "config change # (in order)", "ms after the change (log)")
+	p := newPlot(s.Name+": time until every client saw each new config version", "second of the run at which the config changed", "ms until every client saw it (log)")
 	logY(p, ss, 1)
-	p.X.Tick.Marker = plainTicks{}
 	if err := addSeries(p, ss); err != nil {
 		return "", err
 	}
