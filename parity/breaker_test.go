@@ -14,11 +14,12 @@ func TestCircuitBreaker(t *testing.T) {
 		threshold = 3
 		openMs    = 1500
 	)
-	c := startCells(t, "p", "f", "rp")
+	c := startCells(t, "p", "f", "rp", "bc")
 	refused := refusedAddr(t) // every connect fails
 	r := startRouter(t, configDoc("breaker-1", "f",
-		map[string]string{"k": "p", "kc": "c", "kr": "rp"},
+		map[string]string{"k": "p", "kc": "c", "kr": "rp", "kb": "bc"},
 		doc{
+			"bc": placement("shared", c.endpoint("bc"), doc{"fallback": "f", "circuit_breaker": breaker(2, 60000)}),
 			"rp": placement("shared", c.endpoint("rp"), doc{"fallback": "f", "retry": retry(3), "circuit_breaker": breaker(3, 60000)}),
 			"p":  placement("shared", c.endpoint("p"), doc{"fallback": "f", "circuit_breaker": breaker(threshold, openMs)}),
 			"c":  placement("shared", "http://"+refused, doc{"fallback": "f", "circuit_breaker": breaker(2, 60000)}),
@@ -143,6 +144,13 @@ func TestCircuitBreaker(t *testing.T) {
 			t.Fatalf("want 503 after 3 attempts at rp, got:\n%s", rp)
 		}
 		wantServed(t, r.get(t, "/", "kr"), "f", "shared", "circuit_open")
+	})
+
+	t.Run("broken connections open it", func(t *testing.T) {
+		for range 2 {
+			wantRouterError(t, r.get(t, "/?close=1", "kb"), http.StatusBadGateway, "upstream_error")
+		}
+		wantServed(t, r.get(t, "/", "kb"), "f", "shared", "circuit_open")
 	})
 
 	t.Run("connect failures open it", func(t *testing.T) {

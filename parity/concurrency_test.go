@@ -60,6 +60,7 @@ func TestConcurrencyLimit(t *testing.T) {
 	impatient := &http.Client{Timeout: 300 * time.Millisecond}
 	hr, _ := http.NewRequest(http.MethodGet, r.base+"/?delay_ms=5000", nil)
 	hr.Header.Set("X-Routing-Key", "k")
+	hr.Header.Set("X-Request-Id", "client-left-1")
 	if resp, err := impatient.Do(hr); err == nil {
 		resp.Body.Close()
 		t.Fatalf("the 5 s request answered within 300 ms: %s", resp.Status)
@@ -75,5 +76,9 @@ func TestConcurrencyLimit(t *testing.T) {
 	})
 	for range limit {
 		wantServed(t, r.get(t, "/", "k"), "p", "shared", "")
+	}
+	// docs/contract.md §3: logged as 499 client_closed.
+	if l := r.accessLineFor(t, "client-left-1"); l["status"] != float64(499) || l["error"] != "client_closed" {
+		t.Errorf("access line of the request whose client left: status %v error %v, want 499 client_closed", l["status"], l["error"])
 	}
 }
