@@ -86,6 +86,13 @@ func logY(p *plot.Plot, ss []series, floor float64) {
 	p.Y.Tick.Marker = logTicks{}
 }
 
+// padLog widens a log axis by a third of a step on both sides, so that the
+// extreme points are not on the frame and the ticks around them show.
+func padLog(p *plot.Plot) {
+	p.Y.Min /= 1.4
+	p.Y.Max *= 1.4
+}
+
 // logTicks labels 1-2-5 steps of each decade, so that a log axis spanning
 // less than a decade still has numbers on it (plot.LogTicks labels only
 // powers of ten).
@@ -106,7 +113,33 @@ func (logTicks) Ticks(min, max float64) []plot.Tick {
 			ticks = append(ticks, t)
 		}
 	}
+	labelled := 0
+	for _, t := range ticks {
+		if t.Label != "" {
+			labelled++
+		}
+	}
+	if labelled < 3 {
+		// A narrow range: label every tick rather than leave a line with
+		// no number near it.
+		for i := range ticks {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', -1, 64)
+		}
+	}
 	return ticks
+}
+
+// finalSteps drops the first try of each step that was repeated, so a
+// chart shows one point per rate: the result that counted.
+func finalSteps(steps []Step) []Step {
+	var out []Step
+	for i, st := range steps {
+		if i+1 < len(steps) && steps[i+1].Retry && steps[i+1].Rate == st.Rate {
+			continue
+		}
+		out = append(out, st)
+	}
+	return out
 }
 
 // markActions draws a dashed vertical line at each timeline action of the
@@ -173,6 +206,7 @@ func latencyChart(dir string, s *ScenarioResult) (string, error) {
 	if err := addSeries(p, ss); err != nil {
 		return "", err
 	}
+	padLog(p)
 	p.NominalX(percentileNames...)
 	return save(p, dir, s.Name+"-latency.png")
 }
@@ -201,6 +235,7 @@ func latencyTimeChart(dir string, s *ScenarioResult) (string, error) {
 	if err := addSeries(p, ss); err != nil {
 		return "", err
 	}
+	padLog(p)
 	return save(p, dir, s.Name+"-latency-time.png")
 }
 
@@ -237,7 +272,7 @@ func capacityChart(dir string, s *ScenarioResult) (string, error) {
 	maxRate := 0.0
 	for _, r := range s.Runs {
 		var xys plotter.XYs
-		for _, st := range r.Steps {
+		for _, st := range finalSteps(r.Steps) {
 			xys = append(xys, plotter.XY{X: float64(st.Rate), Y: st.Summary.Throughput})
 			maxRate = math.Max(maxRate, float64(st.Rate))
 		}
@@ -269,7 +304,7 @@ func capacityLatencyChart(dir string, s *ScenarioResult) (string, error) {
 	var ss []series
 	for _, r := range s.Runs {
 		var xys plotter.XYs
-		for _, st := range r.Steps {
+		for _, st := range finalSteps(r.Steps) {
 			if st.Summary.Latency.Count > 0 {
 				xys = append(xys, plotter.XY{X: float64(st.Rate), Y: st.Summary.Latency.P99})
 			}
@@ -279,12 +314,13 @@ func capacityLatencyChart(dir string, s *ScenarioResult) (string, error) {
 	if empty(ss) {
 		return "", nil
 	}
-	p := newPlot(s.Name+": p99 latency per step", "offered rate (req/s)", "p99 (ms, log)")
+	p := newPlot(s.Name+": p99 latency per step (a repeated step: its repeat)", "offered rate (req/s)", "p99 (ms, log)")
 	p.X.Tick.Marker = plainTicks{}
 	logY(p, ss, 0.01)
 	if err := addSeries(p, ss); err != nil {
 		return "", err
 	}
+	padLog(p)
 	return save(p, dir, s.Name+"-capacity-p99.png")
 }
 
@@ -313,6 +349,7 @@ func visibilityChart(dir string, s *ScenarioResult) (string, error) {
 	if err := addSeries(p, ss); err != nil {
 		return "", err
 	}
+	padLog(p)
 	return save(p, dir, s.Name+"-versions.png")
 }
 
