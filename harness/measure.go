@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"os"
 	"time"
@@ -190,6 +191,14 @@ func analyseActions(actions []report.Action, recs []metrics.Record, d time.Durat
 			a.Visibility = &v
 			p := metrics.PhaseOf("", recs, at(*a), min(at(*a)+reloadWindow, d))
 			a.WindowP99Ms = &p.P99
+		case scenario.ActionCPKill, scenario.ActionCPStart:
+			until := d
+			if i+1 < len(actions) {
+				until = at(actions[i+1])
+			}
+			ph := metrics.PhaseOf("", recs, at(*a), until)
+			failed := ph.Requests - int(math.Round(ph.SuccessRate*float64(ph.Requests)))
+			a.FailedUntilNext = &failed
 		case scenario.ActionChaos, scenario.ActionChaosReset:
 			until := nextChaos(actions, i, d)
 			if a.Kind == scenario.ActionChaos {

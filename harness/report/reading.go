@@ -65,7 +65,7 @@ func latencyReading(s *ScenarioResult, g, p, d *Run) []string {
 		out = append(out, fmt.Sprintf("%s has the lower p99 (%.2f ms vs %s's %.2f ms; p50 %.2f vs %.2f ms).",
 			better, bl.P99, worse, wl.P99, bl.P50, wl.P50))
 		if g.Router != nil && p.Router != nil && g.Router.CPUPerKReqMs > 0 && p.Router.CPUPerKReqMs > 0 {
-			out = append(out, fmt.Sprintf("Router CPU per 1k requests: Go %.1f ms, Pingora %.1f ms (%.1f× ratio Go/Pingora).",
+			out = append(out, fmt.Sprintf("Router CPU per 1k requests: Go %.1f ms, Pingora %.1f ms (ratio Go/Pingora %.2f).",
 				g.Router.CPUPerKReqMs, p.Router.CPUPerKReqMs, g.Router.CPUPerKReqMs/p.Router.CPUPerKReqMs))
 		}
 	}
@@ -133,17 +133,17 @@ func failureReading(g, p, d *Run) []string {
 			continue
 		}
 		bad := r.Summary.Requests - r.Summary.Successes
-		first := math.Inf(1)
-		for _, a := range r.Actions {
-			if a.FirstFailoverMs != nil && *a.FirstFailoverMs >= 0 {
-				first = math.Min(first, *a.FirstFailoverMs)
-			}
-		}
 		line := fmt.Sprintf("%s: %d non-2xx of %d (%s success)", r.Target, bad, r.Summary.Requests, pct(r.Summary.SuccessRate))
-		if !math.IsInf(first, 1) {
-			line += fmt.Sprintf(", fastest failover +%.0f ms after a chaos action", first)
-		} else if r.Target != TargetDirect {
-			line += ", no failover seen"
+		if r.Target != TargetDirect {
+			var firsts []string
+			for _, a := range r.Actions {
+				if a.FirstFailoverMs != nil {
+					firsts = append(firsts, fmt.Sprintf("%s %s", a.Detail, since(*a.FirstFailoverMs)))
+				}
+			}
+			if len(firsts) > 0 {
+				line += "; first failover after " + strings.Join(firsts, ", ")
+			}
 		}
 		out = append(out, line+".")
 	}
@@ -183,12 +183,28 @@ func capacityReading(s *ScenarioResult, g, p, d *Run) []string {
 	if eg, ep := cpuBoundEstimate(g), cpuBoundEstimate(p); eg > 0 && ep > 0 {
 		out = append(out, fmt.Sprintf("By router CPU per request at the last sustained step, the CPU-bound ceilings would be about Go %.0f and Pingora %.0f req/s (an extrapolation).", eg, ep))
 	}
+	for _, r := range []*Run{g, p} {
+		if r == nil || len(r.Steps) == 0 || topped(r) || r.MaxSustainedRPS >= d.MaxSustainedRPS {
+			continue
+		}
+		last := r.Steps[len(r.Steps)-1]
+		line := fmt.Sprintf("%s stopped below the generator's ceiling: at %d req/s %s (p99 %.2f ms, success %s)",
+			r.Target, last.Rate, last.Why, last.Summary.Latency.P99, pct(last.Summary.SuccessRate))
+		if last.Router != nil {
+			line += fmt.Sprintf(" with its CPU %.0f %% busy", 100*last.Router.Utilization)
+		}
+		out = append(out, line+".")
+	}
 	if g != nil && p != nil && g.MaxSustainedRPS > 0 && p.MaxSustainedRPS > 0 && g.MaxSustainedRPS != p.MaxSustainedRPS {
 		hi, lo := p, g
 		if g.MaxSustainedRPS > p.MaxSustainedRPS {
 			hi, lo = g, p
 		}
-		out = append(out, fmt.Sprintf("%s sustained %.2f× %s's rate on the same CPU budget.", hi.Target,
+		bound := ""
+		if hi.MaxSustainedRPS >= d.MaxSustainedRPS {
+			bound = "at least "
+		}
+		out = append(out, fmt.Sprintf("%s sustained %s%.2f× %s's rate on the same CPU budget.", hi.Target, bound,
 			float64(hi.MaxSustainedRPS)/float64(lo.MaxSustainedRPS), lo.Target))
 	}
 	return out

@@ -394,6 +394,8 @@ func outcome(a Action) string {
 		return out
 	case a.FirstFailoverMs != nil:
 		return fmt.Sprintf("first failover %s, first non-2xx %s", since(*a.FirstFailoverMs), since(*a.FirstErrorMs))
+	case a.FailedUntilNext != nil:
+		return fmt.Sprintf("non-2xx answers until the next action: %d", *a.FailedUntilNext)
 	case a.BackMs != nil:
 		return "served again without failover " + since(*a.BackMs)
 	}

@@ -132,6 +132,9 @@ type Action struct {
 	Invalid     bool                `json:"invalid,omitempty"`
 	Visibility  *metrics.Visibility `json:"visibility,omitempty"`
 	SeenInvalid int                 `json:"seen_invalid,omitempty"`
+	// FailedUntilNext counts non-2xx answers to requests sent between a
+	// control-plane kill or start and the next action.
+	FailedUntilNext *int `json:"failed_until_next,omitempty"`
 	// WindowP99Ms is the p99 of the requests sent in the 500 ms after a
 	// config change (its latency impact).
 	WindowP99Ms *float64 `json:"window_p99_ms,omitempty"`
