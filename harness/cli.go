@@ -223,9 +223,6 @@ func loadScenarios(e *env, dir, only string) ([]*scenario.Scenario, error) {
 // writing results.json after each run so an interrupted compare keeps what
 // it measured, and renders the report at the end.
 func compare(ctx context.Context, e *env, scs []*scenario.Scenario, targets []string, out string, parity bool) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	res := &report.Results{
 		StartedAt:     time.Now().UTC(),
 		Machine:       machineInfo(e.root, e.cores),

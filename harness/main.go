@@ -11,6 +11,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -40,7 +41,7 @@ func main() {
 		os.Exit(130)
 	}()
 
-	if err := root.Execute(); err != nil {
+	if err := root.ExecuteContext(context.Background()); err != nil {
 		stopAll()
 		fmt.Fprintln(os.Stderr, "harness:", err)
 		os.Exit(1)

@@ -30,7 +30,7 @@ func reading(s *ScenarioResult) string {
 		}
 	}
 	for _, r := range []*Run{g, p, d} {
-		if r != nil && r.OtherLoad > 0.2 {
+		if r != nil && r.OtherLoad > disturbedAbove {
 			out = append(out, fmt.Sprintf("Other processes used %.2f cores during the %s run: its numbers are disturbed.", r.OtherLoad, r.Target))
 		}
 	}

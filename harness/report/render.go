@@ -26,12 +26,6 @@ func Render(dir string, r *Results) error {
 			return err
 		}
 	}
-	if len(r.Notes) > 0 {
-		w("## Notes\n\n")
-		for _, n := range r.Notes {
-			w("- %s\n", n)
-		}
-	}
 	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(b.String()), 0o644)
 }
 
@@ -80,8 +74,24 @@ func cells(s *ScenarioResult, f func(*Run) string) string {
 	return strings.Join(out, " | ")
 }
 
+// disturbedAbove is the foreign CPU load (in cores) above which a run is
+// flagged as disturbed.
+const disturbedAbove = 0.2
+
 func writeSummary(w writer, r *Results) {
 	w("## Summary\n\n")
+	runs, disturbed := 0, 0
+	for _, s := range r.Scenarios {
+		for _, run := range s.Runs {
+			runs++
+			if run.OtherLoad > disturbedAbove {
+				disturbed++
+			}
+		}
+	}
+	if disturbed > 0 {
+		w("**%d of %d runs were disturbed** by other processes on the machine (more than %.1f cores of foreign CPU load while they ran; see the *other load* columns). Their numbers, tail latency above all, are less reliable than the others.\n\n", disturbed, runs, disturbedAbove)
+	}
 	w("| scenario | measure | go | pingora | direct |\n|---|---|---|---|---|\n")
 	for i := range r.Scenarios {
 		s := &r.Scenarios[i]
@@ -228,9 +238,6 @@ func writeScenario(w writer, dir string, s *ScenarioResult) error {
 	for _, r := range s.Runs {
 		if r.Error != "" {
 			w("- **%s run error:** %s\n", r.Target, escapePipes(r.Error))
-		}
-		for _, n := range r.Notes {
-			w("- %s: %s\n", r.Target, n)
 		}
 	}
 	writeCodes(w, s)

@@ -34,7 +34,6 @@ type Results struct {
 	Scenarios     []ScenarioResult `json:"scenarios"`
 	Parity        []ParityResult   `json:"parity,omitempty"`
 	ParitySkipped bool             `json:"parity_skipped"`
-	Notes         []string         `json:"notes,omitempty"`
 }
 
 // Machine describes where the numbers come from.
@@ -99,8 +98,7 @@ type Run struct {
 	Router          *ProcStats      `json:"router,omitempty"`
 	// OtherLoad is CPU used on the machine outside this run while it ran,
 	// in cores: other users' work competing with the measurement.
-	OtherLoad float64  `json:"other_load_cores"`
-	Notes     []string `json:"notes,omitempty"`
+	OtherLoad float64 `json:"other_load_cores"`
 }
 
 // Step is one rate of a capacity staircase.
