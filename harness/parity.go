@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"sort"
@@ -52,7 +53,7 @@ func runParity(e *env, router, bin, allCPUs string) report.ParityResult {
 	return res
 }
 
-func parseTestEvents(r interface{ Read([]byte) (int, error) }, res *report.ParityResult) int {
+func parseTestEvents(r io.Reader, res *report.ParityResult) int {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	n := 0
