@@ -44,7 +44,7 @@ func (e *env) routerBin(target string) string {
 
 // warmup is the unmeasured load before every measured run: it opens the
 // keep-alive connections and lets both routers reach a steady state.
-const warmup = time.Second
+const warmup = 2 * time.Second
 
 // runSetup is the live processes and files of one run.
 type runSetup struct {

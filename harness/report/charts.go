@@ -226,7 +226,8 @@ func latencyTimeChart(dir string, s *ScenarioResult) (string, error) {
 	if empty(ss) {
 		return "", nil
 	}
-	p := newPlot(s.Name+": p99 latency per second", "second of the run (by send time); dashed: timeline actions", "p99 (ms, log)")
+	p := newPlot(s.Name+": p99 latency per second", timeAxis(s), "p99 (ms, log)")
+	p.X.Tick.Marker = plainTicks{}
 	logY(p, ss, 0.01)
 	lo, hi := yRange(ss)
 	if err := markActions(p, s, lo, hi); err != nil {
@@ -237,6 +238,17 @@ func latencyTimeChart(dir string, s *ScenarioResult) (string, error) {
 	}
 	padLog(p)
 	return save(p, dir, s.Name+"-latency-time.png")
+}
+
+// timeAxis labels the X axis of per-second charts.
+func timeAxis(s *ScenarioResult) string {
+	if s.HasTimeline {
+		return "second of the run (by send time); dashed: timeline actions"
+	}
+	if s.Capacity {
+		return "second of the staircase (by send time), pauses included"
+	}
+	return "second of the run (by send time)"
 }
 
 // successChart: the share of 2xx answers per second.
@@ -254,7 +266,8 @@ func successChart(dir string, s *ScenarioResult) (string, error) {
 	if empty(ss) {
 		return "", nil
 	}
-	p := newPlot(s.Name+": success rate per second (2xx)", "second of the run (by send time); dashed: timeline actions", "success (%)")
+	p := newPlot(s.Name+": success rate per second (2xx)", timeAxis(s), "success (%)")
+	p.X.Tick.Marker = plainTicks{}
 	p.Y.Min, p.Y.Max = 0, 101
 	p.Legend.Top = false
 	if err := markActions(p, s, 0, 100); err != nil {
@@ -345,6 +358,7 @@ func visibilityChart(dir string, s *ScenarioResult) (string, error) {
 		return "", nil
 	}
 	p := newPlot(s.Name+": time until every client saw each new config version", "second of the run at which the config changed", "ms until every client saw it (log)")
+	p.X.Tick.Marker = plainTicks{}
 	logY(p, ss, 1)
 	if err := addSeries(p, ss); err != nil {
 		return "", err

@@ -367,6 +367,12 @@ func writeActions(w writer, s *ScenarioResult) {
 		return
 	}
 	w("Timeline (offsets from the start of the measured load; for a new version: time until the first response carried it, time after which no response carried another, and responses that still carried an older one after the first new one):\n\n")
+	for _, r := range s.Runs {
+		if r.Summary.OfferedRate > 0 {
+			w("Times are measured on request send times, so their resolution is one request interval: %.1f ms at this rate.\n\n", 1000/r.Summary.OfferedRate)
+			break
+		}
+	}
 	w("| target | at (ms) | action | outcome |\n|---|---|---|---|\n")
 	for _, r := range s.Runs {
 		for _, a := range r.Actions {
