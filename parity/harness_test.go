@@ -286,7 +286,9 @@ type router struct {
 }
 
 // startRouter writes cfg (a document, marshalled to JSON unless it is
-// already []byte) to a temp file and starts the router on fresh ports.
+// already []byte) to a temp file and starts the router on fresh ports. The
+// access log goes to a file unless extraArgs has its own --access-log;
+// "--access-log", "" leaves the flag out (the router's default).
 func startRouter(t testing.TB, cfg any, extraArgs ...string) *router {
 	t.Helper()
 	dir := t.TempDir()
@@ -324,10 +326,15 @@ func startRouter(t testing.TB, cfg any, extraArgs ...string) *router {
 		args := []string{"--config", r.configPath, "--listen", r.listen, "--admin", r.admin}
 		// A flag given twice is an error for some argument parsers, so a
 		// caller's own --access-log replaces the harness's file.
-		if !slices.Contains(extraArgs, "--access-log") {
+		if i := slices.Index(extraArgs, "--access-log"); i < 0 {
 			args = append(args, "--access-log", r.accessLog)
+			args = append(args, extraArgs...)
+		} else if i+1 < len(extraArgs) && extraArgs[i+1] == "" {
+			args = append(args, extraArgs[:i]...)
+			args = append(args, extraArgs[i+2:]...)
+		} else {
+			args = append(args, extraArgs...)
 		}
-		args = append(args, extraArgs...)
 		r.proc = startProc(t, "router", routerBin, args, nil)
 		err := r.waitHealthy()
 		if err == nil {

@@ -156,9 +156,13 @@ func TestLogs(t *testing.T) {
 		}
 	})
 
-	t.Run("access log to stdout and off", func(t *testing.T) {
-		for _, mode := range []string{"stdout", "off"} {
-			t.Run(mode, func(t *testing.T) {
+	t.Run("access log to stdout, off, and stdout by default", func(t *testing.T) {
+		for _, mode := range []string{"stdout", "off", ""} { // "": no flag
+			name := mode
+			if name == "" {
+				name = "default"
+			}
+			t.Run(name, func(t *testing.T) {
 				r := startRouter(t, configDoc("logs-2", "p", nil, doc{"p": placement("shared", c.endpoint("p"), nil)}), "--access-log", mode)
 				r.do(t, req{path: "/", key: "x", header: map[string]string{"X-Request-Id": "log-" + mode}})
 				found := func() bool {
@@ -170,7 +174,7 @@ func TestLogs(t *testing.T) {
 					}
 					return false
 				}
-				if mode == "stdout" {
+				if mode != "off" {
 					eventually(t, 2*time.Second, 20*time.Millisecond, "access line on stdout", func() (bool, string) {
 						return found(), r.proc.stdout.String()
 					})
