@@ -284,8 +284,8 @@ func oneLine(r report.Run) string {
 
 func describeLoad(sc *scenario.Scenario, scale float64) string {
 	if sc.Steps == nil {
-		return fmt.Sprintf("%d req/s for %s, open loop", sc.Rate, sc.Duration(scale))
+		return fmt.Sprintf("%d req/s for %s, open loop, at most %d concurrent requests", sc.Rate, sc.Duration(scale), maxWorkers)
 	}
 	step := time.Duration(float64(sc.Steps.StepMs)*sc.Scale(scale)) * time.Millisecond
-	return fmt.Sprintf("open-loop steps of %v req/s, %s each", sc.Steps.Rates, step)
+	return fmt.Sprintf("open-loop steps of %v req/s, %s each, at most %d concurrent requests", sc.Steps.Rates, step, maxWorkers)
 }

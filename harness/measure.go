@@ -102,7 +102,7 @@ func measureCapacity(ctx context.Context, e *env, sc *scenario.Scenario, setup *
 			// burst of foreign load can sink one step; both tries are
 			// reported.
 			run.Steps = append(run.Steps, st)
-			time.Sleep(pause)
+			time.Sleep(repeatPause)
 			st, recs = capacityStep(e, sc, setup, client, tr, rate, step, origin)
 			st.Retry = true
 			all = append(all, recs...)
@@ -123,6 +123,10 @@ func measureCapacity(ctx context.Context, e *env, sc *scenario.Scenario, setup *
 	run.Timeline = metrics.Timeline(all, total)
 	return all
 }
+
+// repeatPause lets an overloaded router and the generator drain their
+// queues before a failed step is repeated.
+const repeatPause = 3 * time.Second
 
 // capacityStep runs one step of the staircase.
 func capacityStep(e *env, sc *scenario.Scenario, setup *runSetup, client *http.Client, tr vegeta.Targeter,
