@@ -166,30 +166,27 @@ func TestWireRules(t *testing.T) {
 	})
 
 	t.Run("only a single final chunked coding is accepted", func(t *testing.T) {
-		// docs/contract.md §2: a Transfer-Encoding other than exactly
-		// chunked gets 501, as the router cannot re-frame it honestly. When
-		// chunked is not the final coding, RFC 9112 §6.1 says 400 (MUST)
-		// where the contract says 501: both are accepted there until the
-		// contract settles it (FINDINGS.md). Either way the request never
-		// reaches a cell and the connection is closed.
+		// docs/contract.md §2 (RFC 9112 §6.1): a Transfer-Encoding whose final
+		// coding is not chunked gets 400; one that ends in chunked but has
+		// other codings too gets 501, as the router cannot re-frame it
+		// honestly. Either way the request never reaches a cell and the
+		// connection is closed.
 		for _, tc := range []struct {
-			name, te     string
-			chunkedFinal bool
+			name, te string
+			status   int
 		}{
-			{"chunked twice", "chunked, chunked", true},
-			{"two chunked lines", "chunked\r\nTransfer-Encoding: chunked", true},
-			{"gzip then chunked", "gzip, chunked", true},
-			{"unknown coding", "bogus", false},
-			{"chunked then other", "chunked, gzip", false},
+			{"chunked twice", "chunked, chunked", http.StatusNotImplemented},
+			{"two chunked lines", "chunked\r\nTransfer-Encoding: chunked", http.StatusNotImplemented},
+			{"gzip then chunked", "gzip, chunked", http.StatusNotImplemented},
+			{"unknown coding", "bogus", http.StatusBadRequest},
+			{"chunked then other", "chunked, gzip", http.StatusBadRequest},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				untouched(t, func() {
 					resps, closed := rawExchange(t, r.listen, []byte("POST / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nTransfer-Encoding: "+tc.te+"\r\n\r\n0\r\n\r\n"), wait)
 					wantLocal(t, resps)
-					ok := len(resps) == 1 && (resps[0].status == http.StatusNotImplemented ||
-						!tc.chunkedFinal && resps[0].status == http.StatusBadRequest)
-					if !ok {
-						t.Errorf("Transfer-Encoding %q: want one 501 (or 400 when chunked is not final), got %v", tc.te, statuses(resps))
+					if len(resps) != 1 || resps[0].status != tc.status {
+						t.Errorf("Transfer-Encoding %q: want one %d, got %v", tc.te, tc.status, statuses(resps))
 					}
 					if !closed {
 						t.Errorf("Transfer-Encoding %q: connection left open; the body's framing is unknown", tc.te)
