@@ -195,17 +195,22 @@ func capacityReading(s *ScenarioResult, g, p, d *Run) []string {
 		}
 		out = append(out, line+".")
 	}
-	if g != nil && p != nil && g.MaxSustainedRPS > 0 && p.MaxSustainedRPS > 0 && g.MaxSustainedRPS != p.MaxSustainedRPS {
+	if g != nil && p != nil && g.MaxSustainedRPS > 0 && p.MaxSustainedRPS > 0 {
 		hi, lo := p, g
 		if g.MaxSustainedRPS > p.MaxSustainedRPS {
 			hi, lo = g, p
 		}
-		bound := ""
-		if hi.MaxSustainedRPS >= d.MaxSustainedRPS {
-			bound = "at least "
+		switch {
+		case lo.MaxSustainedRPS >= d.MaxSustainedRPS:
+			out = append(out, "Both routers reached the generator's ceiling, so this run cannot rank them by capacity: compare their CPU per request and the extrapolation instead.")
+		case hi.MaxSustainedRPS != lo.MaxSustainedRPS:
+			bound := ""
+			if hi.MaxSustainedRPS >= d.MaxSustainedRPS {
+				bound = "at least "
+			}
+			out = append(out, fmt.Sprintf("%s sustained %s%.2f× %s's rate on the same CPU budget.", hi.Target, bound,
+				float64(hi.MaxSustainedRPS)/float64(lo.MaxSustainedRPS), lo.Target))
 		}
-		out = append(out, fmt.Sprintf("%s sustained %s%.2f× %s's rate on the same CPU budget.", hi.Target, bound,
-			float64(hi.MaxSustainedRPS)/float64(lo.MaxSustainedRPS), lo.Target))
 	}
 	return out
 }

@@ -88,6 +88,8 @@ func TestRenderWritesReportAndValidCharts(t *testing.T) {
 		"first seen +", "![steady-latency.png](steady-latency.png)",
 		"![cap-capacity.png](cap-capacity.png)", "![steady-versions.png](steady-versions.png)",
 		"reached the direct baseline's ceiling",
+		"go sustained at least 2.00× pingora's rate",
+		"pingora stopped below the generator's ceiling",
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)
