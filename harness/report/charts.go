@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"os"
 	"path/filepath"
 	"strconv"
 
@@ -11,6 +12,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // Target colours: the same in every chart.
@@ -33,9 +35,6 @@ func newPlot(title, x, y string) *plot.Plot {
 	p.Title.Text = title
 	p.X.Label.Text = x
 	p.Y.Label.Text = y
-	p.Legend.Top = true
-	p.Legend.Left = true
-	p.Legend.XOffs = vg.Points(50)
 	p.Add(plotter.NewGrid())
 	return p
 }
@@ -176,10 +175,26 @@ func yRange(ss []series) (lo, hi float64) {
 }
 
 func save(p *plot.Plot, dir, name string) (string, error) {
-	if err := p.Save(chartW, chartH, filepath.Join(dir, name)); err != nil {
+	// The legend goes in a strip right of the plot, where it can hide no
+	// data point.
+	const legendW = 1.1 * vg.Inch
+	img := vgimg.NewWith(vgimg.UseWH(chartW+legendW, chartH), vgimg.UseBackgroundColor(color.White))
+	dc := draw.New(img)
+	legend := p.Legend
+	p.Legend = plot.NewLegend()
+	p.Draw(draw.Crop(dc, 0, -legendW, 0, 0))
+	legend.Top, legend.Left = true, true
+	legend.XOffs, legend.YOffs = vg.Points(6), -vg.Points(20)
+	legend.Draw(draw.Crop(dc, chartW, 0, 0, 0))
+	f, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		return "", err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
 		return "", fmt.Errorf("chart %s: %w", name, err)
 	}
-	return name, nil
+	return name, f.Close()
 }
 
 var percentileNames = []string{"p50", "p90", "p99", "p99.9", "max"}
@@ -269,7 +284,6 @@ func successChart(dir string, s *ScenarioResult) (string, error) {
 	p := newPlot(s.Name+": success rate per second (2xx)", timeAxis(s), "success (%)")
 	p.X.Tick.Marker = plainTicks{}
 	p.Y.Min, p.Y.Max = 0, 101
-	p.Legend.Top = false
 	if err := markActions(p, s, 0, 100); err != nil {
 		return "", err
 	}
