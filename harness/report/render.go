@@ -234,6 +234,9 @@ func writeScenario(w writer, dir string, s *ScenarioResult) error {
 			r.Target, r.Summary.Requests, pct(r.Summary.SuccessRate), r.Summary.Errors, r.Summary.Throughput,
 			l.P50, l.P90, l.P99, l.P999, l.Max, r.Misrouted, cpu, util, rss, r.OtherLoad)
 	}
+	if s.Capacity {
+		w("\nThis table covers the whole staircase, the steps that failed included; the steps table below is the one to read.\n")
+	}
 	w("\n*Router CPU use* is the router's CPU time over the wall time of the measured load, per core of its budget. *Other load* is CPU used on the machine by processes outside the run while it ran (other users, builds), in cores: above about 0.2 the numbers are disturbed.\n\n")
 	for _, r := range s.Runs {
 		if r.Error != "" {
