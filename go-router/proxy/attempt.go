@@ -44,7 +44,7 @@ func (rt *Router) proxy(w http.ResponseWriter, r *http.Request, ex *exchange, p 
 
 		sent := time.Now()
 		var err error
-		resp, err = p.upstream.roundTrip(out, func(interim *http.Response) { forwardInterim(w, interim) })
+		resp, err = p.upstream.roundTrip(out, w)
 		ex.upstream = time.Since(sent)
 		if err != nil {
 			resp = nil
@@ -113,12 +113,12 @@ func (rt *Router) proxy(w http.ResponseWriter, r *http.Request, ex *exchange, p 
 // sends it at once from the header map, which is then cleared for the
 // final response; a Connection field the handler set for the final
 // response is kept out of the 1xx and put back.
-func forwardInterim(w http.ResponseWriter, interim *http.Response) {
+func forwardInterim(w http.ResponseWriter, status int, header http.Header) {
 	h := w.Header()
 	connection := h["Connection"]
 	clear(h)
-	copyEndToEnd(h, interim.Header)
-	w.WriteHeader(interim.StatusCode)
+	copyEndToEnd(h, header)
+	w.WriteHeader(status)
 	clear(h)
 	if connection != nil {
 		h["Connection"] = connection

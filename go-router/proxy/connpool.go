@@ -56,7 +56,7 @@ func newConnPool(host string, connect, header time.Duration) *connPool {
 
 // roundTrip sends a request without a body and returns the response head;
 // the body reads from the connection, which goes back to the pool at EOF.
-func (p *connPool) roundTrip(req *http.Request, interim func(*http.Response)) (*http.Response, error) {
+func (p *connPool) roundTrip(req *http.Request, interim http.ResponseWriter) (*http.Response, error) {
 	ctx := req.Context()
 	pc, reused, err := p.get(ctx, true)
 	if err != nil {
@@ -86,7 +86,7 @@ func (p *connPool) roundTrip(req *http.Request, interim func(*http.Response)) (*
 	return resp, err
 }
 
-func (p *connPool) exchange(ctx context.Context, pc *poolConn, req *http.Request, interim func(*http.Response)) (*http.Response, error) {
+func (p *connPool) exchange(ctx context.Context, pc *poolConn, req *http.Request, interim http.ResponseWriter) (*http.Response, error) {
 	// A client that leaves cuts the wait for the upstream short.
 	stop := context.AfterFunc(ctx, func() { _ = pc.conn.SetReadDeadline(aLongTimeAgo) })
 	defer stop()
@@ -104,12 +104,12 @@ func (p *connPool) exchange(ctx context.Context, pc *poolConn, req *http.Request
 		if err != nil {
 			return nil, staleIfEmpty(err, pc)
 		}
-		// Interim responses (103 Early Hints) go to interim; the final
-		// response follows on the same connection. 101 is final: Upgrade
+		// Interim responses (103 Early Hints) go to the client interim (if
+		// any); the final response follows on the same connection. 101 is final: Upgrade
 		// is never forwarded, so it only comes from a broken upstream.
 		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 			if interim != nil && resp.StatusCode != http.StatusContinue {
-				interim(resp)
+				forwardInterim(interim, resp.StatusCode, resp.Header)
 			}
 			continue
 		}

@@ -77,16 +77,16 @@ func (u *upstream) close() {
 }
 
 // roundTrip sends one attempt: bodiless requests over the router's own
-// pool, the rest through http.Transport. interim receives the 1xx
-// responses that precede the final one, except 100 Continue, which the
-// server sends to the client by itself when the body is read.
-func (u *upstream) roundTrip(req *http.Request, interim func(*http.Response)) (*http.Response, error) {
+// pool, the rest through http.Transport. The 1xx responses that precede
+// the final one go to the client w, except 100 Continue, which the server
+// sends by itself when the body is read.
+func (u *upstream) roundTrip(req *http.Request, w http.ResponseWriter) (*http.Response, error) {
 	if req.Body == nil && req.Header["Expect"] == nil {
-		return u.pool.roundTrip(req, interim)
+		return u.pool.roundTrip(req, w)
 	}
 	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, header textproto.MIMEHeader) error {
 		if code != http.StatusContinue {
-			interim(&http.Response{StatusCode: code, Header: http.Header(header)})
+			forwardInterim(w, code, http.Header(header))
 		}
 		return nil
 	}}
