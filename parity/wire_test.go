@@ -46,10 +46,14 @@ func TestWireRules(t *testing.T) {
 		for name, head := range cases {
 			t.Run(name, func(t *testing.T) {
 				untouched(t, func() {
+					want := http.StatusRequestHeaderFieldsTooLarge
+					if d, ok := documentedDivergence(t); ok {
+						want = d.status
+					}
 					resps, _ := rawExchange(t, r.listen, []byte(head), wait)
 					wantLocal(t, resps)
-					if len(resps) == 0 || resps[0].status != http.StatusRequestHeaderFieldsTooLarge {
-						t.Errorf("want 431, got %v", statuses(resps))
+					if len(resps) == 0 || resps[0].status != want {
+						t.Errorf("want %d, got %v", want, statuses(resps))
 					}
 				})
 			})
@@ -69,7 +73,18 @@ func TestWireRules(t *testing.T) {
 		}
 		for name, fields := range cases {
 			t.Run(name, func(t *testing.T) {
-				resps, _ := rawExchange(t, r.listen, []byte("GET / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nConnection: close\r\n"+fields+"\r\n"), wait)
+				payload := []byte("GET / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nConnection: close\r\n" + fields + "\r\n")
+				if d, ok := documentedDivergence(t); ok {
+					untouched(t, func() {
+						resps, _ := rawExchange(t, r.listen, payload, wait)
+						wantLocal(t, resps)
+						if len(resps) != 1 || resps[0].status != d.status {
+							t.Errorf("want %d, got %v", d.status, statuses(resps))
+						}
+					})
+					return
+				}
+				resps, _ := rawExchange(t, r.listen, payload, wait)
 				if len(resps) != 1 || resps[0].status != http.StatusOK {
 					t.Errorf("want 200, got %v", statuses(resps))
 				}
@@ -185,8 +200,12 @@ func TestWireRules(t *testing.T) {
 				untouched(t, func() {
 					resps, closed := rawExchange(t, r.listen, []byte("POST / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nTransfer-Encoding: "+tc.te+"\r\n\r\n0\r\n\r\n"), wait)
 					wantLocal(t, resps)
-					if len(resps) != 1 || resps[0].status != tc.status {
-						t.Errorf("Transfer-Encoding %q: want one %d, got %v", tc.te, tc.status, statuses(resps))
+					want := tc.status
+					if d, ok := documentedDivergence(t); ok {
+						want = d.status
+					}
+					if len(resps) != 1 || resps[0].status != want {
+						t.Errorf("Transfer-Encoding %q: want one %d, got %v", tc.te, want, statuses(resps))
 					}
 					if !closed {
 						t.Errorf("Transfer-Encoding %q: connection left open; the body's framing is unknown", tc.te)
