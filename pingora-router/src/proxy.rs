@@ -273,7 +273,11 @@ impl Router {
         add_explain_headers(&mut resp, &Explain::of(ctx))?;
         if matches!(
             code,
-            "bad_request" | "body_too_large" | "request_header_too_large" | "not_implemented"
+            "bad_request"
+                | "body_too_large"
+                | "request_header_too_large"
+                | "not_implemented"
+                | "method_not_supported"
         ) {
             // The request's framing is broken or its body is not going to
             // be read: the connection cannot carry another request.
@@ -398,7 +402,7 @@ fn wire_violation(req: &RequestHeader) -> Option<WireViolation> {
     if req.method == Method::CONNECT {
         return violation(
             501,
-            "not_implemented",
+            "method_not_supported",
             "CONNECT is not supported by this reverse proxy",
         );
     }

@@ -86,10 +86,7 @@ impl RateLimiter {
             // roughly the time for one more request's worth of budget to free up
             retry_after: RetryAfter((1.0 / requests_per_second).ceil().max(1.0) as u64),
             settings: (requests_per_second, burst, per),
-            slots: [
-                window_sketch(per),
-                window_sketch(per),
-            ],
+            slots: [window_sketch(per), window_sketch(per)],
             current: AtomicU64::new(0),
             rotating: Mutex::new(()),
         }
