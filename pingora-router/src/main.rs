@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use clap::Parser;
+use pingora::apps::HttpServerOptions;
 use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
@@ -159,6 +160,15 @@ fn main() {
     server.add_service(admin);
     let mut service =
         http_proxy_service_with_name(&server.configuration, Router::new(store), "cellbench proxy");
+    // pingora-proxy answers CONNECT with a bare 405 before any hook runs;
+    // letting it through lets `request_filter` refuse it with the contract's
+    // 501 `method_not_supported` (and close the connection), so nothing is
+    // ever tunnelled.
+    if let Some(proxy) = service.app_logic_mut() {
+        let mut options = HttpServerOptions::default();
+        options.allow_connect_method_proxying = true;
+        proxy.server_options = Some(options);
+    }
     service.add_tcp(&flags.listen);
     server.add_service(service);
 
