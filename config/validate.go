@@ -31,7 +31,7 @@ func Validate(c *Config) error {
 	}
 	names := sortedKeys(c.Placements)
 	for _, name := range names {
-		if !isPlacementName(name) {
+		if !IsPlacementName(name) {
 			return errorf(CodePlacementNameInvalid, "placement name %q must be 1 to %d characters of A-Z a-z 0-9 . _ -", name, MaxPlacementNameBytes)
 		}
 	}
@@ -190,7 +190,10 @@ func isHostName(host string) bool {
 	return true
 }
 
-func isPlacementName(name string) bool {
+// IsPlacementName reports whether name is a valid placement name: 1 to
+// MaxPlacementNameBytes characters of A-Z a-z 0-9 . _ - (safe in headers,
+// log fields and metric labels).
+func IsPlacementName(name string) bool {
 	if name == "" || len(name) > MaxPlacementNameBytes {
 		return false
 	}

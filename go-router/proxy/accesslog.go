@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"cellbench/internal/jsonstr"
 )
 
 // accessLogFlushEvery bounds how long a line waits in the buffer.
@@ -75,30 +77,30 @@ func (l *AccessLog) write(ex *exchange, method, path string, end time.Time) {
 	b := append(l.scratch[:0], `{"ts":"`...)
 	b = l.appendTimestamp(b, end.UTC())
 	b = append(b, `","level":"INFO","msg":"request","request_id":`...)
-	b = appendJSONString(b, ex.requestID)
+	b = jsonstr.Append(b, ex.requestID)
 	b = append(b, `,"method":`...)
-	b = appendJSONString(b, method)
+	b = jsonstr.Append(b, method)
 	b = append(b, `,"path":`...)
-	b = appendJSONString(b, path)
+	b = jsonstr.Append(b, path)
 	b = append(b, `,"routing_key":`...)
-	b = appendJSONString(b, ex.routingKey)
+	b = jsonstr.Append(b, ex.routingKey)
 	b = append(b, `,"placement":`...)
 	if p := ex.labelPlacement(); p != nil {
-		b = appendJSONString(b, p.name)
+		b = jsonstr.Append(b, p.name)
 	} else {
 		b = append(b, `""`...)
 	}
 	b = append(b, `,"route_reason":`...)
 	if ex.routed {
-		b = appendJSONString(b, ex.reason.String())
+		b = jsonstr.Append(b, ex.reason.String())
 	} else {
 		b = append(b, `""`...)
 	}
 	b = append(b, `,"failover_reason":`...)
-	b = appendJSONString(b, ex.failover.String())
+	b = jsonstr.Append(b, ex.failover.String())
 	b = append(b, `,"upstream":`...)
 	if ex.attempts > 0 {
-		b = appendJSONString(b, ex.serving.endpoint)
+		b = jsonstr.Append(b, ex.serving.endpoint)
 	} else {
 		b = append(b, `""`...)
 	}
@@ -107,7 +109,7 @@ func (l *AccessLog) write(ex *exchange, method, path string, end time.Time) {
 	b = append(b, `,"attempts":`...)
 	b = strconv.AppendInt(b, int64(ex.attempts), 10)
 	b = append(b, `,"error":`...)
-	b = appendJSONString(b, ex.errCode)
+	b = jsonstr.Append(b, ex.errCode)
 	b = append(b, `,"duration_ms":`...)
 	b = strconv.AppendFloat(b, ms(end.Sub(ex.start)), 'f', 3, 64)
 	b = append(b, `,"upstream_ms":`...)
@@ -115,7 +117,7 @@ func (l *AccessLog) write(ex *exchange, method, path string, end time.Time) {
 	b = append(b, `,"bytes_out":`...)
 	b = strconv.AppendInt(b, ex.bytesOut, 10)
 	b = append(b, `,"config_version":`...)
-	b = appendJSONString(b, ex.snap.cfg.Version)
+	b = jsonstr.Append(b, ex.snap.cfg.Version)
 	b = append(b, `,"router":"go"}`+"\n"...)
 	_, _ = l.w.Write(b)
 	l.scratch = b

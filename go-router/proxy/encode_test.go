@@ -2,29 +2,11 @@ package proxy
 
 import (
 	"bufio"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 )
-
-func TestAppendJSONStringRoundTrips(t *testing.T) {
-	for _, s := range []string{"", "plain", `q"uote\back`, "ctl\x00\x01\n\r\t\x7f", "ünïcode ✓", "bad\xffutf8"} {
-		b := appendJSONString(nil, s)
-		var back string
-		if err := json.Unmarshal(b, &back); err != nil {
-			t.Fatalf("%q encoded as invalid JSON %s: %v", s, b, err)
-		}
-		want := s
-		if s == "bad\xffutf8" {
-			want = "bad\ufffdutf8"
-		}
-		if back != want {
-			t.Errorf("%q round-tripped to %q", s, back)
-		}
-	}
-}
 
 func TestCopyEndToEnd(t *testing.T) {
 	src := http.Header{

@@ -3,6 +3,8 @@ package proxy
 import (
 	"net/http"
 	"strconv"
+
+	"cellbench/internal/jsonstr"
 )
 
 // Error codes of the answers the router makes itself (contract sections 2
@@ -41,11 +43,11 @@ func (rt *Router) fail(w http.ResponseWriter, ex *exchange, status int, code, me
 	ex.setHeaders(h)
 	var buf [512]byte
 	body := append(buf[:0], `{"error":`...)
-	body = appendJSONString(body, code)
+	body = jsonstr.Append(body, code)
 	body = append(body, `,"message":`...)
-	body = appendJSONString(body, message)
+	body = jsonstr.Append(body, message)
 	body = append(body, `,"request_id":`...)
-	body = appendJSONString(body, ex.requestID)
+	body = jsonstr.Append(body, ex.requestID)
 	body = append(body, '}')
 	h["Content-Type"] = jsonContentType
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}

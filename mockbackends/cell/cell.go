@@ -16,14 +16,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"cellbench/config"
 )
 
 // DefaultHealthPath is the health endpoint when Options.HealthPath is empty.
 const DefaultHealthPath = "/health"
-
-// MaxNameBytes bounds a cell name; names follow the placement name rule
-// (1-64 of A-Z a-z 0-9 . _ -) because they go into the X-Cell header.
-const MaxNameBytes = 64
 
 // Options tune a cell. The zero value is a cell with health at /health
 // that logs nowhere.
@@ -54,8 +52,9 @@ type Cell struct {
 // New makes a cell that will listen on addr (host:port, port 0 allowed)
 // once Start is called.
 func New(name, addr string, opts Options) (*Cell, error) {
-	if !validName(name) {
-		return nil, fmt.Errorf("cell name %q must be 1 to %d characters of A-Z a-z 0-9 . _ -", name, MaxNameBytes)
+	if !config.IsPlacementName(name) {
+		// Cell names follow the placement name rule: they go into X-Cell.
+		return nil, fmt.Errorf("cell name %q must be 1 to %d characters of A-Z a-z 0-9 . _ -", name, config.MaxPlacementNameBytes)
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("cell %s: address %q must be host:port: %v", name, addr, err)
@@ -74,19 +73,6 @@ func New(name, addr string, opts Options) (*Cell, error) {
 	normal := NormalChaos
 	c.chaos.Store(&normal)
 	return c, nil
-}
-
-func validName(name string) bool {
-	if name == "" || len(name) > MaxNameBytes {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		ch := name[i]
-		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '.' || ch == '_' || ch == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // Name is the cell's name (the placement it stands in for).

@@ -5,7 +5,8 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"unicode/utf8"
+
+	"cellbench/internal/jsonstr"
 )
 
 // echo is what a cell tells a client about the request it received.
@@ -28,13 +29,13 @@ type echo struct {
 // per request, this costs none beyond the sorted key list (pooled by the caller).
 func appendEcho(dst []byte, e *echo, keys []string) ([]byte, []string) {
 	dst = append(dst, `{"cell":`...)
-	dst = appendJSONString(dst, e.cell)
+	dst = jsonstr.Append(dst, e.cell)
 	dst = append(dst, `,"method":`...)
-	dst = appendJSONString(dst, e.method)
+	dst = jsonstr.Append(dst, e.method)
 	dst = append(dst, `,"path":`...)
-	dst = appendJSONString(dst, e.path)
+	dst = jsonstr.Append(dst, e.path)
 	dst = append(dst, `,"query":`...)
-	dst = appendJSONString(dst, e.query)
+	dst = jsonstr.Append(dst, e.query)
 	dst = append(dst, `,"headers":{`...)
 
 	keys = keys[:0]
@@ -55,12 +56,12 @@ func appendEcho(dst []byte, e *echo, keys []string) ([]byte, []string) {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, k)
+		dst = jsonstr.Append(dst, k)
 		dst = append(dst, ":["...)
 		var values []string
 		switch {
 		case k == "Host" && e.host != "":
-			dst = appendJSONString(dst, e.host)
+			dst = jsonstr.Append(dst, e.host)
 			dst = append(dst, ']')
 			continue
 		case k == "Transfer-Encoding" && len(e.transferTE) > 0:
@@ -72,7 +73,7 @@ func appendEcho(dst []byte, e *echo, keys []string) ([]byte, []string) {
 			if j > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, v)
+			dst = jsonstr.Append(dst, v)
 		}
 		dst = append(dst, ']')
 	}
@@ -82,50 +83,4 @@ func appendEcho(dst []byte, e *echo, keys []string) ([]byte, []string) {
 	dst = hex.AppendEncode(dst, e.bodySHA256[:])
 	dst = append(dst, "\"}\n"...)
 	return dst, keys
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string (RFC 8259 §7). Invalid UTF-8
-// becomes U+FFFD, as encoding/json does, so the output is always valid JSON
-// whatever bytes a client put in a header.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				dst = append(dst, s[start:i]...)
-				dst = append(dst, `\ufffd`...)
-				i++
-				start = i
-				continue
-			}
-			i += size
-			continue
-		}
-		if b >= 0x20 && b != '"' && b != '\\' {
-			i++
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch b {
-		case '"', '\\':
-			dst = append(dst, '\\', b)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
-		}
-		i++
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"cellbench/internal/jsonstr"
 )
 
 // Shared read-only header values: assigning them straight into the header
@@ -176,8 +178,8 @@ func (c *Cell) serveHealth(w http.ResponseWriter) {
 // writeError answers with the cell's own JSON error body.
 func (c *Cell) writeError(w http.ResponseWriter, status int, code, message string) {
 	c.counters.countStatus(status)
-	body := append(appendJSONString([]byte(`{"error":`), code), `,"message":`...)
-	body = append(appendJSONString(body, message), "}\n"...)
+	body := append(jsonstr.Append([]byte(`{"error":`), code), `,"message":`...)
+	body = append(jsonstr.Append(body, message), "}\n"...)
 	w.Header()["Content-Type"] = contentTypeJSON
 	w.WriteHeader(status)
 	w.Write(body)

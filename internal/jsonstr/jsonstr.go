@@ -1,12 +1,14 @@
-package proxy
+// Package jsonstr appends JSON strings without reflection or allocation.
+// The Go router's access log and error bodies and the mock cells' echo are
+// built on every request; encoding/json would cost allocations there.
+package jsonstr
 
 import "unicode/utf8"
 
-// appendJSONString appends s as a JSON string. Hand-written because the
-// access log and the router's error bodies are built on every request,
-// and encoding/json's reflection costs allocations there; this one
-// appends into the caller's buffer and allocates nothing.
-func appendJSONString(b []byte, s string) []byte {
+// Append appends s to b as a JSON string (RFC 8259 §7). Control characters
+// and DEL are escaped; invalid UTF-8 becomes U+FFFD, as encoding/json does,
+// so the output is valid JSON whatever bytes a client sent.
+func Append(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
