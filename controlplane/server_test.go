@@ -20,6 +20,7 @@ import (
 
 	"cellbench/config"
 	"cellbench/controlplane/protocol"
+	"cellbench/internal/testkit"
 )
 
 func TestHelloSnapshotAckIsRecordedInStatus(t *testing.T) {
@@ -324,7 +325,7 @@ func TestHelloIsRequiredFirst(t *testing.T) {
 }
 
 func TestOversizeFrameFromRouterIsRefused(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testkit.Buffer{}
 	cp := startCP(t, cpOptions{logs: logs})
 	conn := rawRouter(t, cp, nil)
 	if err := conn.WriteJSON(protocol.Hello("edge-big", "go", "v0")); err != nil {
@@ -409,7 +410,7 @@ func TestSlowRouterDoesNotBlockOthers(t *testing.T) {
 	tm := testTiming()
 	tm.writeTimeout = 4 * time.Second
 	tm.silenceTimeout = time.Minute // only the write timeout may drop the slow router
-	logs := &lockedBuffer{}
+	logs := &testkit.Buffer{}
 	cp := startCP(t, cpOptions{timing: tm, sendBuffer: 16 << 10, logs: logs})
 
 	// Tiny socket buffers on both ends so that the slow router's connection

@@ -19,6 +19,7 @@ import (
 
 	"cellbench/config"
 	"cellbench/controlplane/protocol"
+	"cellbench/internal/testkit"
 )
 
 // fakeControlPlane accepts one connection at a time and hands it to the test.
@@ -165,7 +166,7 @@ func TestReconnectsAfterTheControlPlaneDropsIt(t *testing.T) {
 func TestOversizeSnapshotFrameIsRefused(t *testing.T) {
 	cp := newFakeControlPlane(t)
 	applied := make(chan string, 1)
-	logs := &lockedBuffer{}
+	logs := &testkit.Buffer{}
 	startRun(t, Options{
 		URL:    cp.url(),
 		Apply:  func(version string, _ []byte) error { applied <- version; return nil },
@@ -370,22 +371,4 @@ func shortenSilenceTimeout(t *testing.T, d time.Duration) {
 	old := silenceTimeout
 	silenceTimeout = d
 	t.Cleanup(func() { silenceTimeout = old })
-}
-
-// lockedBuffer is a log destination the test can read while the client writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -18,6 +18,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"cellbench/controlplane/protocol"
+	"cellbench/internal/testkit"
 )
 
 // stack is mock cells + a control plane + one router connected to it.
@@ -250,7 +251,7 @@ func TestControlPlaneProcessLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	t.Run("invalid config exits 2 with its code", func(t *testing.T) {
 		path := writeFile(t, dir, "bad.json", []byte(`{"version":"x","default_placement":"a","placements":{}}`))
-		p := startProc(t, "controlplane", nil, "--config", path, "--listen", freeAddr(t))
+		p := startProc(t, "controlplane", nil, "--config", path, "--listen", testkit.FreeAddr(t))
 		if code := p.exitCode(t); code != 2 {
 			t.Fatalf("exit status %d, want 2", code)
 		}
@@ -259,7 +260,7 @@ func TestControlPlaneProcessLifecycle(t *testing.T) {
 		}
 	})
 	t.Run("missing config exits 2", func(t *testing.T) {
-		p := startProc(t, "controlplane", nil, "--config", dir+"/absent.json", "--listen", freeAddr(t))
+		p := startProc(t, "controlplane", nil, "--config", dir+"/absent.json", "--listen", testkit.FreeAddr(t))
 		if code := p.exitCode(t); code != 2 {
 			t.Fatalf("exit status %d, want 2", code)
 		}

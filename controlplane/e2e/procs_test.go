@@ -6,16 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"cellbench/internal/testkit"
 )
 
 // binDir holds the binaries TestMain builds.
@@ -44,36 +44,18 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-// lockedBuffer collects a process's output for the failure report.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // proc is a child process that is killed when the test ends, whatever happens.
 type proc struct {
 	name   string
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *testkit.Buffer
 	exited chan struct{}
 	err    error // valid after exited is closed
 }
 
 func startProc(t *testing.T, binary string, stdout io.Writer, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: filepath.Base(binary), stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &proc{name: filepath.Base(binary), stderr: &testkit.Buffer{}, exited: make(chan struct{})}
 	if !filepath.IsAbs(binary) {
 		binary = filepath.Join(binDir, binary)
 	}
@@ -118,17 +100,6 @@ func (p *proc) exitCode(t *testing.T) int {
 		t.Fatalf("%s did not exit", p.name)
 		return -1
 	}
-}
-
-// freeAddr returns a loopback address nobody listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
@@ -325,7 +296,7 @@ type router struct {
 
 func startRouter(t *testing.T, kind, bootstrap, controlPlaneURL, token, nodeID string) *router {
 	t.Helper()
-	r := &router{kind: kind, listen: freeAddr(t), admin: freeAddr(t)}
+	r := &router{kind: kind, listen: testkit.FreeAddr(t), admin: testkit.FreeAddr(t)}
 	args := []string{"--config", bootstrap, "--listen", r.listen, "--admin", r.admin,
 		"--control-plane", controlPlaneURL, "--node-id", nodeID, "--access-log", "off"}
 	if token != "" {
