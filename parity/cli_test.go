@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"cellbench/internal/testkit"
 )
 
 // Contract §5: exit statuses and signal handling of the router command.
@@ -19,7 +21,7 @@ func TestCommandLine(t *testing.T) {
 	// exits runs the router with args and wants exit status 2 promptly.
 	exits2 := func(t *testing.T, args ...string) string {
 		t.Helper()
-		p := startProc(t, "router", routerBin, append(args, "--listen", freeAddr(t), "--admin", freeAddr(t), "--access-log", "off"), nil)
+		p := startProc(t, "router", routerBin, append(args, "--listen", testkit.FreeAddr(t), "--admin", testkit.FreeAddr(t), "--access-log", "off"), nil)
 		code, ok := p.waitExit(startTimeout)
 		if !ok {
 			t.Fatalf("router %q still running after %v; want exit 2", args, startTimeout)
@@ -79,7 +81,7 @@ func TestCommandLine(t *testing.T) {
 		defer busy.Close()
 		path := filepath.Join(t.TempDir(), "ok.json")
 		writeConfig(t, path, configDoc("x", "a", nil, doc{"a": placement("shared", "http://127.0.0.1:1", nil)}))
-		p := startProc(t, "router", routerBin, []string{"--config", path, "--listen", busy.Addr().String(), "--admin", freeAddr(t), "--access-log", "off"}, nil)
+		p := startProc(t, "router", routerBin, []string{"--config", path, "--listen", busy.Addr().String(), "--admin", testkit.FreeAddr(t), "--access-log", "off"}, nil)
 		code, ok := p.waitExit(startTimeout)
 		if !ok {
 			t.Fatalf("router still running with its listen address taken")

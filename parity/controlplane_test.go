@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"cellbench/internal/testkit"
 )
 
 // controlPlane is one controlplane process (contract §7) the router follows.
@@ -22,7 +24,7 @@ func startControlPlane(t testing.TB, cfg any) *controlPlane {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "controlplane.json")
 	writeConfig(t, path, cfg)
-	cp := &controlPlane{addr: freeAddr(t), http: &http.Client{Timeout: clientTimeout}}
+	cp := &controlPlane{addr: testkit.FreeAddr(t), http: &http.Client{Timeout: clientTimeout}}
 	cp.proc = startProc(t, "controlplane", cpBin, []string{"--config", path, "--listen", cp.addr}, nil)
 	eventually(t, startTimeout, 20*time.Millisecond, "control plane /healthz", func() (bool, string) {
 		if cp.proc.exited() {

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,10 +16,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"cellbench/internal/testkit"
 )
 
 // Bounds of the harness itself (not of the behaviour under test).
@@ -31,42 +31,12 @@ const (
 	logTailLines  = 40
 )
 
-// freeAddr returns a 127.0.0.1 address nobody listens on right now.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
-// lineBuffer collects a process's output; safe for concurrent use.
-type lineBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lineBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lineBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // proc is a child process the test owns; it is stopped in t.Cleanup.
 type proc struct {
 	name   string
 	cmd    *exec.Cmd
-	stdout *lineBuffer
-	stderr *lineBuffer
+	stdout *testkit.Buffer
+	stderr *testkit.Buffer
 	done   chan struct{} // closed when the process has exited
 	state  *os.ProcessState
 }
@@ -75,7 +45,7 @@ type proc struct {
 // receives every stdout line (from one goroutine) besides the buffer.
 func startProc(t testing.TB, name, bin string, args []string, stdoutHook func(line string)) *proc {
 	t.Helper()
-	p := &proc{name: name, stdout: &lineBuffer{}, stderr: &lineBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	// A -race binary sleeps 1 s at exit by default; exit timing is under test.
 	p.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
@@ -321,7 +291,7 @@ func startRouter(t testing.TB, cfg any, extraArgs ...string) *router {
 	// taken (by any process) before the router binds it; such a start is
 	// retried on fresh ports.
 	for attempt := 1; ; attempt++ {
-		r.listen, r.admin = freeAddr(t), freeAddr(t)
+		r.listen, r.admin = testkit.FreeAddr(t), testkit.FreeAddr(t)
 		r.base = "http://" + r.listen
 		args := []string{"--config", r.configPath, "--listen", r.listen, "--admin", r.admin}
 		// A flag given twice is an error for some argument parsers, so a

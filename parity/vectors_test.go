@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"cellbench/internal/testkit"
 )
 
 // vector is one shared config test vector (config/testdata/manifest.json).
@@ -53,7 +55,7 @@ func TestConfigVectorsAtStartup(t *testing.T) {
 			}
 			path := filepath.Join(t.TempDir(), "router.json")
 			writeConfig(t, path, docBytes)
-			p := startProc(t, "router", routerBin, []string{"--config", path, "--listen", freeAddr(t), "--admin", freeAddr(t), "--access-log", "off"}, nil)
+			p := startProc(t, "router", routerBin, []string{"--config", path, "--listen", testkit.FreeAddr(t), "--admin", testkit.FreeAddr(t), "--access-log", "off"}, nil)
 			code, ok := p.waitExit(startTimeout)
 			if !ok {
 				t.Fatalf("router still running with a %s document", v.Expect)
