@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"cellbench/controlplane/protocol"
 )
 
 // maxRetainedNodes bounds how many disconnected routers /status remembers;
@@ -25,28 +27,12 @@ type hub struct {
 	leaves   uint64              // counts disconnects, to order them
 }
 
-// node is what /status reports about one router.
+// node is what the hub knows about one router: what /status reports, and
+// when it left.
 type node struct {
-	NodeID       string     `json:"node_id"`
-	Router       string     `json:"router"`
-	Connected    bool       `json:"connected"`
-	AckedVersion *string    `json:"acked_version"` // null until the first ack
-	AckedAt      *time.Time `json:"acked_at"`
-	LastNack     *nackInfo  `json:"last_nack"`
-	ConnectedAt  time.Time  `json:"connected_at"`
+	protocol.NodeStatus
 
 	leftAt uint64 // hub.leaves at the disconnect: smaller is older
-}
-
-type nackInfo struct {
-	Version string `json:"version"`
-	Error   string `json:"error"`
-}
-
-// statusView is the body of GET /status.
-type statusView struct {
-	Version string `json:"version"`
-	Nodes   []node `json:"nodes"`
 }
 
 func newHub(initial *document) *hub {
@@ -90,7 +76,7 @@ func (h *hub) join(s *session) bool {
 	h.sessions[s.nodeID] = s
 	n := h.nodes[s.nodeID]
 	if n == nil {
-		n = &node{NodeID: s.nodeID}
+		n = &node{NodeStatus: protocol.NodeStatus{NodeID: s.nodeID}}
 		h.nodes[s.nodeID] = n
 	}
 	n.Router = s.router
@@ -151,15 +137,15 @@ func (h *hub) nacked(s *session, version, errText string) {
 	if h.sessions[s.nodeID] != s {
 		return
 	}
-	h.nodes[s.nodeID].LastNack = &nackInfo{Version: version, Error: errText}
+	h.nodes[s.nodeID].LastNack = &protocol.LastNack{Version: version, Error: errText}
 }
 
-func (h *hub) status() statusView {
+func (h *hub) status() protocol.Status {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	view := statusView{Version: h.current.version, Nodes: make([]node, 0, len(h.nodes))}
+	view := protocol.Status{Version: h.current.version, Nodes: make([]protocol.NodeStatus, 0, len(h.nodes))}
 	for _, n := range h.nodes {
-		view.Nodes = append(view.Nodes, *n)
+		view.Nodes = append(view.Nodes, n.NodeStatus)
 	}
 	sort.Slice(view.Nodes, func(i, j int) bool { return view.Nodes[i].NodeID < view.Nodes[j].NodeID })
 	return view

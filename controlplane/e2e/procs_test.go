@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"cellbench/controlplane/protocol"
 	"cellbench/internal/testkit"
 )
 
@@ -211,28 +212,14 @@ func listeningAddr(log string) string {
 
 func (cp *controlPlane) wsURL() string { return "ws://" + cp.addr + "/connect" }
 
-type nodeStatus struct {
-	NodeID       string     `json:"node_id"`
-	Router       string     `json:"router"`
-	Connected    bool       `json:"connected"`
-	AckedVersion *string    `json:"acked_version"`
-	AckedAt      *time.Time `json:"acked_at"`
-	LastNack     *struct {
-		Version string `json:"version"`
-		Error   string `json:"error"`
-	} `json:"last_nack"`
-}
-
-func (cp *controlPlane) node(t *testing.T, id string) (nodeStatus, bool) {
+func (cp *controlPlane) node(t *testing.T, id string) (protocol.NodeStatus, bool) {
 	t.Helper()
 	resp, err := http.Get("http://" + cp.addr + "/status")
 	if err != nil {
-		return nodeStatus{}, false
+		return protocol.NodeStatus{}, false
 	}
 	defer resp.Body.Close()
-	var st struct {
-		Nodes []nodeStatus `json:"nodes"`
-	}
+	var st protocol.Status
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		t.Fatalf("GET /status: %v", err)
 	}
@@ -241,7 +228,7 @@ func (cp *controlPlane) node(t *testing.T, id string) (nodeStatus, bool) {
 			return n, true
 		}
 	}
-	return nodeStatus{}, false
+	return protocol.NodeStatus{}, false
 }
 
 func (cp *controlPlane) acked(t *testing.T, id, version string) bool {

@@ -86,3 +86,26 @@ func Ack(version string) Message {
 func Nack(version, errText string) Message {
 	return Message{Type: TypeNack, Version: version, Error: errText}
 }
+
+// Status is the body of GET /status.
+type Status struct {
+	Version string       `json:"version"`
+	Nodes   []NodeStatus `json:"nodes"`
+}
+
+// NodeStatus is what GET /status reports about one router.
+type NodeStatus struct {
+	NodeID       string     `json:"node_id"`
+	Router       string     `json:"router"`
+	Connected    bool       `json:"connected"`
+	AckedVersion *string    `json:"acked_version"` // null until the first ack
+	AckedAt      *time.Time `json:"acked_at"`
+	LastNack     *LastNack  `json:"last_nack"`
+	ConnectedAt  time.Time  `json:"connected_at"`
+}
+
+// LastNack is the last rejection a router reported.
+type LastNack struct {
+	Version string `json:"version"`
+	Error   string `json:"error"`
+}
