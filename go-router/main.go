@@ -22,6 +22,8 @@ import (
 	"cellbench/config"
 	"cellbench/controlplane/client"
 	"cellbench/go-router/proxy"
+	"cellbench/go-router/rawconn"
+	"cellbench/go-router/server"
 )
 
 // Exit statuses.
@@ -117,6 +119,7 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "listen %s: %v\n", o.listen, err)
 		return exitServe
 	}
+	proxyLn = rawconn.Listener{Listener: proxyLn}
 	adminLn, err := net.Listen("tcp", o.admin)
 	if err != nil {
 		proxyLn.Close()
@@ -145,16 +148,16 @@ func run(args []string) int {
 		go fileSource.Run(ctx)
 	}
 
-	server := &http.Server{
+	proxyServer := server.New(&http.Server{
 		Handler:           rt,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(events.Handler(), slog.LevelWarn),
-	}
+	})
 	admin := &http.Server{Handler: rt.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 2)
-	go func() { serveErr <- server.Serve(proxyLn) }()
+	go func() { serveErr <- proxyServer.Serve(proxyLn) }()
 	go func() { serveErr <- admin.Serve(adminLn) }()
 
 	signals := make(chan os.Signal, 4)
@@ -173,7 +176,7 @@ func run(args []string) int {
 				}
 				continue
 			}
-			drain(events, server, admin, time.Duration(o.drainTimeoutMs)*time.Millisecond, sig)
+			drain(events, proxyServer, admin, time.Duration(o.drainTimeoutMs)*time.Millisecond, sig)
 			stop()
 			if access != nil {
 				_ = access.Close()
@@ -185,7 +188,7 @@ func run(args []string) int {
 
 // drain stops accepting, lets in-flight requests finish within timeout and
 // then closes what is left.
-func drain(events *slog.Logger, server, admin *http.Server, timeout time.Duration, sig os.Signal) {
+func drain(events *slog.Logger, server *server.Server, admin *http.Server, timeout time.Duration, sig os.Signal) {
 	events.Info("shutdown", "signal", sig.String(), "phase", "draining", "drain_timeout_ms", timeout.Milliseconds())
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

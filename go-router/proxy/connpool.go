@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"cellbench/go-router/rawconn"
 	"cellbench/go-router/routing"
 )
 
@@ -28,7 +29,7 @@ import (
 // head is written by writeRequestHead.
 type connPool struct {
 	host          string
-	dialer        *net.Dialer
+	dialer        *rawconn.Dialer
 	headerTimeout time.Duration
 
 	mu      sync.Mutex
@@ -51,7 +52,7 @@ type poolConn struct {
 var errStaleConn = errors.New("pooled upstream connection was closed")
 
 func newConnPool(host string, connect, header time.Duration) *connPool {
-	return &connPool{host: host, dialer: &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}, headerTimeout: header}
+	return &connPool{host: host, dialer: &rawconn.Dialer{Dialer: net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}}, headerTimeout: header}
 }
 
 // roundTrip sends a request without a body and returns the response head;

@@ -208,4 +208,10 @@ func (rt *Router) respond(w http.ResponseWriter, ex *exchange, resp *http.Respon
 	for name, values := range resp.Trailer {
 		h[http.TrailerPrefix+name] = values
 	}
+	// A response of known length is complete now: send it before metrics
+	// and the access log run, so that they stay off the client's wait.
+	// A chunked one keeps its last chunk until the handler returns.
+	if resp.ContentLength >= 0 && flusher != nil {
+		flusher.Flush()
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"cellbench/config"
+	"cellbench/go-router/rawconn"
 	"cellbench/go-router/routing"
 )
 
@@ -41,7 +42,7 @@ type upstream struct {
 
 func newUpstream(p *config.Placement) *upstream {
 	u, _ := url.Parse(p.Endpoint) // validated by config.Parse
-	dialer := &net.Dialer{Timeout: p.ConnectTimeout(), KeepAlive: 30 * time.Second}
+	dialer := &rawconn.Dialer{Dialer: net.Dialer{Timeout: p.ConnectTimeout(), KeepAlive: 30 * time.Second}}
 	return &upstream{
 		endpoint: p.Endpoint,
 		host:     u.Host,

@@ -6,6 +6,11 @@
 // alike. Each process is pinned with taskset: the cell and this client on
 // one core, the proxy under test on the other.
 //
+// Machine noise moves a single run's ratio by ±0.2 on a shared VM, so the
+// report gives, beside the ratio of the pooled percentiles, the spread of
+// the ratio over the rounds. --router takes a comma-separated list, so that
+// two builds can be compared in the same rounds.
+//
 //	go run ./go-router/bench/latency --router bin/go-router --mock bin/mockbackends
 package main
 
@@ -40,7 +45,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.router, "router", "bin/go-router", "go-router binary")
+	flag.StringVar(&o.router, "router", "bin/go-router", "go-router binaries, comma-separated (also a pingora-router binary)")
 	flag.StringVar(&o.mock, "mock", "bin/mockbackends", "mockbackends binary")
 	flag.StringVar(&o.nginx, "nginx", "/usr/sbin/nginx", "nginx binary (empty: skip nginx)")
 	flag.StringVar(&o.bare, "bare", "", "bareproxy binary, a plain httputil.ReverseProxy (empty: skip)")
@@ -65,6 +70,8 @@ type target struct {
 	pid  int // proxy process whose CPU time is charged to this target; 0 for direct
 	lat  []time.Duration
 	cpu  time.Duration
+	// roundP50 is the p50 of each round, for the spread of the ratios.
+	roundP50 []time.Duration
 }
 
 func run(o options) error {
@@ -80,7 +87,7 @@ func run(o options) error {
 	} else {
 		fmt.Println("files in", dir)
 	}
-	cellAddr, routerAddr, adminAddr, nginxAddr := freeAddr(), freeAddr(), freeAddr(), freeAddr()
+	cellAddr, nginxAddr := freeAddr(), freeAddr()
 
 	var procs []*exec.Cmd
 	defer func() {
@@ -91,11 +98,13 @@ func run(o options) error {
 	}()
 	start := func(cpu string, name string, args ...string) (int, error) {
 		cmd := exec.Command("taskset", append([]string{"-c", cpu, name}, args...)...)
-		logf, err := os.Create(filepath.Join(dir, filepath.Base(name)+".log"))
+		logf, err := os.CreateTemp(dir, filepath.Base(name)+"-*.log")
 		if err != nil {
 			return 0, err
 		}
 		cmd.Stdout, cmd.Stderr = logf, logf
+		// The processes go with this one even when it is killed.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			return 0, err
 		}
@@ -107,21 +116,30 @@ func run(o options) error {
 		return err
 	}
 	cfg := filepath.Join(dir, "router.json")
-	doc, accessLog := routerConfig(cellAddr), filepath.Join(dir, "go-router-access.log")
+	doc := routerConfig(cellAddr)
 	if o.plain {
-		doc, accessLog = plainRouterConfig(cellAddr), "off"
+		doc = plainRouterConfig(cellAddr)
 	}
 	if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
 		return err
 	}
-	routerPid, err := start(o.proxyCPU, o.router, "--config", cfg, "--listen", routerAddr, "--admin", adminAddr,
-		"--access-log", accessLog, "--workers", fmt.Sprint(o.workers))
-	if err != nil {
-		return err
-	}
-	targets := []*target{
-		{name: "direct", url: "http://" + cellAddr + "/bench"},
-		{name: "go-router", url: "http://" + routerAddr + "/bench", pid: routerPid},
+	targets := []*target{{name: "direct", url: "http://" + cellAddr + "/bench"}}
+	routers := strings.Split(o.router, ",")
+	for i, bin := range routers {
+		routerAddr, accessLog := freeAddr(), filepath.Join(dir, fmt.Sprintf("router-%d-access.log", i+1))
+		if o.plain {
+			accessLog = "off"
+		}
+		pid, err := start(o.proxyCPU, bin, "--config", cfg, "--listen", routerAddr, "--admin", freeAddr(),
+			"--access-log", accessLog, "--workers", fmt.Sprint(o.workers))
+		if err != nil {
+			return err
+		}
+		name := filepath.Base(bin)
+		if len(routers) > 1 {
+			name = fmt.Sprintf("%s (%d)", name, i+1)
+		}
+		targets = append(targets, &target{name: name, url: "http://" + routerAddr + "/bench", pid: pid})
 	}
 	if o.nginx != "" {
 		conf := filepath.Join(dir, "nginx.conf")
@@ -162,6 +180,8 @@ func run(o options) error {
 			}
 			t.cpu += cpuTime(t.pid) - cpuBefore
 			t.lat = append(t.lat, lat...)
+			slices.Sort(lat)
+			t.roundP50 = append(t.roundP50, pct(lat, 50))
 		}
 	}
 	report(o, targets)
@@ -209,14 +229,29 @@ func report(o options, targets []*target) {
 			us(t.cpu)/float64(len(t.lat)))
 	}
 	w.Flush()
-	if len(targets) >= 3 && targets[2].name == "nginx" {
-		added := func(t *target, p float64) float64 { return us(pct(t.lat, p) - pct(direct.lat, p)) }
-		for _, t := range targets[1:] {
-			if t.name != "nginx" {
-				fmt.Printf("%s / nginx added latency: p50 %.2f, p99 %.2f\n", t.name,
-					added(t, 50)/added(targets[2], 50), added(t, 99)/added(targets[2], 99))
-			}
+	var nginx *target
+	for _, t := range targets {
+		if t.name == "nginx" {
+			nginx = t
 		}
+	}
+	if nginx == nil {
+		return
+	}
+	added := func(t *target, p float64) float64 { return us(pct(t.lat, p) - pct(direct.lat, p)) }
+	for _, t := range targets[1:] {
+		if t == nginx {
+			continue
+		}
+		// Per round: this proxy's added p50 over nginx's, both against the
+		// direct p50 of the same round.
+		ratios := make([]float64, len(t.roundP50))
+		for i := range ratios {
+			ratios[i] = us(t.roundP50[i]-direct.roundP50[i]) / us(nginx.roundP50[i]-direct.roundP50[i])
+		}
+		slices.Sort(ratios)
+		fmt.Printf("%s / nginx added latency: p50 %.2f, p99 %.2f; per-round p50 ratio min %.2f median %.2f max %.2f\n", t.name,
+			added(t, 50)/added(nginx, 50), added(t, 99)/added(nginx, 99), ratios[0], ratios[len(ratios)/2], ratios[len(ratios)-1])
 	}
 }
 

@@ -1,0 +1,341 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// headBufferSize bounds the request heads the fast path takes; a longer
+// head goes to net/http.Server, which applies MaxHeaderBytes (431).
+const headBufferSize = 16 << 10
+
+// Connection states, for Shutdown.
+const (
+	stateIdle int32 = iota
+	stateActive
+	stateClosed
+)
+
+type conn struct {
+	s          *Server
+	rwc        net.Conn
+	remoteAddr string
+	state      atomic.Int32
+
+	// in feeds br: bytes the client watch has read first, then rwc.
+	in prefixReader
+	br *bufio.Reader
+	bw *bufio.Writer
+	// head and headReader parse a request head from a copy, so that a
+	// request the fast path does not take is still whole in br.
+	head       bytes.Reader
+	headReader *bufio.Reader
+	watch      clientWatch
+	res        response
+}
+
+func newConn(s *Server, rwc net.Conn) *conn {
+	c := &conn{s: s, rwc: rwc, remoteAddr: rwc.RemoteAddr().String()}
+	c.in.r = rwc
+	c.br = bufio.NewReaderSize(&c.in, headBufferSize)
+	c.bw = bufio.NewWriterSize(rwc, 4<<10)
+	c.headReader = bufio.NewReaderSize(&c.head, 4<<10)
+	c.watch.c = c
+	return c
+}
+
+func (c *conn) serve() {
+	handedOver := false
+	defer func() {
+		c.state.Store(stateClosed)
+		c.s.untrack(c)
+		if !handedOver {
+			c.rwc.Close()
+		}
+	}()
+	for {
+		req, ok := c.readRequest()
+		if !ok {
+			return
+		}
+		if req == nil {
+			handedOver = c.handOver()
+			return
+		}
+		if !c.serveRequest(req) {
+			return
+		}
+	}
+}
+
+// readRequest waits for the next request head. It returns the request if
+// the fast path takes it, (nil, true) to hand the connection over, and
+// (nil, false) when the connection is done (closed, idle timeout, shutdown).
+func (c *conn) readRequest() (*http.Request, bool) {
+	c.state.Store(stateIdle)
+	if c.s.shutting.Load() {
+		return nil, false
+	}
+	if d := c.s.fallback.IdleTimeout; d > 0 {
+		_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+	}
+	if _, err := c.br.Peek(1); err != nil {
+		return nil, false
+	}
+	if !c.state.CompareAndSwap(stateIdle, stateActive) {
+		return nil, false // closed by Shutdown meanwhile
+	}
+	if d := c.s.fallback.ReadHeaderTimeout; d > 0 {
+		_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+	}
+	var head []byte
+	for {
+		buf, _ := c.br.Peek(c.br.Buffered())
+		if i := bytes.Index(buf, crlfcrlf); i >= 0 {
+			head = buf[:i+len(crlfcrlf)]
+			break
+		}
+		if len(buf) == c.br.Size() {
+			return nil, true // longer than the fast path takes
+		}
+		if _, err := c.br.Peek(len(buf) + 1); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil, false // net/http closes on a header timeout too
+			}
+			return nil, true // net/http answers a cut head as it would
+		}
+	}
+	if !plainFraming(head) {
+		return nil, true
+	}
+	c.head.Reset(head)
+	c.headReader.Reset(&c.head)
+	req, err := http.ReadRequest(c.headReader)
+	if err != nil || hostLines(head) != 1 || !plainRequest(req) {
+		return nil, true
+	}
+	_, _ = c.br.Discard(len(head))
+	_ = c.rwc.SetReadDeadline(time.Time{})
+	req.RemoteAddr = c.remoteAddr
+	return req, true
+}
+
+var crlfcrlf = []byte("\r\n\r\n")
+
+// plainFraming accepts a head whose lines all end in CRLF, with no leading
+// empty line and no obs-fold (a line starting with space or tab).
+func plainFraming(head []byte) bool {
+	if head[0] == '\r' || head[0] == '\n' {
+		return false
+	}
+	for i, b := range head {
+		switch b {
+		case '\n':
+			if head[i-1] != '\r' {
+				return false
+			}
+			if next := i + 1; next < len(head) && (head[next] == ' ' || head[next] == '\t') {
+				return false
+			}
+		case '\r':
+			if i+1 >= len(head) || head[i+1] != '\n' {
+				return false
+			}
+		case 0:
+			return false
+		}
+	}
+	return true
+}
+
+// plainRequest is the class of requests the fast path serves: HTTP/1.1,
+// origin-form target, no body and no protocol switch, a valid Host (the
+// caller checks there is one field), header fields net/http's server would
+// accept.
+func plainRequest(req *http.Request) bool {
+	if req.ProtoMajor != 1 || req.ProtoMinor != 1 || req.Method == http.MethodConnect ||
+		req.RequestURI == "" || req.RequestURI[0] != '/' || req.Body != http.NoBody {
+		return false
+	}
+	h := req.Header
+	for _, name := range [...]string{"Content-Length", "Transfer-Encoding", "Expect", "Upgrade"} {
+		if _, ok := h[name]; ok {
+			return false
+		}
+	}
+	if !validHost(req.Host) {
+		return false
+	}
+	for name, values := range h {
+		if !validFieldName(name) {
+			return false
+		}
+		for _, v := range values {
+			if !validFieldValue(v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// hostLines counts the Host fields of a head; http.ReadRequest keeps only
+// the first, so the check against repeats has to look at the bytes.
+func hostLines(head []byte) int {
+	n := 0
+	for line := range bytes.SplitSeq(head, []byte("\r\n")) {
+		if len(line) > 5 && line[4] == ':' && bytes.EqualFold(line[:4], []byte("host")) {
+			n++
+		}
+	}
+	return n
+}
+
+// validHost is a conservative reg-name / IPv4 / [IPv6] with optional port:
+// anything else goes to net/http's own check.
+func validHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		b := h[i]
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("-._:[]", b) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// validFieldName is RFC 9110 token.
+func validFieldName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		b := name[i]
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// validFieldValue rejects control characters other than horizontal tab.
+func validFieldValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < ' ' && b != '\t' || b == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// serveRequest runs the handler for one request and finishes its
+// response; false means the connection must close.
+func (c *conn) serveRequest(req *http.Request) (keepAlive bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req = req.WithContext(ctx)
+	w := &c.res
+	w.reset(c, req)
+	c.watch.arm(cancel)
+
+	aborted := c.runHandler(w, req)
+	clientGone := c.watch.disarm()
+	if aborted || clientGone {
+		return false
+	}
+	if err := w.finish(); err != nil {
+		return false
+	}
+	return !w.closeAfter && !req.Close && !c.s.shutting.Load()
+}
+
+// runHandler calls the handler; a panic aborts the response and (unless it
+// is http.ErrAbortHandler) is logged as net/http logs it.
+func (c *conn) runHandler(w *response, req *http.Request) (aborted bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			aborted = true
+			if v != http.ErrAbortHandler {
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.s.logf("http: panic serving %v: %v\n%s", c.remoteAddr, v, buf)
+			}
+		}
+	}()
+	c.s.handler.ServeHTTP(w, req)
+	return false
+}
+
+// handOver passes the connection, with what br holds, to net/http.Server.
+func (c *conn) handOver() bool {
+	buffered, _ := c.br.Peek(c.br.Buffered())
+	pending := append([]byte(nil), buffered...)
+	_ = c.rwc.SetReadDeadline(time.Time{})
+	return c.s.handOver(&replayConn{Conn: c.rwc, pending: pending})
+}
+
+func (c *conn) closeIfIdle() {
+	if c.state.CompareAndSwap(stateIdle, stateClosed) {
+		c.rwc.Close()
+	}
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if l := s.fallback.ErrorLog; l != nil {
+		l.Printf(format, args...)
+		return
+	}
+	log.Printf(format, args...)
+}
+
+// prefixReader reads pending bytes first, then r.
+type prefixReader struct {
+	pending []byte
+	r       io.Reader
+}
+
+func (p *prefixReader) Read(b []byte) (int, error) {
+	if len(p.pending) > 0 {
+		n := copy(b, p.pending)
+		p.pending = p.pending[n:]
+		return n, nil
+	}
+	return p.r.Read(b)
+}
+
+// replayConn is a connection handed to net/http.Server: its reads return
+// the bytes the fast path had buffered before the socket's.
+type replayConn struct {
+	net.Conn
+	pending []byte
+}
+
+func (r *replayConn) Read(b []byte) (int, error) {
+	if len(r.pending) > 0 {
+		n := copy(b, r.pending)
+		r.pending = r.pending[n:]
+		return n, nil
+	}
+	return r.Conn.Read(b)
+}
+
+// CloseWrite lets net/http half-close as it does on a *net.TCPConn.
+func (r *replayConn) CloseWrite() error {
+	if cw, ok := r.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
