@@ -102,8 +102,8 @@ func (c *conn) readRequest() (*http.Request, bool) {
 	var head []byte
 	for {
 		buf, _ := c.br.Peek(c.br.Buffered())
-		if i := bytes.Index(buf, crlfcrlf); i >= 0 {
-			head = buf[:i+len(crlfcrlf)]
+		if n := headLength(buf); n > 0 {
+			head = buf[:n]
 			break
 		}
 		if len(buf) == c.br.Size() {
@@ -131,7 +131,25 @@ func (c *conn) readRequest() (*http.Request, bool) {
 	return req, true
 }
 
-var crlfcrlf = []byte("\r\n\r\n")
+// headLength is the length of the head at the start of buf, up to its
+// first empty line, 0 if there is none yet. net/http also ends a head on
+// a bare LF, so such a head has to be seen as complete (plainFraming then
+// hands it over) rather than waited on until ReadHeaderTimeout.
+func headLength(buf []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(buf[i:], '\n')
+		if j < 0 {
+			return 0
+		}
+		i += j + 1
+		switch rest := buf[i:]; {
+		case len(rest) >= 1 && rest[0] == '\n':
+			return i + 1
+		case len(rest) >= 2 && rest[0] == '\r' && rest[1] == '\n':
+			return i + 2
+		}
+	}
+}
 
 // plainFraming accepts a head whose lines all end in CRLF, with no leading
 // empty line and no obs-fold (a line starting with space or tab).
@@ -253,10 +271,13 @@ func (c *conn) serveRequest(req *http.Request) (keepAlive bool) {
 
 	aborted := c.runHandler(w, req)
 	clientGone := c.watch.disarm()
-	if aborted || clientGone {
+	if aborted {
 		return false
 	}
-	if err := w.finish(); err != nil {
+	// A client gone by the watch's reckoning may only have half-closed
+	// (shutdown(SHUT_WR) after its request): it still gets the response,
+	// as from net/http, and the connection ends after it.
+	if err := w.finish(); err != nil || clientGone {
 		return false
 	}
 	return !w.closeAfter && !req.Close && !c.s.shutting.Load()

@@ -16,7 +16,9 @@ const bufferBeforeChunking = 2048
 
 // response is the fast path's http.ResponseWriter. It frames a response as
 // net/http.Server does (the same head, in the same order, for the same
-// handler calls); server_test.go checks that byte for byte.
+// handler calls); server_test.go checks that byte for byte. Only chunk
+// boundaries may differ: net/http re-cuts a chunked body at 2 KiB through
+// a bufio.Writer, this writes the held bytes and then each Write as a chunk.
 type response struct {
 	c   *conn
 	req *http.Request
@@ -31,7 +33,8 @@ type response struct {
 	chunked       bool
 	contentLength int64 // -1: unknown
 	written       int64
-	held          []byte // body bytes held before the head is sent
+	held          []byte   // body bytes held before the head is sent
+	trailers      []string // declared in the head's Trailer field
 	closeAfter    bool
 	handlerDone   bool
 
@@ -67,7 +70,10 @@ func (w *response) WriteHeader(code int) {
 			w.contentLength = v
 		} else {
 			w.c.s.logf("http: invalid Content-Length of %q", cl)
-			w.header.Del("Content-Length")
+			// net/http deletes it from the handler's map only after
+			// copying the head, where it still stops the automatic
+			// Content-Length: the response goes out chunked.
+			defer w.header.Del("Content-Length")
 		}
 	}
 	// A head that needs nothing from the body is sent now: no type to
@@ -90,10 +96,12 @@ func (w *response) Write(p []byte) (int, error) {
 	if !bodyAllowed(w.status) {
 		return 0, http.ErrBodyNotAllowed
 	}
-	if w.contentLength >= 0 && w.written+int64(len(p)) > w.contentLength {
+	// Counted even when refused, as net/http does: once over the
+	// length, every later write fails and the connection is not reused.
+	w.written += int64(len(p))
+	if w.contentLength >= 0 && w.written > w.contentLength {
 		return 0, http.ErrContentLength
 	}
-	w.written += int64(len(p))
 	if !w.committed {
 		// Like net/http, hold up to 2 KiB: the first bytes decide the
 		// Content-Type sniffing and, if the handler ends, the length.
@@ -171,19 +179,38 @@ func (w *response) finish() error {
 	bw := w.c.bw
 	if w.chunked {
 		_, _ = bw.WriteString("0\r\n")
-		for name, values := range w.header {
-			if trailer, ok := strings.CutPrefix(name, http.TrailerPrefix); ok {
-				for _, v := range values {
-					_, _ = bw.WriteString(http.CanonicalHeaderKey(trailer) + ": " + v + "\r\n")
-				}
-			}
+		if trailers := w.finalTrailers(); trailers != nil {
+			_ = trailers.Write(bw)
 		}
 		_, _ = bw.WriteString("\r\n")
 	}
-	if w.contentLength >= 0 && w.written < w.contentLength && bodyAllowed(w.status) && w.req.Method != http.MethodHead {
-		w.closeAfter = true // the client is owed bytes: the connection cannot be reused
+	if w.contentLength >= 0 && w.written != w.contentLength && bodyAllowed(w.status) && w.req.Method != http.MethodHead {
+		w.closeAfter = true // short (the client is owed bytes) or overrun: out of sync
 	}
 	return bw.Flush()
+}
+
+// finalTrailers is net/http's: the TrailerPrefix fields as named (not
+// canonicalized) and the declared ones, written sorted by Header.Write.
+func (w *response) finalTrailers() http.Header {
+	var t http.Header
+	for name, values := range w.header {
+		if trailer, ok := strings.CutPrefix(name, http.TrailerPrefix); ok {
+			if t == nil {
+				t = make(http.Header)
+			}
+			t[trailer] = values
+		}
+	}
+	for _, name := range w.trailers {
+		if t == nil {
+			t = make(http.Header)
+		}
+		for _, v := range w.header[name] {
+			t.Add(name, v)
+		}
+	}
+	return t
 }
 
 // commit writes the head into the connection buffer, following
@@ -207,8 +234,13 @@ func (w *response) commit(header http.Header, first []byte) {
 			trailers = true
 		}
 	}
-	if _, ok := header["Trailer"]; ok {
+	for _, v := range header["Trailer"] {
 		trailers = true
+		for name := range strings.SplitSeq(v, ",") {
+			if name = http.CanonicalHeaderKey(strings.Trim(name, " \t")); validTrailer(name) {
+				w.trailers = append(w.trailers, name)
+			}
+		}
 	}
 	te := header.Get("Transfer-Encoding")
 	hasTE := te != ""
@@ -279,6 +311,21 @@ func (w *response) commit(header http.Header, first []byte) {
 		}
 	}
 	_, _ = bw.WriteString("\r\n")
+}
+
+// validTrailer is httpguts.ValidTrailerHeader (which net/http applies to
+// declared trailers) for a canonical name.
+func validTrailer(name string) bool {
+	return name != "" && !strings.HasPrefix(name, "If-") && !notTrailers[name]
+}
+
+var notTrailers = map[string]bool{
+	"Authorization": true, "Cache-Control": true, "Connection": true, "Content-Encoding": true,
+	"Content-Length": true, "Content-Range": true, "Content-Type": true, "Expect": true,
+	"Host": true, "Keep-Alive": true, "Max-Forwards": true, "Pragma": true,
+	"Proxy-Authenticate": true, "Proxy-Authorization": true, "Proxy-Connection": true,
+	"Range": true, "Realm": true, "Te": true, "Trailer": true,
+	"Transfer-Encoding": true, "Www-Authenticate": true,
 }
 
 var excludedNoBody = map[string]bool{"Content-Length": true, "Transfer-Encoding": true}
