@@ -36,6 +36,7 @@ type options struct {
 	router, mock, nginx string
 	bare                string
 	requests, rounds    int
+	gap                 time.Duration
 	warmup              int
 	clientCPU, proxyCPU string
 	keep                bool
@@ -51,6 +52,7 @@ func main() {
 	flag.StringVar(&o.bare, "bare", "", "bareproxy binary, a plain httputil.ReverseProxy (empty: skip)")
 	flag.IntVar(&o.requests, "requests", 1000, "requests per target per round")
 	flag.IntVar(&o.rounds, "rounds", 5, "interleaved rounds")
+	flag.DurationVar(&o.gap, "gap", 0, "pause between requests (0: back to back); with a gap every process goes idle between requests, as at low request rates")
 	flag.IntVar(&o.warmup, "warmup", 300, "unmeasured requests per target before the first round")
 	flag.StringVar(&o.clientCPU, "client-cpu", "0", "CPU list for this client and the mock cell")
 	flag.StringVar(&o.proxyCPU, "proxy-cpu", "1", "CPU list for the proxy under test")
@@ -167,14 +169,14 @@ func run(o options) error {
 		if err := waitReady(client, t.url); err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
 		}
-		if _, err := measure(client, t.url, o.warmup); err != nil {
+		if _, err := measure(client, t.url, o.warmup, o.gap); err != nil {
 			return fmt.Errorf("%s warmup: %w", t.name, err)
 		}
 	}
 	for range o.rounds {
 		for _, t := range targets {
 			cpuBefore := cpuTime(t.pid)
-			lat, err := measure(client, t.url, o.requests)
+			lat, err := measure(client, t.url, o.requests, o.gap)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
@@ -188,7 +190,7 @@ func run(o options) error {
 	return nil
 }
 
-func measure(client *http.Client, url string, n int) ([]time.Duration, error) {
+func measure(client *http.Client, url string, n int, gap time.Duration) ([]time.Duration, error) {
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -196,6 +198,9 @@ func measure(client *http.Client, url string, n int) ([]time.Duration, error) {
 	req.Header.Set("X-Routing-Key", "acme")
 	lat := make([]time.Duration, 0, n)
 	for range n {
+		if gap > 0 {
+			time.Sleep(gap)
+		}
 		start := time.Now()
 		resp, err := client.Do(req)
 		if err != nil {
@@ -216,8 +221,12 @@ func report(o options, targets []*target) {
 	if o.plain {
 		features = "no features, access log off"
 	}
-	fmt.Printf("closed loop, 1 connection, %d rounds x %d requests per target; client+cell on CPU %s, proxy on CPU %s; go-router --workers %d, %s\n",
-		o.rounds, o.requests, o.clientCPU, o.proxyCPU, o.workers, features)
+	pacing := "back to back"
+	if o.gap > 0 {
+		pacing = fmt.Sprintf("%v between requests", o.gap)
+	}
+	fmt.Printf("closed loop, 1 connection, %s, %d rounds x %d requests per target; client+cell on CPU %s, proxy on CPU %s; go-router --workers %d, %s\n",
+		pacing, o.rounds, o.requests, o.clientCPU, o.proxyCPU, o.workers, features)
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "target\tp50 µs\tp90 µs\tp99 µs\tadded p50 µs\tadded p99 µs\tproxy CPU µs/req\t")
 	direct := targets[0]
