@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"net/http"
+	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,9 +43,17 @@ type response struct {
 	scratch [64]byte
 }
 
+// reset readies the connection's response for its next request. The
+// header map is cleared and reused rather than made anew: a handler must
+// not keep it after returning (go-router's does not).
 func (w *response) reset(c *conn, req *http.Request) {
-	held := w.held[:0]
-	*w = response{c: c, req: req, header: make(http.Header), contentLength: -1, held: held}
+	held, header := w.held[:0], w.header
+	if header == nil {
+		header = make(http.Header, 16)
+	} else {
+		clear(header)
+	}
+	*w = response{c: c, req: req, header: header, contentLength: -1, held: held}
 }
 
 func (w *response) Header() http.Header { return w.header }
@@ -296,7 +306,7 @@ func (w *response) commit(header http.Header, first []byte) {
 
 	bw := w.c.bw
 	writeStatusLine(bw, code, w.scratch[:0])
-	_ = header.WriteSubset(bw, exclude)
+	writeFields(bw, header, exclude)
 	if _, ok := header["Date"]; !ok {
 		_, _ = bw.WriteString("Date: ")
 		_, _ = bw.Write(time.Now().UTC().AppendFormat(w.scratch[:0], http.TimeFormat))
@@ -362,4 +372,29 @@ func hasToken(list, token string) bool {
 		}
 	}
 	return false
+}
+
+// writeFields writes header as http.Header.WriteSubset does (fields sorted
+// by name, CR and LF in values turned into spaces, values trimmed) without
+// its pooled sorter and string replacer, which showed in the profile.
+func writeFields(bw *bufio.Writer, header http.Header, exclude map[string]bool) {
+	var stack [24]string
+	names := stack[:0]
+	for name := range header {
+		if !exclude[name] {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		for _, v := range header[name] {
+			if strings.ContainsAny(v, "\r\n") {
+				v = strings.NewReplacer("\n", " ", "\r", " ").Replace(v)
+			}
+			_, _ = bw.WriteString(name)
+			_, _ = bw.WriteString(": ")
+			_, _ = bw.WriteString(textproto.TrimString(v))
+			_, _ = bw.WriteString("\r\n")
+		}
+	}
 }
