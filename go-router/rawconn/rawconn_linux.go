@@ -52,6 +52,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 				return false // wait in the netpoller, then try again
 			}
 			n, errno = int(r), e
+			if e == 0 {
+				raceAcquire(fd)
+			}
 			return true
 		}
 	})
@@ -70,6 +73,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	var n int
 	var errno syscall.Errno
 	err := c.raw.Write(func(fd uintptr) bool {
+		raceReleaseMerge(fd)
 		for n < len(p) {
 			chunk := p[n:]
 			if len(chunk) > maxRW {
