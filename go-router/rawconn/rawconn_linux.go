@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -15,9 +16,28 @@ import (
 const maxRW = 1 << 30
 
 // Conn is a *net.TCPConn whose Read and Write use RawSyscall.
+//
+// The state of the read and the write in progress lives in the Conn, and
+// the callbacks handed to RawConn are bound once in Wrap: a closure per
+// call would cost an allocation per read and per write. rmu and wmu keep
+// concurrent reads (or writes) from sharing that state, which net.Conn
+// allows callers to attempt.
 type Conn struct {
 	tcp *net.TCPConn
 	raw syscall.RawConn
+
+	rmu, wmu sync.Mutex
+	rd       ioState
+	wr       ioState
+	readFn   func(fd uintptr) bool
+	writeFn  func(fd uintptr) bool
+}
+
+// ioState is one read or write in progress.
+type ioState struct {
+	buf   []byte
+	n     int
+	errno syscall.Errno
 }
 
 // Wrap returns c as a Conn when it is a *net.TCPConn, otherwise c itself.
@@ -30,7 +50,9 @@ func Wrap(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &Conn{tcp: tcp, raw: raw}
+	rc := &Conn{tcp: tcp, raw: raw}
+	rc.readFn, rc.writeFn = rc.readOnce, rc.writeAll
+	return rc
 }
 
 func (c *Conn) Read(p []byte) (int, error) {
@@ -40,24 +62,12 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) > maxRW {
 		p = p[:maxRW]
 	}
-	var n int
-	var errno syscall.Errno
-	err := c.raw.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false // wait in the netpoller, then try again
-			}
-			n, errno = int(r), e
-			if e == 0 {
-				raceAcquire(fd)
-			}
-			return true
-		}
-	})
+	c.rmu.Lock()
+	c.rd = ioState{buf: p}
+	err := c.raw.Read(c.readFn)
+	n, errno := c.rd.n, c.rd.errno
+	c.rd.buf = nil // the caller's buffer is not kept
+	c.rmu.Unlock()
 	switch {
 	case err != nil:
 		return 0, c.opError("read", unwrapRaw(err))
@@ -69,33 +79,32 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (c *Conn) Write(p []byte) (int, error) {
-	var n int
-	var errno syscall.Errno
-	err := c.raw.Write(func(fd uintptr) bool {
-		raceReleaseMerge(fd)
-		for n < len(p) {
-			chunk := p[n:]
-			if len(chunk) > maxRW {
-				chunk = chunk[:maxRW]
-			}
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&chunk[0])), uintptr(len(chunk)))
-			switch {
-			case e == 0 && r == 0:
-				errno = syscall.EIO // write(2) of a non-empty buffer never returns 0
-				return true
-			case e == 0:
-				n += int(r)
-			case e == syscall.EINTR:
-			case e == syscall.EAGAIN:
-				return false // socket buffer full: wait until writable
-			default:
-				errno = e
-				return true
-			}
+// readOnce is RawConn's read callback: false means "not ready, wait in the
+// netpoller and call again".
+func (c *Conn) readOnce(fd uintptr) bool {
+	p := c.rd.buf
+	for {
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		case 0:
+			raceAcquire(fd)
 		}
+		c.rd.n, c.rd.errno = int(r), e
 		return true
-	})
+	}
+}
+
+func (c *Conn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	c.wr = ioState{buf: p}
+	err := c.raw.Write(c.writeFn)
+	n, errno := c.wr.n, c.wr.errno
+	c.wr.buf = nil
+	c.wmu.Unlock()
 	switch {
 	case err != nil:
 		return n, c.opError("write", unwrapRaw(err))
@@ -103,6 +112,34 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return n, c.opError("write", os.NewSyscallError("write", errno))
 	}
 	return n, nil
+}
+
+// writeAll is RawConn's write callback: it writes until the buffer is
+// done, and returns false to wait when the socket buffer is full.
+func (c *Conn) writeAll(fd uintptr) bool {
+	raceReleaseMerge(fd)
+	w := &c.wr
+	for w.n < len(w.buf) {
+		chunk := w.buf[w.n:]
+		if len(chunk) > maxRW {
+			chunk = chunk[:maxRW]
+		}
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&chunk[0])), uintptr(len(chunk)))
+		switch {
+		case e == 0 && r == 0:
+			w.errno = syscall.EIO // write(2) of a non-empty buffer never returns 0
+			return true
+		case e == 0:
+			w.n += int(r)
+		case e == syscall.EINTR:
+		case e == syscall.EAGAIN:
+			return false
+		default:
+			w.errno = e
+			return true
+		}
+	}
+	return true
 }
 
 // opError reports an error as *net.TCPConn would, so that callers'

@@ -316,3 +316,40 @@ func TestListenerAcceptError(t *testing.T) {
 		t.Errorf("Accept on a closed listener = %v, %v", c, err)
 	}
 }
+
+// TestConcurrentWrites checks that Writes from several goroutines never
+// interleave inside one buffer, as on a *net.TCPConn: the per-call state
+// in Conn must not be shared between them.
+func TestConcurrentWrites(t *testing.T) {
+	c, peer := pair(t)
+	const writers, messages, size = 8, 100, 1024
+	done := make(chan error, writers)
+	for id := range writers {
+		go func() {
+			msg := bytes.Repeat([]byte{byte('a' + id)}, size)
+			for range messages {
+				if _, err := c.Write(msg); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	_ = peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := make([]byte, writers*messages*size)
+	if _, err := io.ReadFull(peer, got); err != nil {
+		t.Fatal(err)
+	}
+	for range writers {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for off := 0; off < len(got); off += size {
+		block := got[off : off+size]
+		if bytes.Count(block, block[:1]) != size {
+			t.Fatalf("bytes %d-%d mix writers: %q...", off, off+size, block[:32])
+		}
+	}
+}

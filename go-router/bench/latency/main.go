@@ -161,7 +161,7 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
-		targets = append(targets, &target{name: "bare ReverseProxy", url: "http://" + bareAddr + "/bench", pid: pid})
+		targets = append(targets, &target{name: filepath.Base(o.bare), url: "http://" + bareAddr + "/bench", pid: pid})
 	}
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true}}
