@@ -7,7 +7,7 @@ BIN       := bin
 PINGORA_DEBUG   := target/debug/pingora-router
 PINGORA_RELEASE := target/release/pingora-router
 
-.PHONY: test compare build build-go build-pingora pingora-debug vet go-test cargo-test parity-pingora bench clean
+.PHONY: test compare build build-go build-pingora pingora-debug vet go-test cargo-test parity-pingora bench latency clean
 
 ## test: every check — go vet, cargo test (which also builds the debug
 ## Pingora router), Go tests under -race (the parity suite runs against the Go
@@ -45,6 +45,14 @@ build-go:
 
 build-pingora:
 	$(CARGO) build --release --locked -p pingora-router
+
+## latency: added latency of both routers beside nginx at one request in
+## flight, back to back and at 2 ms spacing (needs nginx and taskset; see
+## go-router/README.md).
+latency: build
+	$(GO) build -o $(BIN)/floorproxy ./go-router/bench/floorproxy
+	$(GO) run ./go-router/bench/latency --router $(BIN)/go-router,target/release/pingora-router --mock $(BIN)/mockbackends --bare $(BIN)/floorproxy --rounds 30
+	$(GO) run ./go-router/bench/latency --router $(BIN)/go-router,target/release/pingora-router --mock $(BIN)/mockbackends --bare $(BIN)/floorproxy --rounds 15 --requests 500 --gap 2ms
 
 ## bench: micro-benchmarks of both routers' hot paths and the mock cells.
 bench:
