@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"cellbench/internal/testkit"
 )
 
 // readResponse reads one response from br and returns it with its body.
@@ -254,7 +256,7 @@ func TestPanic(t *testing.T) {
 		{"other value", "boom", "http: panic serving 127.0.0.1:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var errorLog syncBuffer
+			var errorLog testkit.Buffer
 			var rec recorder
 			h := caseHandler(func(w http.ResponseWriter, r *http.Request, _ *recorder) {
 				w.Header().Set("Content-Type", "text/plain")

@@ -375,13 +375,14 @@ func hasToken(list, token string) bool {
 }
 
 // writeFields writes header as http.Header.WriteSubset does (fields sorted
-// by name, CR and LF in values turned into spaces, values trimmed) without
-// its pooled sorter and string replacer, which showed in the profile.
+// by name, fields with an invalid name dropped, CR and LF in values turned
+// into spaces, values trimmed) without its pooled sorter and string
+// replacer, which showed in the profile.
 func writeFields(bw *bufio.Writer, header http.Header, exclude map[string]bool) {
 	var stack [24]string
 	names := stack[:0]
 	for name := range header {
-		if !exclude[name] {
+		if !exclude[name] && validFieldName(name) {
 			names = append(names, name)
 		}
 	}
