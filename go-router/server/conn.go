@@ -12,7 +12,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -22,11 +21,6 @@ import (
 // keeps heads with large cookies on the fast path; with the 4 KiB write
 // buffer a connection holds 12 KiB, where net/http holds 8.
 const headBufferSize = 8 << 10
-
-// headReaders parse request heads. A parse needs its own reader (the head
-// must stay whole in the connection's buffer in case it is handed over),
-// but only for a moment: pooling keeps it out of every idle connection.
-var headReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
 
 // Connection states, for Shutdown.
 const (
@@ -42,12 +36,9 @@ type conn struct {
 	state      atomic.Int32
 
 	// in feeds br: bytes the client watch has read first, then rwc.
-	in prefixReader
-	br *bufio.Reader
-	bw *bufio.Writer
-	// head is the request head being parsed, read from a copy so that a
-	// request the fast path does not take is still whole in br.
-	head  bytes.Reader
+	in    prefixReader
+	br    *bufio.Reader
+	bw    *bufio.Writer
 	watch clientWatch
 	res   response
 }
@@ -102,36 +93,28 @@ func (c *conn) readRequest() (*http.Request, bool) {
 	if !c.state.CompareAndSwap(stateIdle, stateActive) {
 		return nil, false // closed by Shutdown meanwhile
 	}
-	if d := c.s.fallback.ReadHeaderTimeout; d > 0 {
-		_ = c.rwc.SetReadDeadline(time.Now().Add(d))
-	}
-	var head []byte
-	for {
-		buf, _ := c.br.Peek(c.br.Buffered())
-		if n := headLength(buf); n > 0 {
-			head = buf[:n]
-			break
+	head := headOf(c.br)
+	if head == nil {
+		// The head is arriving in pieces: only now does the header
+		// timeout need arming (the common head arrives whole).
+		if d := c.s.fallback.ReadHeaderTimeout; d > 0 {
+			_ = c.rwc.SetReadDeadline(time.Now().Add(d))
 		}
-		if len(buf) == c.br.Size() {
-			return nil, true // longer than the fast path takes
-		}
-		if _, err := c.br.Peek(len(buf) + 1); err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return nil, false // net/http closes on a header timeout too
+		for head == nil {
+			if c.br.Buffered() == c.br.Size() {
+				return nil, true // longer than the fast path takes
 			}
-			return nil, true // net/http answers a cut head as it would
+			if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					return nil, false // net/http closes on a header timeout too
+				}
+				return nil, true // net/http answers a cut head as it would
+			}
+			head = headOf(c.br)
 		}
 	}
-	if !plainFraming(head) {
-		return nil, true
-	}
-	c.head.Reset(head)
-	hr := headReaders.Get().(*bufio.Reader)
-	hr.Reset(&c.head)
-	req, err := http.ReadRequest(hr)
-	hr.Reset(nil)
-	headReaders.Put(hr)
-	if err != nil || hostLines(head) != 1 || !plainRequest(req) {
+	req := parseHead(head)
+	if req == nil {
 		return nil, true
 	}
 	_, _ = c.br.Discard(len(head))
@@ -140,9 +123,19 @@ func (c *conn) readRequest() (*http.Request, bool) {
 	return req, true
 }
 
+// headOf is the complete head at the start of br's buffer, nil if there
+// is none yet.
+func headOf(br *bufio.Reader) []byte {
+	buf, _ := br.Peek(br.Buffered())
+	if n := headLength(buf); n > 0 {
+		return buf[:n]
+	}
+	return nil
+}
+
 // headLength is the length of the head at the start of buf, up to its
 // first empty line, 0 if there is none yet. net/http also ends a head on
-// a bare LF, so such a head has to be seen as complete (plainFraming then
+// a bare LF, so such a head has to be seen as complete (parseHead then
 // hands it over) rather than waited on until ReadHeaderTimeout.
 func headLength(buf []byte) int {
 	for i := 0; ; {
@@ -158,75 +151,6 @@ func headLength(buf []byte) int {
 			return i + 2
 		}
 	}
-}
-
-// plainFraming accepts a head whose lines all end in CRLF, with no leading
-// empty line and no obs-fold (a line starting with space or tab).
-func plainFraming(head []byte) bool {
-	if head[0] == '\r' || head[0] == '\n' {
-		return false
-	}
-	for i, b := range head {
-		switch b {
-		case '\n':
-			if head[i-1] != '\r' {
-				return false
-			}
-			if next := i + 1; next < len(head) && (head[next] == ' ' || head[next] == '\t') {
-				return false
-			}
-		case '\r':
-			if i+1 >= len(head) || head[i+1] != '\n' {
-				return false
-			}
-		case 0:
-			return false
-		}
-	}
-	return true
-}
-
-// plainRequest is the class of requests the fast path serves: HTTP/1.1,
-// origin-form target, no body and no protocol switch, a valid Host (the
-// caller checks there is one field), header fields net/http's server would
-// accept.
-func plainRequest(req *http.Request) bool {
-	if req.ProtoMajor != 1 || req.ProtoMinor != 1 || req.Method == http.MethodConnect ||
-		req.RequestURI == "" || req.RequestURI[0] != '/' || req.Body != http.NoBody {
-		return false
-	}
-	h := req.Header
-	for _, name := range [...]string{"Content-Length", "Transfer-Encoding", "Expect", "Upgrade"} {
-		if _, ok := h[name]; ok {
-			return false
-		}
-	}
-	if !validHost(req.Host) {
-		return false
-	}
-	for name, values := range h {
-		if !validFieldName(name) {
-			return false
-		}
-		for _, v := range values {
-			if !validFieldValue(v) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// hostLines counts the Host fields of a head; http.ReadRequest keeps only
-// the first, so the check against repeats has to look at the bytes.
-func hostLines(head []byte) int {
-	n := 0
-	for line := range bytes.SplitSeq(head, []byte("\r\n")) {
-		if len(line) > 5 && line[4] == ':' && bytes.EqualFold(line[:4], []byte("host")) {
-			n++
-		}
-	}
-	return n
 }
 
 // validHost is a conservative reg-name / IPv4 / [IPv6] with optional port:
