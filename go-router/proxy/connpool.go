@@ -25,8 +25,8 @@ import (
 // body keep using http.Transport, whose concurrent body writing handles an
 // upstream that answers before it has read the body.
 //
-// Responses are parsed by net/http's own http.ReadResponse; the request
-// head is written by writeRequestHead.
+// Plain responses are parsed by readPlainResponse, the rest by net/http's
+// own http.ReadResponse; the request head is written by writeRequestHead.
 type connPool struct {
 	host          string
 	dialer        *rawconn.Dialer
@@ -101,9 +101,12 @@ func (p *connPool) exchange(ctx context.Context, pc *poolConn, req *http.Request
 	pc.limit.N = maxResponseHeaderBytes
 	defer func() { pc.limit.N = math.MaxInt64 }()
 	for {
-		resp, err := http.ReadResponse(pc.br, req)
-		if err != nil {
-			return nil, staleIfEmpty(err, pc)
+		resp := readPlainResponse(pc.br, req)
+		if resp == nil {
+			var err error
+			if resp, err = http.ReadResponse(pc.br, req); err != nil {
+				return nil, staleIfEmpty(err, pc)
+			}
 		}
 		// Interim responses (103 Early Hints) go to the client interim (if
 		// any); the final response follows on the same connection. 101 is final: Upgrade

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -151,38 +150,6 @@ func headLength(buf []byte) int {
 			return i + 2
 		}
 	}
-}
-
-// validHost is a conservative reg-name / IPv4 / [IPv6] with optional port:
-// anything else goes to net/http's own check.
-func validHost(h string) bool { return alnumOr(h, "-._:[]") }
-
-// validFieldName is RFC 9110 token.
-func validFieldName(name string) bool { return alnumOr(name, "!#$%&'*+-.^_`|~") }
-
-// alnumOr reports whether s is non-empty and made only of ASCII letters,
-// digits and the bytes in extra.
-func alnumOr(s, extra string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte(extra, b) >= 0) {
-			return false
-		}
-	}
-	return true
-}
-
-// validFieldValue rejects control characters other than horizontal tab.
-func validFieldValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if b := v[i]; b < ' ' && b != '\t' || b == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // serveRequest runs the handler for one request and finishes its

@@ -2,9 +2,10 @@ package server
 
 import (
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"strings"
+
+	"cellbench/go-router/h1"
 )
 
 // parseHead parses a complete request head (request line, fields, empty
@@ -29,7 +30,7 @@ func parseHead(head []byte) *http.Request {
 	line, rest, _ := strings.Cut(s, "\r\n")
 	method, line, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(line, " ")
-	if !ok1 || !ok2 || proto != "HTTP/1.1" || !validFieldName(method) || method == http.MethodConnect ||
+	if !ok1 || !ok2 || proto != "HTTP/1.1" || !h1.ValidToken(method) || method == http.MethodConnect ||
 		target == "" || target[0] != '/' {
 		return nil
 	}
@@ -38,49 +39,21 @@ func parseHead(head []byte) *http.Request {
 		return nil
 	}
 
-	fields := strings.Count(rest, "\r\n") - 1 // the last CRLF ends the head
-	header := make(http.Header, fields)
-	values := make([]string, 0, fields) // one backing array for single values
 	host, hosts := "", 0
-	for {
-		line, rest, _ = strings.Cut(rest, "\r\n")
-		if line == "" {
-			break
-		}
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || !validFieldName(name) {
-			return nil // also a line starting with space or tab (obs-fold)
-		}
-		value = strings.Trim(value, " \t")
-		if !validFieldValue(value) {
-			return nil
-		}
-		if !isCanonical(name) {
-			name = textproto.CanonicalMIMEHeaderKey(name)
-		}
+	header, ok := h1.ParseFields(rest, func(name, value string) (store, ok bool) {
 		switch name {
 		case "Host":
 			host, hosts = value, hosts+1
-			continue
+			return false, true
 		case "Content-Length", "Transfer-Encoding", "Expect", "Upgrade", "Trailer":
-			return nil
+			return false, false
 		}
-		if prior, ok := header[name]; ok {
-			header[name] = append(prior, value)
-			continue
-		}
-		values = append(values, value)
-		header[name] = values[len(values)-1 : len(values) : len(values)]
-	}
-	if hosts != 1 || !validHost(host) {
+		return true, true
+	})
+	if !ok || hosts != 1 || !h1.ValidHost(host) {
 		return nil
 	}
-	// net/http's fixPragmaCacheControl (RFC 7234 §5.4).
-	if p := header["Pragma"]; len(p) > 0 && p[0] == "no-cache" {
-		if _, ok := header["Cache-Control"]; !ok {
-			header["Cache-Control"] = []string{"no-cache"}
-		}
-	}
+	h1.FixPragmaCacheControl(header)
 	return &http.Request{
 		Method:     method,
 		URL:        u,
@@ -91,32 +64,6 @@ func parseHead(head []byte) *http.Request {
 		Body:       http.NoBody,
 		Host:       host,
 		RequestURI: target,
-		Close:      containsToken(header["Connection"], "close"),
+		Close:      h1.ContainsToken(header["Connection"], "close"),
 	}
-}
-
-// isCanonical reports whether name is already in canonical form (each
-// word capitalised, the rest lower case), so that it can be used as the
-// map key without allocating a new string.
-func isCanonical(name string) bool {
-	upper := true
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-			return false
-		}
-		upper = c == '-'
-	}
-	return true
-}
-
-// containsToken reports whether any of the comma-separated lists holds
-// token, ignoring case (httpguts.HeaderValuesContainsToken).
-func containsToken(lists []string, token string) bool {
-	for _, list := range lists {
-		if hasToken(list, token) {
-			return true
-		}
-	}
-	return false
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"cellbench/go-router/h1"
 )
 
 // bufferBeforeChunking is how much of a body of unknown length is held
@@ -299,7 +301,7 @@ func (w *response) commit(header http.Header, first []byte) {
 	if w.chunked {
 		del("Content-Length")
 	}
-	if (w.closeAfter || w.req.Close) && !hasToken(header.Get("Connection"), "close") {
+	if (w.closeAfter || w.req.Close) && !h1.HasToken(header.Get("Connection"), "close") {
 		del("Connection")
 		connection = "close"
 	}
@@ -363,17 +365,6 @@ func writeStatusLine(bw *bufio.Writer, code int, scratch []byte) {
 	fmt.Fprintf(bw, "%03d status code %d\r\n", code, code)
 }
 
-// hasToken reports whether a comma-separated list holds token, ignoring
-// case.
-func hasToken(list, token string) bool {
-	for part := range strings.SplitSeq(list, ",") {
-		if strings.EqualFold(strings.TrimSpace(part), token) {
-			return true
-		}
-	}
-	return false
-}
-
 // writeFields writes header as http.Header.WriteSubset does (fields sorted
 // by name, fields with an invalid name dropped, CR and LF in values turned
 // into spaces, values trimmed) without its pooled sorter and string
@@ -382,7 +373,7 @@ func writeFields(bw *bufio.Writer, header http.Header, exclude map[string]bool) 
 	var stack [24]string
 	names := stack[:0]
 	for name := range header {
-		if !exclude[name] && validFieldName(name) {
+		if !exclude[name] && h1.ValidToken(name) {
 			names = append(names, name)
 		}
 	}
