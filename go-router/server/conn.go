@@ -198,7 +198,7 @@ func (c *conn) handOver() bool {
 	buffered, _ := c.br.Peek(c.br.Buffered())
 	pending := append([]byte(nil), buffered...)
 	_ = c.rwc.SetReadDeadline(time.Time{})
-	return c.s.handOver(&replayConn{Conn: c.rwc, pending: pending})
+	return c.s.handOver(&replayConn{Conn: c.rwc, in: prefixReader{pending: pending, r: c.rwc}})
 }
 
 func (c *conn) closeIfIdle() {
@@ -234,17 +234,10 @@ func (p *prefixReader) Read(b []byte) (int, error) {
 // the bytes the fast path had buffered before the socket's.
 type replayConn struct {
 	net.Conn
-	pending []byte
+	in prefixReader
 }
 
-func (r *replayConn) Read(b []byte) (int, error) {
-	if len(r.pending) > 0 {
-		n := copy(b, r.pending)
-		r.pending = r.pending[n:]
-		return n, nil
-	}
-	return r.Conn.Read(b)
-}
+func (r *replayConn) Read(b []byte) (int, error) { return r.in.Read(b) }
 
 // CloseWrite lets net/http half-close as it does on a *net.TCPConn.
 func (r *replayConn) CloseWrite() error {
