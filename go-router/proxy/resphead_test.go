@@ -143,3 +143,35 @@ func TestLengthBodyEndsWithData(t *testing.T) {
 		t.Fatalf("Read = %d %q %v, want 3 \"abc\" EOF", n, p[:n], err)
 	}
 }
+
+// BenchmarkReadPlainResponse and BenchmarkReadResponse read the same
+// response, a cell's echo, the way the pooled client and net/http do.
+func BenchmarkReadPlainResponse(b *testing.B) {
+	benchmarkResponse(b, func(br *bufio.Reader, req *http.Request) *http.Response {
+		return readPlainResponse(br, req)
+	})
+}
+
+func BenchmarkReadResponse(b *testing.B) {
+	benchmarkResponse(b, func(br *bufio.Reader, req *http.Request) *http.Response {
+		resp, _ := http.ReadResponse(br, req)
+		return resp
+	})
+}
+
+func benchmarkResponse(b *testing.B, read func(*bufio.Reader, *http.Request) *http.Response) {
+	wire := []byte(plainResponseCases[0].wire)
+	req := &http.Request{Method: http.MethodGet}
+	r := bytes.NewReader(wire)
+	br := bufio.NewReader(r)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Reset(wire)
+		br.Reset(r)
+		resp := read(br, req)
+		if resp == nil {
+			b.Fatal("not read")
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+	}
+}

@@ -133,3 +133,29 @@ func FuzzParseHead(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParseHead and BenchmarkReadRequest parse the same head, the one
+// go-router's latency tool sends, the way the fast path and net/http do.
+func BenchmarkParseHead(b *testing.B) {
+	head := []byte(parseHeadCases[0].head)
+	b.ReportAllocs()
+	for b.Loop() {
+		if parseHead(head) == nil {
+			b.Fatal("not taken")
+		}
+	}
+}
+
+func BenchmarkReadRequest(b *testing.B) {
+	head := []byte(parseHeadCases[0].head)
+	r := bytes.NewReader(head)
+	br := bufio.NewReader(r)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Reset(head)
+		br.Reset(r)
+		if _, err := http.ReadRequest(br); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
