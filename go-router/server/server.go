@@ -13,7 +13,7 @@
 // that is complete in the buffer, strictly CRLF-framed, HTTP/1.1, without a
 // body (no Content-Length, Transfer-Encoding or Expect), without Upgrade,
 // with exactly one valid Host and an origin-form target is parsed by
-// http.ReadRequest and served here. Anything else, including every malformed
+// parseHead (head.go, checked against http.ReadRequest) and served here. Anything else, including every malformed
 // request, hands the connection (with what was buffered) to net/http.Server,
 // which owns it from then on. So the wire rules for the unusual cases stay
 // net/http's, and the fast path only has to be right for the plain case.
