@@ -88,18 +88,19 @@ func (p *connPool) roundTrip(req *http.Request, interim http.ResponseWriter) (*h
 }
 
 func (p *connPool) exchange(ctx context.Context, pc *poolConn, req *http.Request, interim http.ResponseWriter) (*http.Response, error) {
-	// A client that leaves cuts the wait for the upstream short.
-	stop := context.AfterFunc(ctx, func() { _ = pc.conn.SetReadDeadline(aLongTimeAgo) })
-	defer stop()
 	if err := writeRequestHead(pc.bw, req); err != nil {
 		return nil, err
 	}
 	if err := pc.bw.Flush(); err != nil {
 		return nil, staleIfEmpty(err, pc)
 	}
-	_ = pc.conn.SetReadDeadline(time.Now().Add(p.headerTimeout))
 	pc.limit.N = maxResponseHeaderBytes
 	defer func() { pc.limit.N = math.MaxInt64 }()
+	stop, err := p.awaitAnswer(ctx, pc)
+	if err != nil {
+		return nil, staleIfEmpty(err, pc)
+	}
+	defer stop()
 	for {
 		resp := readPlainResponse(pc.br, req)
 		if resp == nil {
@@ -124,6 +125,41 @@ func (p *connPool) exchange(ctx context.Context, pc *poolConn, req *http.Request
 		resp.Body = &pooledBody{body: resp.Body, pool: p, pc: pc, reusable: !resp.Close}
 		return resp, nil
 	}
+}
+
+// quickAnswer is how long the pool waits for the first byte of an answer
+// before it watches the client too. Registering a cut with
+// context.AfterFunc costs about as much as the rest of the exchange, and
+// most answers arrive well within this; a client that leaves during it is
+// noticed when it ends.
+const quickAnswer = 10 * time.Millisecond
+
+// awaitAnswer waits for the first byte of the answer under the
+// response-header timeout. Past quickAnswer, a client that leaves cuts the
+// wait short; stop ends that watch and reports false if it already fired.
+func (p *connPool) awaitAnswer(ctx context.Context, pc *poolConn) (stop func() bool, err error) {
+	sent := time.Now()
+	noWatch := func() bool { return true }
+	if p.headerTimeout <= quickAnswer {
+		_ = pc.conn.SetReadDeadline(sent.Add(p.headerTimeout))
+		return noWatch, nil // the header timeout comes first anyway
+	}
+	_ = pc.conn.SetReadDeadline(sent.Add(quickAnswer))
+	_, err = pc.br.Peek(1)
+	if err == nil {
+		return noWatch, nil
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // as http.ReadResponse reports it
+		}
+		return nil, err
+	}
+	// The full deadline goes first: a cut that fires at once (the client
+	// already left) must not be overwritten by it.
+	_ = pc.conn.SetReadDeadline(sent.Add(p.headerTimeout))
+	return context.AfterFunc(ctx, func() { _ = pc.conn.SetReadDeadline(aLongTimeAgo) }), nil
 }
 
 // staleIfEmpty marks an error as errStaleConn when nothing at all came

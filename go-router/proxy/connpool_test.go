@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -101,5 +102,60 @@ func TestConnPoolReplacesStaleConnections(t *testing.T) {
 	}
 	if n := accepted.Load(); n != 2 {
 		t.Fatalf("%d connections, want 2", n)
+	}
+}
+
+// A request whose client leaves stops waiting for a slow upstream soon
+// after, whether it left before or after the first quickAnswer of the
+// wait; an answer within that window never needs the watch at all.
+func TestConnPoolClientLeavesSlowUpstream(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				br := bufio.NewReader(conn)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					if req.URL.Path == "/slow" {
+						time.Sleep(3 * time.Second)
+					}
+					io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx")
+				}
+			}()
+		}
+	}()
+	pool := newConnPool(ln.Addr().String(), time.Second, 10*time.Second)
+	defer pool.closeIdle()
+	roundTrip := func(ctx context.Context, path string) (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+ln.Addr().String()+path, nil)
+		req.RequestURI = path
+		return pool.roundTrip(req, nil)
+	}
+	if resp, err := roundTrip(context.Background(), "/fast"); err != nil {
+		t.Fatalf("fast: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	for _, leaveAfter := range []time.Duration{quickAnswer / 2, 5 * quickAnswer} {
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(leaveAfter, cancel)
+		start := time.Now()
+		_, err := roundTrip(ctx, "/slow")
+		if took := time.Since(start); err == nil || took > leaveAfter+quickAnswer+500*time.Millisecond {
+			t.Errorf("client left after %v: roundTrip returned after %v with %v, want an error soon after", leaveAfter, took, err)
+		}
+		cancel()
 	}
 }
