@@ -47,9 +47,14 @@ type response struct {
 
 // reset readies the connection's response for its next request. The
 // header map is cleared and reused rather than made anew: a handler must
-// not keep it after returning (go-router's does not).
+// not keep it after returning (go-router's does not). The hold buffer is
+// kept too, unless a large first write grew it: idle connections should
+// not keep tens of KiB each.
 func (w *response) reset(c *conn, req *http.Request) {
 	held, header := w.held[:0], w.header
+	if cap(held) > bufferBeforeChunking {
+		held = nil
+	}
 	if header == nil {
 		header = make(http.Header, 16)
 	} else {
