@@ -6,6 +6,8 @@
 package h1
 
 import (
+	"bufio"
+	"bytes"
 	"net/http"
 	"net/textproto"
 	"strings"
@@ -59,6 +61,36 @@ func ParseFields(block string, take func(name, value string) (store, ok bool)) (
 		}
 		values = append(values, value)
 		header[name] = values[len(values)-1 : len(values) : len(values)]
+	}
+}
+
+// CompleteHead is the complete head at the start of br's buffer, up to and
+// including its empty line, nil if there is none yet. Nothing is read.
+func CompleteHead(br *bufio.Reader) []byte {
+	buf, _ := br.Peek(br.Buffered())
+	if n := headLength(buf); n > 0 {
+		return buf[:n]
+	}
+	return nil
+}
+
+// headLength is the length of the head at the start of buf, up to its
+// first empty line, 0 if there is none yet. net/http also ends a head on
+// a bare LF, so such a head has to be seen as complete (the parsers then
+// refuse it and net/http reads it) rather than waited on until a timeout.
+func headLength(buf []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(buf[i:], '\n')
+		if j < 0 {
+			return 0
+		}
+		i += j + 1
+		switch rest := buf[i:]; {
+		case len(rest) >= 1 && rest[0] == '\n':
+			return i + 1
+		case len(rest) >= 2 && rest[0] == '\r' && rest[1] == '\n':
+			return i + 2
+		}
 	}
 }
 

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"net/http"
 	"strconv"
@@ -28,19 +27,15 @@ func readPlainResponse(br *bufio.Reader, req *http.Request) *http.Response {
 	if _, err := br.Peek(1); err != nil {
 		return nil // the wait for the upstream ended in an error
 	}
-	var head []byte
-	for {
-		buf, _ := br.Peek(br.Buffered())
-		if i := bytes.Index(buf, crlfcrlf); i >= 0 {
-			head = buf[:i+len(crlfcrlf)]
-			break
-		}
-		if len(buf) == br.Size() {
+	head := h1.CompleteHead(br)
+	for head == nil {
+		if br.Buffered() == br.Size() {
 			return nil
 		}
-		if _, err := br.Peek(len(buf) + 1); err != nil {
+		if _, err := br.Peek(br.Buffered() + 1); err != nil {
 			return nil
 		}
+		head = h1.CompleteHead(br)
 	}
 	resp := parseResponseHead(string(head), req)
 	if resp == nil {
@@ -54,8 +49,6 @@ func readPlainResponse(br *bufio.Reader, req *http.Request) *http.Response {
 	}
 	return resp
 }
-
-var crlfcrlf = []byte("\r\n\r\n")
 
 // parseResponseHead parses a plain response head (see readPlainResponse)
 // into a Response without a Body, nil if it is not plain.

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"reflect"
 	"testing"
+	"time"
 )
 
 // responseOutcome is what a proxy sees of one response on a connection:
@@ -173,5 +175,29 @@ func benchmarkResponse(b *testing.B, read func(*bufio.Reader, *http.Request) *ht
 			b.Fatal("not read")
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
+	}
+}
+
+// TestBareLFResponseIsNotWaitedOn: an upstream that ends its head with a
+// bare LF and keeps the connection open must not be waited on until the
+// header timeout; readPlainResponse hands it to http.ReadResponse, which
+// reads it.
+func TestBareLFResponseIsNotWaitedOn(t *testing.T) {
+	upstream, router := net.Pipe()
+	defer upstream.Close()
+	defer router.Close()
+	go io.WriteString(upstream, "HTTP/1.1 200 OK\nContent-Length: 2\n\nok")
+	_ = router.SetReadDeadline(time.Now().Add(2 * time.Second))
+	br := bufio.NewReader(router)
+	req := &http.Request{Method: http.MethodGet}
+	if resp := readPlainResponse(br, req); resp != nil {
+		t.Fatalf("readPlainResponse took a bare-LF head")
+	}
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		t.Fatalf("http.ReadResponse after readPlainResponse: %v", err)
+	}
+	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(body) != "ok" {
+		t.Fatalf("read %d %q", resp.StatusCode, body)
 	}
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -13,6 +12,8 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+
+	"cellbench/go-router/h1"
 )
 
 // headBufferSize bounds the request heads the fast path takes; a longer
@@ -92,7 +93,7 @@ func (c *conn) readRequest() (*http.Request, bool) {
 	if !c.state.CompareAndSwap(stateIdle, stateActive) {
 		return nil, false // closed by Shutdown meanwhile
 	}
-	head := headOf(c.br)
+	head := h1.CompleteHead(c.br)
 	if head == nil {
 		// The head is arriving in pieces: only now does the header
 		// timeout need arming (the common head arrives whole).
@@ -109,7 +110,7 @@ func (c *conn) readRequest() (*http.Request, bool) {
 				}
 				return nil, true // net/http answers a cut head as it would
 			}
-			head = headOf(c.br)
+			head = h1.CompleteHead(c.br)
 		}
 	}
 	req := parseHead(head)
@@ -120,36 +121,6 @@ func (c *conn) readRequest() (*http.Request, bool) {
 	_ = c.rwc.SetReadDeadline(time.Time{})
 	req.RemoteAddr = c.remoteAddr
 	return req, true
-}
-
-// headOf is the complete head at the start of br's buffer, nil if there
-// is none yet.
-func headOf(br *bufio.Reader) []byte {
-	buf, _ := br.Peek(br.Buffered())
-	if n := headLength(buf); n > 0 {
-		return buf[:n]
-	}
-	return nil
-}
-
-// headLength is the length of the head at the start of buf, up to its
-// first empty line, 0 if there is none yet. net/http also ends a head on
-// a bare LF, so such a head has to be seen as complete (parseHead then
-// hands it over) rather than waited on until ReadHeaderTimeout.
-func headLength(buf []byte) int {
-	for i := 0; ; {
-		j := bytes.IndexByte(buf[i:], '\n')
-		if j < 0 {
-			return 0
-		}
-		i += j + 1
-		switch rest := buf[i:]; {
-		case len(rest) >= 1 && rest[0] == '\n':
-			return i + 1
-		case len(rest) >= 2 && rest[0] == '\r' && rest[1] == '\n':
-			return i + 2
-		}
-	}
 }
 
 // serveRequest runs the handler for one request and finishes its
