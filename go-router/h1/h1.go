@@ -25,7 +25,7 @@ import (
 // (Host, for a request), ok false refuses the whole head. The values of
 // fields seen once share one backing array.
 func ParseFields(block string, take func(name, value string) (store, ok bool)) (http.Header, bool) {
-	fields := strings.Count(block, "\r\n") - 1
+	fields := max(strings.Count(block, "\r\n")-1, 0) // a malformed block may have none
 	header := make(http.Header, fields)
 	values := make([]string, 0, fields)
 	for {

@@ -31,6 +31,7 @@ func TestParseFields(t *testing.T) {
 		{"a: 1\r\nB:2\r\nA:  3 \r\n\r\n", http.Header{"A": {"1", "3"}, "B": {"2"}}},
 		{"X-E:\r\n\r\n", http.Header{"X-E": {""}}},
 		{"a: 1\r\n", nil},           // no empty line
+		{"\n", nil},                 // no CRLF at all: must not panic
 		{"a: 1\r\n\r\nextra", nil},  // bytes after the head
 		{"a 1\r\n\r\n", nil},        // no colon
 		{"a : 1\r\n\r\n", nil},      // space before the colon
