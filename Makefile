@@ -7,19 +7,32 @@ BIN       := bin
 PINGORA_DEBUG   := target/debug/pingora-router
 PINGORA_RELEASE := target/release/pingora-router
 
-.PHONY: test compare build build-go build-pingora pingora-debug vet go-test cargo-test parity-pingora bench latency clean
+.PHONY: test compare build build-go build-pingora pingora-debug vet go-test fuzz cargo-test parity-pingora bench latency clean
 
 ## test: every check — go vet, cargo test (which also builds the debug
 ## Pingora router), Go tests under -race (the parity suite runs against the Go
 ## router there, the control-plane end-to-end tests against both routers),
-## then the parity suite against the Pingora router.
-test: vet cargo-test pingora-debug go-test parity-pingora
+## a bounded run of every Go fuzz target, then the parity suite against the
+## Pingora router.
+test: vet cargo-test pingora-debug go-test fuzz parity-pingora
 
 vet:
 	$(GO) vet ./...
 
 go-test:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## fuzz: every Go fuzz target (found by name, so a new one is included) for
+## FUZZTIME each. go test fuzzes one target per run, hence the loop; a
+## failing input is written under the package's testdata/fuzz/ to commit.
+FUZZTIME ?= 3s
+fuzz:
+	@set -e; for file in $$(grep -rl --include='*_test.go' --exclude-dir=target --exclude-dir=.git '^func Fuzz' . | sort); do \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "== fuzz $$target $$(dirname $$file)"; \
+			$(GO) test -run '^$$$$' -fuzz "^$$target\$$$$" -fuzztime $(FUZZTIME) $$(dirname $$file); \
+		done; \
+	done
 
 cargo-test:
 	$(CARGO) test --workspace --locked
