@@ -27,7 +27,7 @@ go-test:
 ## failing input is written under the package's testdata/fuzz/ to commit.
 FUZZTIME ?= 3s
 fuzz:
-	@set -e; for file in $$(grep -rl --include='*_test.go' --exclude-dir=target --exclude-dir=.git '^func Fuzz' . | sort); do \
+	@set -e; for file in $$(grep -rl --include='*_test.go' --exclude-dir=target --exclude-dir='.*' '^func Fuzz' . | sort); do \
 		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
 			echo "== fuzz $$target $$(dirname $$file)"; \
 			$(GO) test -run '^$$$$' -fuzz "^$$target\$$$$" -fuzztime $(FUZZTIME) $$(dirname $$file); \
