@@ -27,10 +27,12 @@ go-test:
 ## failing input is written under the package's testdata/fuzz/ to commit.
 FUZZTIME ?= 3s
 fuzz:
-	@set -e; for file in $$(grep -rl --include='*_test.go' --exclude-dir=target --exclude-dir='.*' '^func Fuzz' . | sort); do \
+	@set -e; files=$$(grep -rl --include='*_test.go' --exclude-dir=target --exclude-dir='.?*' '^func Fuzz' . | sort); \
+	test -n "$$files" || { echo "make fuzz: no fuzz target found" >&2; exit 1; }; \
+	for file in $$files; do \
 		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
 			echo "== fuzz $$target $$(dirname $$file)"; \
-			$(GO) test -run '^$$$$' -fuzz "^$$target\$$$$" -fuzztime $(FUZZTIME) $$(dirname $$file); \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$(dirname $$file); \
 		done; \
 	done
 
