@@ -22,8 +22,6 @@ import (
 	"cellbench/config"
 	"cellbench/controlplane/client"
 	"cellbench/go-router/proxy"
-	"cellbench/go-router/rawconn"
-	"cellbench/go-router/server"
 )
 
 // Exit statuses.
@@ -39,6 +37,7 @@ const (
 const maxHeaderBytes = 64<<10 - 4096
 
 type options struct {
+	engine            proxy.Engine
 	configPath        string
 	listen            string
 	admin             string
@@ -53,6 +52,7 @@ type options struct {
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("go-router", flag.ContinueOnError)
+	engine := fs.String("engine", string(proxy.EngineTuned), "HTTP/1.1 engine: stdlib (net/http alone) or tuned (own fast path, client and parsers, rawconn)")
 	fs.StringVar(&o.configPath, "config", "", "config file: the bootstrap and, without --control-plane, the watched source (required)")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "proxy listen address")
 	fs.StringVar(&o.admin, "admin", "127.0.0.1:9901", "admin listen address")
@@ -71,7 +71,9 @@ func parseFlags(args []string) (options, error) {
 	if o.workers < 0 || o.drainTimeoutMs < 0 {
 		return o, errors.New("--workers and --drain-timeout-ms must not be negative")
 	}
-	return o, nil
+	var err error
+	o.engine, err = proxy.ParseEngine(*engine)
+	return o, err
 }
 
 func main() { os.Exit(run(os.Args[1:])) }
@@ -107,7 +109,7 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "access log: %v\n", err)
 		return exitServe
 	}
-	rt := proxy.New(proxy.Options{Events: events, AccessLog: access})
+	rt := proxy.New(proxy.Options{Engine: o.engine, Events: events, AccessLog: access})
 	defer rt.Close()
 	if err := rt.Apply(doc, proxy.SourceFile); err != nil { // validated above
 		fmt.Fprintln(os.Stderr, err.Error())
@@ -119,7 +121,6 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "listen %s: %v\n", o.listen, err)
 		return exitServe
 	}
-	proxyLn = rawconn.Listener{Listener: proxyLn}
 	adminLn, err := net.Listen("tcp", o.admin)
 	if err != nil {
 		proxyLn.Close()
@@ -135,7 +136,7 @@ func run(args []string) int {
 			URL:            o.controlPlane,
 			Token:          o.controlPlaneToken,
 			NodeID:         o.nodeID,
-			Router:         "go",
+			Router:         proxy.RouterName,
 			CurrentVersion: rt.Version,
 			Apply: func(_ string, doc []byte) error {
 				return rt.Apply(doc, proxy.SourceControlPlane)
@@ -148,14 +149,9 @@ func run(args []string) int {
 		go fileSource.Run(ctx)
 	}
 
-	proxyServer := server.New(&http.Server{
-		Handler:           rt,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(events.Handler(), slog.LevelWarn),
-	})
+	proxyServer := newProxyServer(o.engine, newHTTPServer(rt, events))
 	admin := &http.Server{Handler: rt.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	events.Info("started", "router", proxy.RouterName, "engine", string(o.engine), "listen", proxyLn.Addr().String(), "admin", adminLn.Addr().String())
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- proxyServer.Serve(proxyLn) }()
 	go func() { serveErr <- admin.Serve(adminLn) }()
@@ -186,9 +182,22 @@ func run(args []string) int {
 	}
 }
 
+// newHTTPServer is the net/http.Server of the proxy listener: the stdlib
+// engine serves with it alone, the tuned one hands it the connections its
+// fast path does not take.
+func newHTTPServer(handler http.Handler, events *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(events.Handler(), slog.LevelWarn),
+	}
+}
+
 // drain stops accepting, lets in-flight requests finish within timeout and
 // then closes what is left.
-func drain(events *slog.Logger, server *server.Server, admin *http.Server, timeout time.Duration, sig os.Signal) {
+func drain(events *slog.Logger, server proxyServer, admin *http.Server, timeout time.Duration, sig os.Signal) {
 	events.Info("shutdown", "signal", sig.String(), "phase", "draining", "drain_timeout_ms", timeout.Milliseconds())
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -46,6 +46,9 @@ type proc struct {
 func startProc(t testing.TB, name, bin string, args []string, stdoutHook func(line string)) *proc {
 	t.Helper()
 	p := &proc{name: name, stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{}, done: make(chan struct{})}
+	if bin == routerBin {
+		args = append(slices.Clip(routerArgs), args...)
+	}
 	p.cmd = exec.Command(bin, args...)
 	// A -race binary sleeps 1 s at exit by default; exit timing is under test.
 	p.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")

@@ -11,8 +11,12 @@ import (
 
 // Binaries under test, resolved once by TestMain.
 var (
-	routerBin   string // CELLBENCH_ROUTER_BIN, or a fresh build of ./go-router
-	routerName  string // CELLBENCH_ROUTER: the X-Router value the router must send
+	routerBin  string // CELLBENCH_ROUTER_BIN, or a fresh build of ./go-router
+	routerName string // CELLBENCH_ROUTER: the X-Router value the router must send
+	// routerArgs go first on every router command line: --engine from
+	// CELLBENCH_GO_ENGINE (stdlib or tuned) for the Go router, else none
+	// (the Go router's default engine is tuned).
+	routerArgs  []string
 	mockBin     string // a fresh build of ./mockbackends
 	cpBin       string // a fresh build of ./controlplane
 	raceEnabled bool   // set by race_test.go when the suite runs with -race
@@ -33,8 +37,26 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "parity:", err)
 		return 1
 	}
-	fmt.Fprintf(os.Stderr, "parity: router %s (X-Router %q), mock cells %s, control plane %s\n", routerBin, routerName, mockBin, cpBin)
+	if err := resolveEngine(); err != nil {
+		fmt.Fprintln(os.Stderr, "parity:", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "parity: router %s %q (X-Router %q), mock cells %s, control plane %s\n", routerBin, routerArgs, routerName, mockBin, cpBin)
 	return m.Run()
+}
+
+// resolveEngine sets routerArgs from CELLBENCH_GO_ENGINE.
+func resolveEngine() error {
+	switch engine := os.Getenv("CELLBENCH_GO_ENGINE"); {
+	case engine == "":
+	case routerName != "go":
+		return fmt.Errorf("CELLBENCH_GO_ENGINE=%q is for the Go router, not %s", engine, routerName)
+	case engine == "stdlib" || engine == "tuned":
+		routerArgs = []string{"--engine", engine}
+	default:
+		return fmt.Errorf("CELLBENCH_GO_ENGINE must be stdlib or tuned, got %q", engine)
+	}
+	return nil
 }
 
 func resolveBinaries(tmp string) error {

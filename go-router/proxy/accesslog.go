@@ -118,7 +118,7 @@ func (l *AccessLog) write(ex *exchange, method, path string, end time.Time) {
 	b = strconv.AppendInt(b, ex.bytesOut, 10)
 	b = append(b, `,"config_version":`...)
 	b = jsonstr.Append(b, ex.snap.cfg.Version)
-	b = append(b, `,"router":"go"}`+"\n"...)
+	b = append(b, `,"router":"`+RouterName+`"}`+"\n"...)
 	_, _ = l.w.Write(b)
 	l.scratch = b
 }

@@ -15,6 +15,9 @@ func (rt *Router) AdminHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /debug/config", rt.serveDebugConfig)
 	mux.HandleFunc("GET /debug/upstreams", rt.serveDebugUpstreams)
+	mux.HandleFunc("GET /debug/router", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, map[string]string{"router": RouterName, "engine": string(rt.engine)})
+	})
 	mux.Handle("GET /metrics", rt.metrics.handler())
 	// Profiles on the admin listener (loopback by default) are how the
 	// request path was tuned; an operator gets the same view in production.

@@ -13,6 +13,7 @@ import (
 
 	"cellbench/go-router/rawconn"
 	"cellbench/go-router/routing"
+	"cellbench/go-router/tunedpath"
 )
 
 // connPool is go-router's own HTTP/1.1 client for requests without a body,
@@ -52,12 +53,13 @@ type poolConn struct {
 var errStaleConn = errors.New("pooled upstream connection was closed")
 
 func newConnPool(host string, connect, header time.Duration) *connPool {
-	return &connPool{host: host, dialer: &rawconn.Dialer{Dialer: net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}}, headerTimeout: header}
+	return &connPool{host: host, dialer: &rawconn.Dialer{Dialer: net.Dialer{Timeout: connect, KeepAlive: tcpKeepAlive}}, headerTimeout: header}
 }
 
 // roundTrip sends a request without a body and returns the response head;
 // the body reads from the connection, which goes back to the pool at EOF.
 func (p *connPool) roundTrip(req *http.Request, interim http.ResponseWriter) (*http.Response, error) {
+	tunedpath.Mark(tunedpath.UpstreamClient)
 	ctx := req.Context()
 	pc, reused, err := p.get(ctx, true)
 	if err != nil {

@@ -35,7 +35,7 @@ type exchange struct {
 // Constant header values, shared between responses: a header map only ever
 // gets whole values replaced, never appended to in place.
 var (
-	routerHeader    = []string{"go"}
+	routerHeader    = []string{RouterName}
 	retryAfterOne   = []string{"1"}
 	connectionClose = []string{"close"}
 	reasonHeaders   = [...][]string{routing.ReasonDefault: {"default"}, routing.ReasonShared: {"shared"}, routing.ReasonDedicated: {"dedicated"}}

@@ -54,7 +54,7 @@ type placementMetrics struct {
 
 const noReason = routing.ReasonDedicated + 1
 
-func newMetrics(live prometheus.Collector) *metrics {
+func newMetrics(live prometheus.Collector, engine Engine) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -80,7 +80,13 @@ func newMetrics(live prometheus.Collector) *metrics {
 		}, []string{"placement"}),
 		byPlacement: make(map[string]*placementMetrics),
 	}
-	m.registry.MustRegister(m.requests, m.duration, m.configInfo, m.reloads, m.cpConnected, m.rateLimited, m.retries, live,
+	// Not a contract series: it tells the harness's two Go targets apart.
+	routerInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "cellbench_router_info", Help: "The router and the engine it runs on (value 1).",
+		ConstLabels: prometheus.Labels{"router": RouterName, "engine": string(engine)},
+	})
+	routerInfo.Set(1)
+	m.registry.MustRegister(m.requests, m.duration, m.configInfo, m.reloads, m.cpConnected, m.rateLimited, m.retries, live, routerInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reloads.WithLabelValues("applied")
 	m.reloads.WithLabelValues("rejected")

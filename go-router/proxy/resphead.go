@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"cellbench/go-router/h1"
+	"cellbench/go-router/tunedpath"
 )
 
 // readPlainResponse reads the response to req when it is a plain one, the
@@ -21,6 +22,7 @@ import (
 // the same bytes, errors included. resphead_test.go checks the two
 // against each other, also under fuzzing.
 func readPlainResponse(br *bufio.Reader, req *http.Request) *http.Response {
+	tunedpath.Mark(tunedpath.ResponseHeadParser)
 	if req.Method == http.MethodHead {
 		return nil
 	}

@@ -24,6 +24,7 @@ const (
 
 // Router is the proxy handler plus the state that outlives one config.
 type Router struct {
+	engine      Engine
 	events      *slog.Logger
 	access      *AccessLog // nil when the access log is off
 	metrics     *metrics
@@ -91,6 +92,7 @@ type rejection struct {
 
 // Options configure New.
 type Options struct {
+	Engine    Engine       // upstream client; "" is EngineTuned
 	Events    *slog.Logger // event log (contract section 4)
 	AccessLog *AccessLog   // nil: off
 }
@@ -98,7 +100,11 @@ type Options struct {
 // New makes a router that serves nothing until the first Apply.
 func New(opts Options) *Router {
 	life, end := context.WithCancel(context.Background())
+	if opts.Engine == "" {
+		opts.Engine = EngineTuned
+	}
 	rt := &Router{
+		engine:      opts.Engine,
 		events:      opts.Events,
 		access:      opts.AccessLog,
 		ids:         newRequestIDs(),
@@ -107,9 +113,12 @@ func New(opts Options) *Router {
 		end:         end,
 		states:      make(map[string]*placementState),
 	}
-	rt.metrics = newMetrics(liveCollector{rt})
+	rt.metrics = newMetrics(liveCollector{rt}, opts.Engine)
 	return rt
 }
+
+// Engine is the engine the router's upstream clients run on.
+func (rt *Router) Engine() Engine { return rt.engine }
 
 // Version is the version being served ("" before the first Apply).
 func (rt *Router) Version() string {
@@ -238,7 +247,7 @@ func (rt *Router) carryOver(name string, pc *config.Placement, old *placementSta
 	if old != nil && old.upstream.sameAs(pc) {
 		st.upstream = old.upstream
 	} else {
-		st.upstream = newUpstream(pc)
+		st.upstream = newUpstream(pc, rt.engine)
 		if old != nil {
 			retired = append(retired, old.upstream)
 		}

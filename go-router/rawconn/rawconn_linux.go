@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"cellbench/go-router/tunedpath"
 )
 
 // maxRW caps one read or write, as internal/poll does, so that a huge
@@ -50,6 +52,7 @@ func Wrap(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
+	tunedpath.Mark(tunedpath.RawConn)
 	rc := &Conn{tcp: tcp, raw: raw}
 	rc.readFn, rc.writeFn = rc.readOnce, rc.writeAll
 	return rc

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"cellbench/go-router/h1"
+	"cellbench/go-router/tunedpath"
 )
 
 // headBufferSize bounds the request heads the fast path takes; a longer
@@ -44,6 +45,7 @@ type conn struct {
 }
 
 func newConn(s *Server, rwc net.Conn) *conn {
+	tunedpath.Mark(tunedpath.ServerLoop)
 	c := &conn{s: s, rwc: rwc, remoteAddr: rwc.RemoteAddr().String()}
 	c.in.r = rwc
 	c.br = bufio.NewReaderSize(&c.in, headBufferSize)

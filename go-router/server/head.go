@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"cellbench/go-router/h1"
+	"cellbench/go-router/tunedpath"
 )
 
 // parseHead parses a complete request head (request line, fields, empty
@@ -23,6 +24,7 @@ import (
 // makes one string of the whole head and slices it. head_test.go checks
 // it against http.ReadRequest, also under fuzzing.
 func parseHead(head []byte) *http.Request {
+	tunedpath.Mark(tunedpath.RequestHeadParser)
 	s := string(head)
 	if !strings.HasSuffix(s, "\r\n\r\n") {
 		return nil

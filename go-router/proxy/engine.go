@@ -1,0 +1,30 @@
+package proxy
+
+import "fmt"
+
+// RouterName is this router's name in X-Router, the access log, metrics and
+// the control plane (contract section 3), whichever engine it runs on.
+const RouterName = "go"
+
+// Engine is the HTTP/1.1 implementation go-router runs on, on both sides:
+// the server for clients and the client for upstreams.
+type Engine string
+
+const (
+	// EngineStdlib is net/http alone: http.Server for clients,
+	// http.Transport for upstreams.
+	EngineStdlib Engine = "stdlib"
+	// EngineTuned is go-router's own fast path in front of http.Server,
+	// its own pooled client for bodiless upstream requests, its own head
+	// parsers and rawconn sockets (go-router/README.md, Decisions).
+	EngineTuned Engine = "tuned"
+)
+
+// ParseEngine reads an --engine value.
+func ParseEngine(s string) (Engine, error) {
+	switch e := Engine(s); e {
+	case EngineStdlib, EngineTuned:
+		return e, nil
+	}
+	return "", fmt.Errorf("--engine must be %s or %s, got %q", EngineStdlib, EngineTuned, s)
+}
