@@ -7,14 +7,15 @@ BIN       := bin
 PINGORA_DEBUG   := target/debug/pingora-router
 PINGORA_RELEASE := target/release/pingora-router
 
-.PHONY: test compare build build-go build-pingora pingora-debug vet go-test fuzz cargo-test parity-pingora bench latency clean
+.PHONY: test compare build build-go build-pingora pingora-debug vet go-test parity-go-stdlib fuzz cargo-test parity-pingora bench latency clean
 
 ## test: every check — go vet, cargo test (which also builds the debug
 ## Pingora router), Go tests under -race (the parity suite runs against the Go
-## router there, the control-plane end-to-end tests against both routers),
-## a bounded run of every Go fuzz target, then the parity suite against the
-## Pingora router.
-test: vet cargo-test pingora-debug go-test fuzz parity-pingora
+## router's default tuned engine there, the control-plane end-to-end tests
+## against both routers), the parity suite against the Go router's stdlib
+## engine, a bounded run of every Go fuzz target, then the parity suite
+## against the Pingora router.
+test: vet cargo-test pingora-debug go-test parity-go-stdlib fuzz parity-pingora
 
 vet:
 	$(GO) vet ./...
@@ -35,6 +36,11 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$(dirname $$file); \
 		done; \
 	done
+
+## parity-go-stdlib: the parity suite against go-router --engine stdlib
+## (go-test runs it against the default engine, tuned).
+parity-go-stdlib:
+	CELLBENCH_GO_ENGINE=stdlib $(GO) test -race -count=1 -timeout 10m ./parity/...
 
 cargo-test:
 	$(CARGO) test --workspace --locked
