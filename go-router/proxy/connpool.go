@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"cellbench/go-router/h1"
 	"cellbench/go-router/rawconn"
 	"cellbench/go-router/routing"
 	"cellbench/go-router/tunedpath"
@@ -98,12 +99,19 @@ func (p *connPool) exchange(ctx context.Context, pc *poolConn, req *http.Request
 	}
 	pc.limit.N = maxResponseHeaderBytes
 	defer func() { pc.limit.N = math.MaxInt64 }()
-	stop, err := p.awaitAnswer(ctx, pc)
+	deadline := time.Now().Add(p.headerTimeout)
+	stop, short, err := p.awaitAnswer(ctx, pc, deadline)
 	if err != nil {
 		return nil, staleIfEmpty(err, pc)
 	}
 	defer stop()
 	for {
+		if short && h1.CompleteHead(pc.br) == nil {
+			// The head (or a final one after a 1xx) goes on arriving past
+			// quickAnswer: the header timeout bounds the rest of it.
+			_ = pc.conn.SetReadDeadline(deadline)
+			short = false
+		}
 		resp := readPlainResponse(pc.br, req)
 		if resp == nil {
 			var err error
@@ -136,32 +144,34 @@ func (p *connPool) exchange(ctx context.Context, pc *poolConn, req *http.Request
 // noticed when it ends.
 const quickAnswer = 10 * time.Millisecond
 
-// awaitAnswer waits for the first byte of the answer under the
+// awaitAnswer waits for the first byte of the answer until deadline, the
 // response-header timeout. Past quickAnswer, a client that leaves cuts the
 // wait short; stop ends that watch and reports false if it already fired.
-func (p *connPool) awaitAnswer(ctx context.Context, pc *poolConn) (stop func() bool, err error) {
-	sent := time.Now()
+// short reports that the first byte came within quickAnswer and the read
+// deadline is still quickAnswer's: the caller moves it to deadline when the
+// rest of the head has to be waited for.
+func (p *connPool) awaitAnswer(ctx context.Context, pc *poolConn, deadline time.Time) (stop func() bool, short bool, err error) {
 	noWatch := func() bool { return true }
 	if p.headerTimeout <= quickAnswer {
-		_ = pc.conn.SetReadDeadline(sent.Add(p.headerTimeout))
-		return noWatch, nil // the header timeout comes first anyway
+		_ = pc.conn.SetReadDeadline(deadline)
+		return noWatch, false, nil // the header timeout comes first anyway
 	}
-	_ = pc.conn.SetReadDeadline(sent.Add(quickAnswer))
+	_ = pc.conn.SetReadDeadline(deadline.Add(quickAnswer - p.headerTimeout)) // quickAnswer after sending
 	_, err = pc.br.Peek(1)
 	if err == nil {
-		return noWatch, nil
+		return noWatch, true, nil
 	}
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF // as http.ReadResponse reports it
 		}
-		return nil, err
+		return nil, false, err
 	}
 	// The full deadline goes first: a cut that fires at once (the client
 	// already left) must not be overwritten by it.
-	_ = pc.conn.SetReadDeadline(sent.Add(p.headerTimeout))
-	return context.AfterFunc(ctx, func() { _ = pc.conn.SetReadDeadline(aLongTimeAgo) }), nil
+	_ = pc.conn.SetReadDeadline(deadline)
+	return context.AfterFunc(ctx, func() { _ = pc.conn.SetReadDeadline(aLongTimeAgo) }), false, nil
 }
 
 // staleIfEmpty marks an error as errStaleConn when nothing at all came
