@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"strings"
 	"time"
 )
 
@@ -72,5 +73,18 @@ func transportRoundTrip(t *http.Transport, req *http.Request, w http.ResponseWri
 		}
 		return nil
 	}}
-	return t.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+	out := req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+	// The Transport writes URL.RequestURI(), which percent-encodes what
+	// net/http.Server lets through as it is (|, {, ", ^, a backslash): the
+	// cell would see another path than the client sent, and than the tuned
+	// pool sends. An Opaque URL is sent verbatim (net/url documents it for
+	// this); a path starting with // would read as an authority there, and
+	// keeps the Transport's form.
+	if target := req.RequestURI; len(target) > 1 && target[0] == '/' && target[1] != '/' {
+		path, _, _ := strings.Cut(target, "?")
+		u := *out.URL
+		u.Opaque = path
+		out.URL = &u
+	}
+	return t.RoundTrip(out)
 }

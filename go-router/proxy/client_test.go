@@ -57,6 +57,16 @@ func TestUpstreamClientsAgree(t *testing.T) {
 			io.WriteString(conn, "HTTP/1.1 200 OK\r\nConnection: close\r\nX-Up: 1\r\n\r\nbye")
 			return false
 		}, `200 up=1 attempts=1 body="bye"`},
+		{"unsolicited 100 Continue", "GET", "", answer("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Up: 1\r\n\r\nok"),
+			`200 up=1 attempts=1 body="ok"`},
+		{"HTTP/1.0 body ended by close", "GET", "", func(conn net.Conn, _ int) bool {
+			io.WriteString(conn, "HTTP/1.0 200 OK\r\nX-Up: 1\r\n\r\nold")
+			return false
+		}, `200 up=1 attempts=1 body="old"`},
+		{"Content-Length and chunked", "GET", "", answer("HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\nX-Up: 1\r\n\r\n2\r\nok\r\n0\r\n\r\n"),
+			`200 up=1 attempts=1 body="ok"`},
+		{"two different Content-Lengths", "GET", "", answer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok"),
+			`502 attempts=2 error=upstream_error`},
 		{"post", "POST", "abc", answer("HTTP/1.1 201 Created\r\nContent-Length: 0\r\nX-Up: 1\r\n\r\n"),
 			`201 up=1 attempts=1 body=""`},
 		{"503 then 200", "GET", "", func(conn net.Conn, seen int) bool {
@@ -115,6 +125,43 @@ func TestUpstreamClientsConnectFailureAndStaleConnection(t *testing.T) {
 			time.Sleep(30 * time.Millisecond)
 		}
 		srv.Close()
+	}
+}
+
+// Both engines send the request target as the client sent it, with a body
+// (http.Transport on both) and without (the tuned pool or the Transport).
+func TestUpstreamClientsSendTheTargetAsReceived(t *testing.T) {
+	cell := upstreamFunc(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.RequestURI) })
+	targets := map[string]string{ // sent → received
+		"/a|b{c}": "/a|b{c}", `/q"^` + "`" + `\`: `/q"^` + "`" + `\`, "/%7e%7E/a%2fb?x=%2f&y=|": "/%7e%7E/a%2fb?x=%2f&y=|",
+		"//x//y?z": "//x//y?z", "/": "/", "http://h.example/abs?q": "/abs?q",
+	}
+	for _, engine := range []Engine{EngineStdlib, EngineTuned} {
+		rt := New(Options{Engine: engine, Events: slog.New(slog.DiscardHandler)})
+		defer rt.Close()
+		if err := rt.Apply([]byte(oneUpstreamDoc("v1", cell, "")), SourceFile); err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(rt)
+		defer srv.Close()
+		for sent, want := range targets {
+			for _, body := range []string{"", "abc"} {
+				conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: h.example\r\nX-Routing-Key: k\r\nContent-Length: %d\r\n\r\n%s", sent, len(body), body)
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil {
+					t.Fatalf("engine %s, %q: %v", engine, sent, err)
+				}
+				got, _ := io.ReadAll(resp.Body)
+				conn.Close()
+				if string(got) != want {
+					t.Errorf("engine %s, %q with body %q: the cell got %q, want %q", engine, sent, body, got, want)
+				}
+			}
+		}
 	}
 }
 

@@ -42,6 +42,12 @@ type conn struct {
 	bw    *bufio.Writer
 	watch clientWatch
 	res   response
+
+	// base is the context of every request: fallback's ConnContext (as
+	// net/http applies it), so the handler finds its connection's guard.
+	base context.Context
+	// headDeadline bounds the first head from the accept; zero after it.
+	headDeadline time.Time
 }
 
 func newConn(s *Server, rwc net.Conn) *conn {
@@ -51,6 +57,13 @@ func newConn(s *Server, rwc net.Conn) *conn {
 	c.br = bufio.NewReaderSize(&c.in, headBufferSize)
 	c.bw = bufio.NewWriterSize(rwc, 4<<10)
 	c.watch.c = c
+	c.base = context.Background()
+	if cc := s.fallback.ConnContext; cc != nil {
+		c.base = cc(c.base, rwc)
+	}
+	if d := s.fallback.ReadHeaderTimeout; d > 0 {
+		c.headDeadline = time.Now().Add(d)
+	}
 	return c
 }
 
@@ -86,7 +99,13 @@ func (c *conn) readRequest() (*http.Request, bool) {
 	if c.s.shutting.Load() {
 		return nil, false
 	}
-	if d := c.s.fallback.IdleTimeout; d > 0 {
+	// The first head is bounded from the accept (as net/http does); a later
+	// one waits IdleTimeout for its first byte, then ReadHeaderTimeout.
+	first := !c.headDeadline.IsZero()
+	if first {
+		_ = c.rwc.SetReadDeadline(c.headDeadline)
+		c.headDeadline = time.Time{}
+	} else if d := c.s.fallback.IdleTimeout; d > 0 {
 		_ = c.rwc.SetReadDeadline(time.Now().Add(d))
 	}
 	if _, err := c.br.Peek(1); err != nil {
@@ -99,7 +118,7 @@ func (c *conn) readRequest() (*http.Request, bool) {
 	if head == nil {
 		// The head is arriving in pieces: only now does the header
 		// timeout need arming (the common head arrives whole).
-		if d := c.s.fallback.ReadHeaderTimeout; d > 0 {
+		if d := c.s.fallback.ReadHeaderTimeout; d > 0 && !first {
 			_ = c.rwc.SetReadDeadline(time.Now().Add(d))
 		}
 		for head == nil {
@@ -128,7 +147,7 @@ func (c *conn) readRequest() (*http.Request, bool) {
 // serveRequest runs the handler for one request and finishes its
 // response; false means the connection must close.
 func (c *conn) serveRequest(req *http.Request) (keepAlive bool) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(c.base)
 	defer cancel()
 	req = req.WithContext(ctx)
 	w := &c.res
@@ -211,6 +230,10 @@ type replayConn struct {
 }
 
 func (r *replayConn) Read(b []byte) (int, error) { return r.in.Read(b) }
+
+// NetConn is the connection under the replay (go-router/guard finds its
+// registered connection through it).
+func (r *replayConn) NetConn() net.Conn { return r.Conn }
 
 // CloseWrite lets net/http half-close as it does on a *net.TCPConn.
 func (r *replayConn) CloseWrite() error {
