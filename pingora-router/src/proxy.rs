@@ -1094,6 +1094,9 @@ impl ProxyHttp for Router {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
