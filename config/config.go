@@ -18,7 +18,10 @@ const MaxDocumentBytes = 16 << 20
 const (
 	DefaultConnectTimeout        = 1000 * time.Millisecond
 	DefaultResponseHeaderTimeout = 15000 * time.Millisecond
-	DefaultMaxAttempts           = 1
+	// DefaultResponseBodyIdleTimeout is nginx's proxy_read_timeout (60 s
+	// between two reads of an upstream response).
+	DefaultResponseBodyIdleTimeout = 60000 * time.Millisecond
+	DefaultMaxAttempts             = 1
 )
 
 // Placement kinds; the kind is also the route reason of a matched key.
@@ -59,8 +62,9 @@ type Placement struct {
 // Timeouts are the only sub-object whose fields are individually optional:
 // an absent field takes its default.
 type Timeouts struct {
-	ConnectMs        *int64 `json:"connect_ms,omitempty"`
-	ResponseHeaderMs *int64 `json:"response_header_ms,omitempty"`
+	ConnectMs          *int64 `json:"connect_ms,omitempty"`
+	ResponseHeaderMs   *int64 `json:"response_header_ms,omitempty"`
+	ResponseBodyIdleMs *int64 `json:"response_body_idle_ms,omitempty"`
 }
 
 // HealthCheck configures the active probe; every field is required.
@@ -105,6 +109,15 @@ func (p *Placement) ResponseHeaderTimeout() time.Duration {
 		return time.Duration(*p.Timeouts.ResponseHeaderMs) * time.Millisecond
 	}
 	return DefaultResponseHeaderTimeout
+}
+
+// ResponseBodyIdleTimeout is the effective longest wait for the next piece
+// of an upstream response body once its head has arrived.
+func (p *Placement) ResponseBodyIdleTimeout() time.Duration {
+	if p.Timeouts != nil && p.Timeouts.ResponseBodyIdleMs != nil {
+		return time.Duration(*p.Timeouts.ResponseBodyIdleMs) * time.Millisecond
+	}
+	return DefaultResponseBodyIdleTimeout
 }
 
 // MaxAttempts is the effective number of upstream attempts (1 = no retry).

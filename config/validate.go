@@ -79,7 +79,7 @@ func validatePlacement(c *Config, name string, p *Placement) error {
 		for _, f := range []struct {
 			field string
 			value *int64
-		}{{"connect_ms", t.ConnectMs}, {"response_header_ms", t.ResponseHeaderMs}} {
+		}{{"connect_ms", t.ConnectMs}, {"response_header_ms", t.ResponseHeaderMs}, {"response_body_idle_ms", t.ResponseBodyIdleMs}} {
 			if f.value != nil && *f.value <= 0 {
 				return errorf(CodeTimeoutsInvalid, "placement %q: timeouts.%s must be a positive integer, got %d", name, f.field, *f.value)
 			}

@@ -47,6 +47,7 @@ type options struct {
 	accessLog         string
 	workers           int
 	drainTimeoutMs    int
+	client            *clientFlags
 }
 
 func parseFlags(args []string) (options, error) {
@@ -62,7 +63,11 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.accessLog, "access-log", "stdout", "access log: stdout, off, or a file path")
 	fs.IntVar(&o.workers, "workers", 0, "OS threads running Go code (GOMAXPROCS); 0 = all cores")
 	fs.IntVar(&o.drainTimeoutMs, "drain-timeout-ms", 5000, "how long in-flight requests may finish after SIGTERM/SIGINT")
+	o.client = addClientFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if err := o.client.validate(); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -149,7 +154,9 @@ func run(args []string) int {
 		go fileSource.Run(ctx)
 	}
 
-	proxyServer := newProxyServer(o.engine, newHTTPServer(rt, events))
+	httpServer := newHTTPServer(rt, events)
+	proxyLn = o.client.protect(o.engine, httpServer, proxyLn)
+	proxyServer := newProxyServer(o.engine, httpServer)
 	admin := &http.Server{Handler: rt.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
 	events.Info("started", "router", proxy.RouterName, "engine", string(o.engine), "listen", proxyLn.Addr().String(), "admin", adminLn.Addr().String())
 	serveErr := make(chan error, 2)
@@ -192,6 +199,9 @@ func newHTTPServer(handler http.Handler, events *slog.Logger) *http.Server {
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(events.Handler(), slog.LevelWarn),
+		// "OPTIONS *" is routed and proxied like any request, as Pingora
+		// does, rather than answered by net/http itself (RFC 9112 §3.2.4).
+		DisableGeneralOptionsHandler: true,
 	}
 }
 

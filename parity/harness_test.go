@@ -264,6 +264,13 @@ type router struct {
 // "--access-log", "" leaves the flag out (the router's default).
 func startRouter(t testing.TB, cfg any, extraArgs ...string) *router {
 	t.Helper()
+	return startRouterVia(t, nil, cfg, extraArgs...)
+}
+
+// startRouterVia is startRouter with the router run under a launcher
+// command, e.g. {"prlimit", "--nofile=1024:1024", "--"}.
+func startRouterVia(t testing.TB, launcher []string, cfg any, extraArgs ...string) *router {
+	t.Helper()
 	dir := t.TempDir()
 	r := &router{
 		configPath: filepath.Join(dir, "router.json"),
@@ -308,7 +315,11 @@ func startRouter(t testing.TB, cfg any, extraArgs ...string) *router {
 		} else {
 			args = append(args, extraArgs...)
 		}
-		r.proc = startProc(t, "router", routerBin, args, nil)
+		if len(launcher) > 0 {
+			r.proc = startProc(t, "router", launcher[0], append(append(launcher[1:len(launcher):len(launcher)], routerBin), args...), nil)
+		} else {
+			r.proc = startProc(t, "router", routerBin, args, nil)
+		}
 		err := r.waitHealthy()
 		if err == nil {
 			return r

@@ -53,6 +53,14 @@ func (rt *Router) proxy(w http.ResponseWriter, r *http.Request, ex *exchange, p 
 				rt.fail(w, ex, http.StatusRequestEntityTooLarge, codeBodyTooLarge, bodyTooLargeMessage(p))
 				return
 			}
+			// net/http cancels the request's context on any read error of
+			// the connection, a deadline too; the client is still there.
+			if body != nil && body.stalled.Load() {
+				release(permit, errNotAttempted)
+				w.Header()["Connection"] = connectionClose
+				rt.fail(w, ex, http.StatusRequestTimeout, codeRequestTimeout, "the request body stalled longer than the client body idle timeout")
+				return
+			}
 			if body != nil && body.broken.Load() && r.Context().Err() == nil {
 				release(permit, errNotAttempted)
 				rt.fail(w, ex, http.StatusBadRequest, codeBadRequest, "the request body could not be read: "+err.Error())

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"io"
+	"os"
 	"sync/atomic"
 )
 
@@ -25,12 +26,18 @@ type requestBody struct {
 	// broken is set when reading from the client failed (a malformed
 	// chunk, a client that left): the attempt failed by the client's fault.
 	broken atomic.Bool
+	// stalled: the read failed on the client-body idle timeout (the
+	// server's read deadline, go-router/guard).
+	stalled atomic.Bool
 }
 
 func (b *requestBody) Read(p []byte) (int, error) {
 	n, err := b.body.Read(p)
 	if err != nil && err != io.EOF {
 		b.broken.Store(true)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			b.stalled.Store(true)
+		}
 	}
 	total := b.read.Add(int64(n))
 	if b.limit > 0 && total > b.limit {

@@ -273,6 +273,18 @@ type pooledBody struct {
 	pool     *connPool
 	pc       *poolConn
 	reusable bool
+	armed    bool // a read deadline of readWithin is set on pc
+}
+
+// readWithin is Read bounded by the response body idle timeout: the
+// connection's read deadline, set only when the read has to wait for the
+// socket (a small body is usually buffered whole with the head).
+func (b *pooledBody) readWithin(p []byte, idle time.Duration) (int, error) {
+	if b.pc != nil && b.pc.br.Buffered() == 0 {
+		_ = b.pc.conn.SetReadDeadline(time.Now().Add(idle))
+		b.armed = true
+	}
+	return b.Read(p)
 }
 
 func (b *pooledBody) Read(p []byte) (int, error) {
@@ -284,6 +296,9 @@ func (b *pooledBody) Read(p []byte) (int, error) {
 		pc := b.pc
 		b.pc = nil
 		if b.reusable && pc.br.Buffered() == 0 {
+			if b.armed {
+				_ = pc.conn.SetReadDeadline(time.Time{})
+			}
 			b.pool.put(pc)
 		} else {
 			pc.conn.Close()

@@ -25,6 +25,9 @@ const (
 	codeInternalError        = "internal_error"
 	codeBadRequest           = "bad_request"
 	codeMethodNotSupported   = "method_not_supported"
+	// codeRequestTimeout: the client paused its request body longer than
+	// the client body idle timeout (408, connection closed).
+	codeRequestTimeout = "request_timeout"
 	// codeClientClosed is only logged: nobody is left to answer.
 	codeClientClosed = "client_closed"
 )

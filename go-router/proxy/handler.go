@@ -1,11 +1,14 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cellbench/go-router/routing"
@@ -161,6 +164,62 @@ func loggedPath(r *http.Request) string {
 	return r.URL.EscapedPath()
 }
 
+// idleReader reads an upstream response body under the response body idle
+// timeout (response_body_idle_ms): no read may wait longer for the next
+// bytes. The own client's bodies use the connection's read deadline; an
+// http.Transport body, whose connection is out of reach, is closed by a
+// timer reset around every read.
+type idleReader struct {
+	body   io.ReadCloser
+	idle   time.Duration
+	pooled *pooledBody
+	t      *bodyTimer // the Transport case only, so the reader stays on the stack
+}
+
+type bodyTimer struct {
+	timer *time.Timer
+	fired atomic.Bool
+}
+
+func newIdleReader(body io.ReadCloser, idle time.Duration) idleReader {
+	r := idleReader{body: body, idle: idle}
+	r.pooled, _ = body.(*pooledBody)
+	return r
+}
+
+func (r *idleReader) read(p []byte) (int, error) {
+	if r.idle <= 0 {
+		return r.body.Read(p)
+	}
+	if r.pooled != nil {
+		return r.pooled.readWithin(p, r.idle)
+	}
+	if r.t == nil {
+		t, body := &bodyTimer{}, r.body
+		t.timer = time.AfterFunc(r.idle, func() {
+			t.fired.Store(true)
+			body.Close()
+		})
+		r.t = t
+	} else {
+		r.t.timer.Reset(r.idle)
+	}
+	n, err := r.body.Read(p)
+	r.t.timer.Stop()
+	return n, err
+}
+
+// timedOut reports whether err ended the body on the idle timeout.
+func (r *idleReader) timedOut(err error) bool {
+	return (r.t != nil && r.t.fired.Load()) || errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+func (r *idleReader) stop() {
+	if r.t != nil {
+		r.t.timer.Stop()
+	}
+}
+
 // copyBufferPool holds the buffers response bodies are copied through.
 var copyBufferPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
@@ -182,8 +241,10 @@ func (rt *Router) respond(w http.ResponseWriter, ex *exchange, resp *http.Respon
 	bufp := copyBufferPool.Get().(*[]byte)
 	defer copyBufferPool.Put(bufp)
 	buf := *bufp
+	body := newIdleReader(resp.Body, ex.serving.bodyIdle)
+	defer body.stop()
 	for {
-		n, rerr := resp.Body.Read(buf)
+		n, rerr := body.read(buf)
 		if n > 0 {
 			written, werr := w.Write(buf[:n])
 			ex.bytesOut += int64(written)
@@ -199,9 +260,14 @@ func (rt *Router) respond(w http.ResponseWriter, ex *exchange, resp *http.Respon
 			break
 		}
 		if rerr != nil {
-			// The upstream broke mid-body. The status is already sent, so
-			// the only honest signal left is an aborted response.
+			// The upstream broke or stalled mid-body. The status is
+			// already sent, so the only honest signal left is an aborted
+			// response: the connection closes before the body's end (no
+			// last chunk, or fewer bytes than Content-Length).
 			ex.errCode = codeUpstreamError
+			if body.timedOut(rerr) {
+				ex.errCode = codeUpstreamTimeout
+			}
 			panic(http.ErrAbortHandler)
 		}
 	}

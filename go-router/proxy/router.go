@@ -69,6 +69,7 @@ type placement struct {
 	maxAttempts      int
 	concurrencyLimit int64
 	maxBodyBytes     int64
+	bodyIdle         time.Duration // response_body_idle_ms
 }
 
 // placementState is the long-lived part of a placement. It survives a swap
@@ -172,6 +173,7 @@ func (rt *Router) Apply(doc []byte, source string) error {
 			maxAttempts:      pc.MaxAttempts(),
 			concurrencyLimit: pc.ConcurrencyLimit,
 			maxBodyBytes:     pc.MaxRequestBodyBytes,
+			bodyIdle:         pc.ResponseBodyIdleTimeout(),
 		})
 	}
 	for name, old := range rt.states {

@@ -32,6 +32,8 @@ pub const MAX_ATTEMPTS_LIMIT: i64 = 5;
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
 pub const DEFAULT_RESPONSE_HEADER_TIMEOUT: Duration = Duration::from_millis(15000);
+/// nginx's proxy_read_timeout: 60 s between two reads of a response body.
+pub const DEFAULT_RESPONSE_BODY_IDLE_TIMEOUT: Duration = Duration::from_millis(60000);
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 1;
 
 /// Rejection codes (contract §1), named as in Go's `config/errors.go`.
@@ -148,6 +150,12 @@ pub struct Timeouts {
         skip_serializing_if = "Option::is_none"
     )]
     pub response_header_ms: Option<i64>,
+    #[serde(
+        default,
+        deserialize_with = "go_int::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub response_body_idle_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,6 +220,14 @@ impl Placement {
             .as_ref()
             .and_then(|t| t.response_header_ms)
             .map_or(DEFAULT_RESPONSE_HEADER_TIMEOUT, millis)
+    }
+
+    /// The effective longest pause between two reads of a response body.
+    pub fn response_body_idle_timeout(&self) -> Duration {
+        self.timeouts
+            .as_ref()
+            .and_then(|t| t.response_body_idle_ms)
+            .map_or(DEFAULT_RESPONSE_BODY_IDLE_TIMEOUT, millis)
     }
 
     /// The effective number of upstream attempts (1 = no retry).
@@ -562,6 +578,7 @@ fn validate_placement(
         for (field, value) in [
             ("connect_ms", t.connect_ms),
             ("response_header_ms", t.response_header_ms),
+            ("response_body_idle_ms", t.response_body_idle_ms),
         ] {
             if let Some(v) = value.filter(|v| *v <= 0) {
                 return fail(

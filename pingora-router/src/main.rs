@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use clap::Parser;
 use pingora::apps::HttpServerOptions;
-use pingora::proxy::http_proxy_service_with_name;
+use pingora::proxy::http_proxy;
+use pingora::services::listening::Service;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use socket2::SockRef;
@@ -25,6 +26,7 @@ use pingora_router::config_source::{ConfigSink, Source};
 use pingora_router::control_plane::ControlPlaneClient;
 use pingora_router::proxy::{self, Router};
 use pingora_router::snapshot::SnapshotStore;
+use pingora_router::guard::{self, ClientLimits, GuardedApp, Registry};
 use pingora_router::{admin, config_source, control_plane, logs};
 
 /// Exit status for a missing or invalid config at startup (contract §5).
@@ -70,6 +72,36 @@ struct Flags {
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
     #[arg(long = "drain-timeout-ms", default_value_t = 5000)]
     drain_timeout_ms: u64,
+    /// Time a client has to send a whole request head (from the accept, or
+    /// from its first byte on a kept-alive connection).
+    #[arg(long = "client-head-timeout-ms", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    client_head_timeout_ms: u64,
+    /// How long a kept-alive client connection may wait for its next request.
+    #[arg(long = "client-idle-timeout-ms", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    client_idle_timeout_ms: u64,
+    /// Longest pause allowed while a client sends a request body.
+    #[arg(long = "client-body-idle-timeout-ms", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    client_body_idle_timeout_ms: u64,
+    /// Client connections kept open at most; 0 = (RLIMIT_NOFILE - 64) / 2.
+    #[arg(long = "max-client-connections", default_value_t = 0)]
+    max_client_connections: u64,
+}
+
+impl Flags {
+    /// The client-side settings; a cap of 0 is derived from the descriptor
+    /// limit (raised to its hard limit first, as Go's runtime does).
+    fn client_limits(&self) -> ClientLimits {
+        let nofile = guard::raise_nofile_limit();
+        ClientLimits {
+            head_timeout: Duration::from_millis(self.client_head_timeout_ms),
+            idle_timeout: Duration::from_millis(self.client_idle_timeout_ms),
+            body_idle_timeout: Duration::from_millis(self.client_body_idle_timeout_ms),
+            max_connections: match self.max_client_connections {
+                0 => guard::max_connections_for(nofile),
+                n => usize::try_from(n).unwrap_or(usize::MAX),
+            },
+        }
+    }
 }
 
 fn main() {
@@ -158,17 +190,21 @@ fn main() {
     let mut admin = admin::service(&flags.admin, store.clone());
     admin.threads = Some(1);
     server.add_service(admin);
-    let mut service =
-        http_proxy_service_with_name(&server.configuration, Router::new(store), "cellbench proxy");
+    let limits = flags.client_limits();
+    let mut proxy = http_proxy(
+        &server.configuration,
+        Router::new(store).with_client_limits(limits),
+    );
     // pingora-proxy answers CONNECT with a bare 405 before any hook runs;
     // letting it through lets `request_filter` refuse it with the contract's
     // 501 `method_not_supported` (and close the connection), so nothing is
     // ever tunnelled.
-    if let Some(proxy) = service.app_logic_mut() {
-        let mut options = HttpServerOptions::default();
-        options.allow_connect_method_proxying = true;
-        proxy.server_options = Some(options);
-    }
+    let mut options = HttpServerOptions::default();
+    options.allow_connect_method_proxying = true;
+    proxy.server_options = Some(options);
+    // Every client connection counted and guarded (head, idle, the cap).
+    let guarded = GuardedApp::new(proxy, Registry::new(limits));
+    let mut service = Service::new("cellbench proxy".to_string(), guarded);
     service.add_tcp(&flags.listen);
     server.add_service(service);
 

@@ -28,6 +28,7 @@ use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
+use crate::guard::{self, ClientLimits};
 use crate::logs::{self, AccessRecord};
 use crate::metrics;
 use crate::resilience::breaker::{Admission, CircuitState};
@@ -35,6 +36,7 @@ use crate::resilience::concurrency::InflightGuard;
 use crate::resilience::rate_limit::RetryAfter;
 use crate::routing::{self, Availability, FailoverReason, Outcome, RouteReason};
 use crate::snapshot::{PlacementRuntime, Snapshot, SnapshotStore};
+use crate::upstream_watch::HeadWatch;
 
 /// Largest request head (request line and header fields) accepted (contract
 /// §2 wire rules). Pingora's own limit is 1 MiB, so the router checks this.
@@ -171,6 +173,11 @@ pub struct RequestCtx {
     upstream_dur: Option<Duration>,
     /// The router's error code when the router answered itself.
     error: Option<&'static str>,
+    /// The current attempt's response-head deadline (upstream_watch).
+    head_watch: Option<HeadWatch>,
+    /// That deadline cut the attempt: a header timeout, not a broken
+    /// connection.
+    head_timed_out: bool,
 }
 
 impl RequestCtx {
@@ -225,6 +232,7 @@ impl RequestCtx {
 pub struct Router {
     store: Arc<SnapshotStore>,
     ids: RequestIds,
+    client: ClientLimits,
 }
 
 impl Router {
@@ -232,7 +240,20 @@ impl Router {
         Router {
             store,
             ids: RequestIds::new(),
+            client: ClientLimits {
+                head_timeout: guard::DEFAULT_HEAD_TIMEOUT,
+                idle_timeout: guard::DEFAULT_IDLE_TIMEOUT,
+                body_idle_timeout: guard::DEFAULT_BODY_IDLE_TIMEOUT,
+                max_connections: usize::MAX,
+            },
         }
+    }
+
+    /// The client-side settings (the request-body idle timeout is applied
+    /// per request here; the rest by `guard` on the listener).
+    pub fn with_client_limits(mut self, client: ClientLimits) -> Self {
+        self.client = client;
+        self
     }
 
     /// Whether one more attempt may follow the current one.
@@ -619,6 +640,8 @@ impl ProxyHttp for Router {
             attempt_started: None,
             upstream_dur: None,
             error: None,
+            head_watch: None,
+            head_timed_out: false,
         }
     }
 
@@ -630,6 +653,15 @@ impl ProxyHttp for Router {
         // RFC 9112 §9.3.2: answer pipelined requests in order (Pingora's
         // default drops the connection after the first response).
         session.as_downstream_mut().set_pipelining_enabled(true);
+        guard::mark_busy(session.as_downstream());
+        // Pingora's per-read timeout now bounds each read of the request
+        // body: the client body idle timeout. Its keep-alive timeout (per
+        // read of the next head) is lifted: `guard` bounds idle waits and
+        // whole heads itself, which a per-read timeout cannot.
+        session.set_read_timeout(Some(self.client.body_idle_timeout));
+        if session.get_keepalive().is_some() {
+            session.set_keepalive(Some(0));
+        }
         Ok(())
     }
 
@@ -772,11 +804,35 @@ impl ProxyHttp for Router {
         };
         let mut peer = HttpPeer::new(addr, false, String::new());
         peer.options.connection_timeout = Some(p.connect_timeout);
-        // Pingora applies the read timeout to every read of the response, the
-        // head included: it is the response-header timeout for the head.
-        peer.options.read_timeout = Some(p.response_header_timeout);
+        // Pingora applies the read timeout to every read of the response,
+        // head and body: it is the body's idle timeout. The whole head has
+        // its own deadline (HeadWatch, from connected_to_upstream); the
+        // larger of the two here keeps a per-read limit from cutting a head
+        // that is still within its deadline.
+        peer.options.read_timeout =
+            Some(p.response_body_idle_timeout.max(p.response_header_timeout));
         peer.options.idle_timeout = Some(Duration::from_secs(90));
         Ok(Box::new(peer))
+    }
+
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        _reused: bool,
+        _peer: &HttpPeer,
+        fd: std::os::unix::io::RawFd,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        ctx.head_watch = HeadWatch::new(fd);
+        if !ctx.has_body {
+            // A bodiless request is sent as soon as its head is written.
+            let timeout = ctx.placement().map(|p| p.response_header_timeout);
+            if let (Some(w), Some(t)) = (ctx.head_watch.as_mut(), timeout) {
+                w.start(t);
+            }
+        }
+        Ok(())
     }
 
     fn fail_to_connect(
@@ -806,6 +862,9 @@ impl ProxyHttp for Router {
         if !ctx.response_received && !ctx.status_retry {
             ctx.end_attempt_timer();
         }
+        if let Some(mut w) = ctx.head_watch.take() {
+            ctx.head_timed_out = w.disarm() && !ctx.response_received;
+        }
         if ctx.body_too_large || *e.esource() == ErrorSource::Downstream {
             // Not the upstream's fault: no breaker verdict, no retry.
             ctx.abandon_attempt();
@@ -834,7 +893,15 @@ impl ProxyHttp for Router {
         }
         ctx.record_attempt(false);
         let method = session.req_header().method.clone();
-        let retry = self.may_retry(ctx, outcome_of(&e), &method);
+        let outcome = if ctx.head_timed_out {
+            Outcome::Timeout
+        } else {
+            outcome_of(&e)
+        };
+        let retry = self.may_retry(ctx, outcome, &method);
+        if retry {
+            ctx.head_timed_out = false;
+        }
         e.set_retry(retry);
         e
     }
@@ -843,9 +910,16 @@ impl ProxyHttp for Router {
         &self,
         _session: &mut Session,
         body: &mut Option<Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if end_of_stream {
+            // The request is sent: the response head's deadline starts.
+            let timeout = ctx.placement().map(|p| p.response_header_timeout);
+            if let (Some(w), Some(t)) = (ctx.head_watch.as_mut(), timeout) {
+                w.start(t);
+            }
+        }
         let Some(chunk) = body else { return Ok(()) };
         ctx.body_bytes += chunk.len() as u64;
         let limit = ctx.placement().map_or(0, |p| p.max_request_body_bytes);
@@ -914,6 +988,9 @@ impl ProxyHttp for Router {
             return Ok(());
         }
         ctx.end_attempt_timer();
+        if let Some(w) = ctx.head_watch.as_mut() {
+            w.disarm();
+        }
         let outcome = Outcome::of_status(status);
         ctx.record_attempt(!routing::is_breaker_failure(outcome, status));
         if outcome == Outcome::RetryableStatus {
@@ -976,6 +1053,11 @@ impl ProxyHttp for Router {
                         can_reuse_downstream: false,
                     };
                 }
+                ErrorType::ReadTimedout => (
+                    408,
+                    "request_timeout",
+                    "the request body stalled longer than the client body idle timeout".into(),
+                ),
                 _ => (
                     400,
                     "bad_request",
@@ -984,7 +1066,7 @@ impl ProxyHttp for Router {
             }
         } else {
             let name = ctx.placement().map_or("", |p| p.name.as_str());
-            if matches!(e.etype(), ErrorType::ReadTimedout) {
+            if matches!(e.etype(), ErrorType::ReadTimedout) || ctx.head_timed_out {
                 (
                     504,
                     "upstream_timeout",
@@ -1010,6 +1092,8 @@ impl ProxyHttp for Router {
             ctx.error = Some(match *e.esource() {
                 _ if ctx.body_too_large => "body_too_large",
                 ErrorSource::Downstream => "client_closed",
+                // The body's idle timeout (Pingora's per-read timeout).
+                _ if matches!(e.etype(), ErrorType::ReadTimedout) => "upstream_timeout",
                 _ => "upstream_error",
             });
             return FailToProxy {
@@ -1050,6 +1134,8 @@ impl ProxyHttp for Router {
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         ctx.abandon_attempt();
+        ctx.head_watch = None;
+        guard::mark_waiting(session.as_downstream());
         let status = match session.response_written() {
             Some(resp) => resp.status.as_u16(),
             None if ctx.error == Some("client_closed") => STATUS_CLIENT_CLOSED,

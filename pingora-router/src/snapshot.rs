@@ -35,6 +35,7 @@ pub struct PlacementRuntime {
     pub addr: Option<SocketAddr>,
     pub connect_timeout: Duration,
     pub response_header_timeout: Duration,
+    pub response_body_idle_timeout: Duration,
     pub max_attempts: u32,
     /// 0 = no limit.
     pub concurrency_limit: u64,
@@ -381,6 +382,7 @@ fn placement_runtime(
         addr,
         connect_timeout: p.connect_timeout(),
         response_header_timeout: p.response_header_timeout(),
+        response_body_idle_timeout: p.response_body_idle_timeout(),
         max_attempts: p.max_attempts(),
         concurrency_limit: p.concurrency_limit.max(0) as u64,
         max_request_body_bytes: p.max_request_body_bytes.max(0) as u64,

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"net"
+	"net/http"
+	"time"
+
+	"cellbench/go-router/guard"
+	"cellbench/go-router/proxy"
+	"cellbench/go-router/rawconn"
+)
+
+// clientFlags are the client-side protection flags (contract section 5),
+// the same names as the Pingora router's.
+type clientFlags struct {
+	headTimeoutMs     int64
+	idleTimeoutMs     int64
+	bodyIdleTimeoutMs int64
+	maxConnections    int64
+}
+
+func addClientFlags(fs *flag.FlagSet) *clientFlags {
+	c := &clientFlags{}
+	fs.Int64Var(&c.headTimeoutMs, "client-head-timeout-ms", guard.DefaultHeadTimeout.Milliseconds(), "time a client has to send a whole request head (from the accept, or from its first byte on a kept-alive connection)")
+	fs.Int64Var(&c.idleTimeoutMs, "client-idle-timeout-ms", guard.DefaultIdleTimeout.Milliseconds(), "how long a kept-alive client connection may wait for its next request")
+	fs.Int64Var(&c.bodyIdleTimeoutMs, "client-body-idle-timeout-ms", guard.DefaultBodyIdleTimeout.Milliseconds(), "longest pause allowed while a client sends a request body")
+	fs.Int64Var(&c.maxConnections, "max-client-connections", 0, "client connections kept open at most; 0 = (RLIMIT_NOFILE - 64) / 2")
+	return c
+}
+
+func (c *clientFlags) validate() error {
+	if c.headTimeoutMs <= 0 || c.idleTimeoutMs <= 0 || c.bodyIdleTimeoutMs <= 0 {
+		return errors.New("--client-head-timeout-ms, --client-idle-timeout-ms and --client-body-idle-timeout-ms must be positive")
+	}
+	if c.maxConnections < 0 {
+		return errors.New("--max-client-connections must not be negative")
+	}
+	return nil
+}
+
+// protect applies the settings to srv and returns ln with its connections
+// counted and shed at the cap. For the tuned engine the accepted sockets
+// are made rawconn sockets here, under the guard (rawconn.Wrap passes a
+// guarded connection through unchanged).
+func (c *clientFlags) protect(engine proxy.Engine, srv *http.Server, ln net.Listener) net.Listener {
+	reg := guard.NewRegistry(guard.Options{
+		HeadTimeout:     time.Duration(c.headTimeoutMs) * time.Millisecond,
+		IdleTimeout:     time.Duration(c.idleTimeoutMs) * time.Millisecond,
+		BodyIdleTimeout: time.Duration(c.bodyIdleTimeoutMs) * time.Millisecond,
+		MaxConns:        int(c.maxConnections),
+	})
+	reg.Protect(srv)
+	if engine == proxy.EngineTuned {
+		ln = rawconn.Listener{Listener: ln}
+	}
+	return reg.Listener(ln)
+}

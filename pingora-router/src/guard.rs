@@ -1,0 +1,482 @@
+//! Client-side protection (contract §5, "Client connections"): a whole-head
+//! timeout, a keep-alive idle timeout, and a cap on client connections below
+//! the descriptor limit, shedding the oldest connections that wait for a
+//! head when the cap is reached. (The request-body idle timeout is
+//! Pingora's own per-read `read_timeout`, set per request in the proxy.)
+//!
+//! Why this exists: Pingora bounds each read of a request head separately
+//! (its 60 s keep-alive timeout, per read), so a head sent one byte at a
+//! time is never cut; and it keeps no count of client connections and has
+//! no way to close one from outside its task (its `ConnectionFilter` only
+//! sees the peer address of a new connection). So, the smallest mechanism
+//! that does it:
+//!
+//! - [`GuardedApp`] wraps the proxy's `ServerApp`: every accepted stream is
+//!   registered in a [`Registry`] and wrapped in a [`GuardedStream`];
+//! - a [`GuardedStream`] fails its reads once the head or idle deadline of
+//!   its connection has passed, or once the registry has shed it;
+//! - the proxy's hooks mark the connection busy when a head was parsed and
+//!   waiting again when its response is done ([`mark_busy`],
+//!   [`mark_waiting`]); only waiting connections are ever shed.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures_util::task::AtomicWaker;
+use pingora::apps::ServerApp;
+use pingora::protocols::http::ServerSession;
+use pingora::protocols::{
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest,
+    Ssl, Stream, TimingDigest, UniqueID, UniqueIDType,
+};
+use pingora::protocols::raw_connect::ProxyDigest;
+use pingora::server::ShutdownWatch;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+
+/// Defaults (contract §5 says why these values).
+pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Descriptors kept back from RLIMIT_NOFILE (listeners, files, logs,
+/// probes, accepts in flight), as in the Go router.
+pub const DESCRIPTOR_RESERVE: u64 = 64;
+
+/// The client-side settings of the proxy listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientLimits {
+    pub head_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub body_idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// The connection cap for a soft descriptor limit: every client connection
+/// may need an upstream one beside it (nginx counts worker_connections on
+/// both sides), so half of what is left after the reserve.
+pub fn max_connections_for(nofile: u64) -> usize {
+    const CEILING: u64 = 1 << 20;
+    if nofile > 2 * CEILING + DESCRIPTOR_RESERVE {
+        return CEILING as usize;
+    }
+    if nofile <= DESCRIPTOR_RESERVE + 2 {
+        return 1;
+    }
+    ((nofile - DESCRIPTOR_RESERVE) / 2) as usize
+}
+
+/// Raises the soft descriptor limit to the hard one, as the Go runtime does
+/// at start-up (so both routers derive their cap from the same number), and
+/// returns the soft limit then in force.
+pub fn raise_nofile_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    lim.rlim_cur as u64
+}
+
+/// One registered connection: what the hooks and the registry share.
+struct Entry {
+    id: u64,
+    accepted: Instant,
+    /// A request of this connection is being handled.
+    busy: AtomicBool,
+    /// Nanoseconds after `accepted` when the connection last started to
+    /// wait for a head (0: since the accept).
+    waiting_since: AtomicU64,
+    /// Nanoseconds after `accepted` of the first byte of the head being
+    /// waited for; u64::MAX while none came.
+    head_started: AtomicU64,
+    /// The next head is the connection's first (bounded from the accept).
+    first: AtomicBool,
+    shed: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Entry {
+    fn since(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.accepted).as_nanos() as u64
+    }
+}
+
+/// The client connections of the proxy listener.
+pub struct Registry {
+    limits: ClientLimits,
+    next_id: AtomicU64,
+    conns: Mutex<HashMap<u64, Arc<Entry>>>,
+}
+
+impl Registry {
+    pub fn new(limits: ClientLimits) -> Arc<Self> {
+        Arc::new(Registry {
+            limits,
+            next_id: AtomicU64::new(1),
+            conns: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn limits(&self) -> ClientLimits {
+        self.limits
+    }
+
+    /// Registers a new connection, shedding waiting ones first when the cap
+    /// is reached; `None` when every connection has a request under way
+    /// (then the newcomer goes, as with Envoy's max_connections).
+    fn admit(&self) -> Option<Arc<Entry>> {
+        let entry = Arc::new(Entry {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            accepted: Instant::now(),
+            busy: AtomicBool::new(false),
+            waiting_since: AtomicU64::new(0),
+            head_started: AtomicU64::new(u64::MAX),
+            first: AtomicBool::new(true),
+            shed: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+        });
+        let victims = {
+            let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+            let mut victims = Vec::new();
+            if conns.len() >= self.limits.max_connections {
+                victims = oldest_waiting(&conns, (self.limits.max_connections / 64).max(1));
+                if victims.is_empty() {
+                    return None;
+                }
+                for v in &victims {
+                    conns.remove(&v.id);
+                }
+            }
+            conns.insert(entry.id, Arc::clone(&entry));
+            victims
+        };
+        for v in victims {
+            v.shed.store(true, Ordering::Release);
+            v.waker.wake();
+        }
+        Some(entry)
+    }
+
+    fn remove(&self, id: u64) {
+        self.conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+    }
+
+    /// Open connections now.
+    pub fn open(&self) -> usize {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// Up to `n` waiting connections, the longest waiting first. A batch (1/64
+/// of the cap) keeps the scan at O(1) per accept while an attack holds the
+/// listener at its cap.
+fn oldest_waiting(conns: &HashMap<u64, Arc<Entry>>, n: usize) -> Vec<Arc<Entry>> {
+    let now = Instant::now();
+    let mut waiting: Vec<(Instant, &Arc<Entry>)> = conns
+        .values()
+        .filter(|e| !e.busy.load(Ordering::Acquire))
+        .map(|e| {
+            let since = e.accepted + Duration::from_nanos(e.waiting_since.load(Ordering::Relaxed));
+            (since.min(now), e)
+        })
+        .collect();
+    waiting.sort_by_key(|(since, _)| *since);
+    waiting.into_iter().take(n).map(|(_, e)| Arc::clone(e)).collect()
+}
+
+fn entry_of(session: &ServerSession) -> Option<&Entry> {
+    let stream = session.stream()?;
+    stream
+        .as_any()
+        .downcast_ref::<GuardedStream>()
+        .map(|g| &*g.entry)
+}
+
+/// A head was parsed: the connection is busy (never shed) until
+/// [`mark_waiting`].
+pub fn mark_busy(session: &ServerSession) {
+    if let Some(e) = entry_of(session) {
+        e.first.store(false, Ordering::Relaxed);
+        e.busy.store(true, Ordering::Release);
+    }
+}
+
+/// The response is done: the connection waits for its next head (idle
+/// timeout for the first byte, then the head timeout).
+pub fn mark_waiting(session: &ServerSession) {
+    if let Some(e) = entry_of(session) {
+        e.head_started.store(u64::MAX, Ordering::Relaxed);
+        e.waiting_since
+            .store(e.since(Instant::now()), Ordering::Relaxed);
+        e.busy.store(false, Ordering::Release);
+    }
+}
+
+/// An accepted client stream under the registry's watch.
+pub struct GuardedStream {
+    inner: Stream,
+    entry: Arc<Entry>,
+    registry: Arc<Registry>,
+    timer: Pin<Box<Sleep>>,
+    /// The deadline `timer` is set to.
+    armed: Option<Instant>,
+}
+
+impl fmt::Debug for GuardedStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuardedStream")
+            .field("inner", &self.inner)
+            .field("id", &self.entry.id)
+            .finish()
+    }
+}
+
+impl Drop for GuardedStream {
+    fn drop(&mut self) {
+        self.registry.remove(self.entry.id);
+    }
+}
+
+impl GuardedStream {
+    /// The deadline of the head being waited for, if the connection waits.
+    fn deadline(&self) -> Option<Instant> {
+        let e = &self.entry;
+        if e.busy.load(Ordering::Acquire) {
+            return None;
+        }
+        let limits = self.registry.limits;
+        let started = e.head_started.load(Ordering::Relaxed);
+        Some(if started != u64::MAX {
+            e.accepted + Duration::from_nanos(started) + limits.head_timeout
+        } else if e.first.load(Ordering::Relaxed) {
+            e.accepted + limits.head_timeout
+        } else {
+            e.accepted
+                + Duration::from_nanos(e.waiting_since.load(Ordering::Relaxed))
+                + limits.idle_timeout
+        })
+    }
+}
+
+impl AsyncRead for GuardedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        this.entry.waker.register(cx.waker());
+        if this.entry.shed.load(Ordering::Acquire) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "shed at the client connection limit",
+            )));
+        }
+        if let Some(deadline) = this.deadline() {
+            if this.armed != Some(deadline) {
+                this.timer.as_mut().reset(deadline.into());
+                this.armed = Some(deadline);
+            }
+            if this.timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "client head or idle timeout",
+                )));
+            }
+        }
+        let before = buf.filled().len();
+        let res = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            let e = &this.entry;
+            if !e.busy.load(Ordering::Acquire) && e.head_started.load(Ordering::Relaxed) == u64::MAX
+            {
+                e.head_started
+                    .store(e.since(Instant::now()), Ordering::Relaxed);
+            }
+        }
+        res
+    }
+}
+
+impl AsyncWrite for GuardedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[async_trait]
+impl Shutdown for GuardedStream {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await
+    }
+}
+
+impl UniqueID for GuardedStream {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for GuardedStream {}
+
+impl GetTimingDigest for GuardedStream {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+    fn get_read_pending_time(&self) -> Duration {
+        self.inner.get_read_pending_time()
+    }
+    fn get_write_pending_time(&self) -> Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for GuardedStream {
+    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+}
+
+impl GetSocketDigest for GuardedStream {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+}
+
+#[async_trait]
+impl Peek for GuardedStream {
+    async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
+        self.inner.try_peek(buf).await
+    }
+}
+
+/// The proxy's `ServerApp` with every connection registered and guarded.
+pub struct GuardedApp<A> {
+    inner: Arc<A>,
+    registry: Arc<Registry>,
+}
+
+impl<A> GuardedApp<A> {
+    pub fn new(inner: A, registry: Arc<Registry>) -> Self {
+        GuardedApp {
+            inner: Arc::new(inner),
+            registry,
+        }
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for GuardedApp<A> {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        // Over the cap with nothing to shed: dropping the stream closes it.
+        let entry = self.registry.admit()?;
+        let guarded = GuardedStream {
+            inner: stream,
+            entry,
+            registry: Arc::clone(&self.registry),
+            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            armed: None,
+        };
+        // The HTTP app keeps a connection for all its requests and returns
+        // None; nothing comes back to re-wrap.
+        self.inner.process_new(Box::new(guarded), shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_is_half_of_what_the_reserve_leaves() {
+        assert_eq!(max_connections_for(1024), 480);
+        assert_eq!(max_connections_for(20000), 9968);
+        assert_eq!(max_connections_for(10), 1);
+        assert_eq!(max_connections_for(u64::MAX), 1 << 20);
+    }
+
+    fn limits(max: usize) -> ClientLimits {
+        ClientLimits {
+            head_timeout: DEFAULT_HEAD_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
+            max_connections: max,
+        }
+    }
+
+    #[test]
+    fn at_the_cap_the_oldest_waiting_connection_is_shed_and_busy_ones_kept() {
+        let reg = Registry::new(limits(3));
+        let a = reg.admit().unwrap();
+        let b = reg.admit().unwrap();
+        let c = reg.admit().unwrap();
+        a.busy.store(true, Ordering::Release); // a request under way
+        // b waits since its accept, c since later
+        c.waiting_since.store(1, Ordering::Relaxed);
+        let d = reg.admit().unwrap();
+        assert!(!a.shed.load(Ordering::Acquire));
+        assert!(b.shed.load(Ordering::Acquire));
+        assert!(!c.shed.load(Ordering::Acquire));
+        assert_eq!(reg.open(), 3);
+        c.busy.store(true, Ordering::Release);
+        d.busy.store(true, Ordering::Release);
+        assert!(reg.admit().is_none(), "nothing to shed: the newcomer is refused");
+    }
+}
