@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"cellbench/go-router/guard"
-	"cellbench/go-router/proxy"
-	"cellbench/go-router/rawconn"
 )
 
 // clientFlags are the client-side protection flags (contract section 5),
@@ -41,10 +39,9 @@ func (c *clientFlags) validate() error {
 }
 
 // protect applies the settings to srv and returns ln with its connections
-// counted and shed at the cap. For the tuned engine the accepted sockets
-// are made rawconn sockets here, under the guard (rawconn.Wrap passes a
-// guarded connection through unchanged).
-func (c *clientFlags) protect(engine proxy.Engine, srv *http.Server, ln net.Listener) net.Listener {
+// counted and shed at the cap. ln yields the engine's sockets
+// (engineListener): the guard wraps them, not the other way round.
+func (c *clientFlags) protect(srv *http.Server, ln net.Listener) net.Listener {
 	reg := guard.NewRegistry(guard.Options{
 		HeadTimeout:     time.Duration(c.headTimeoutMs) * time.Millisecond,
 		IdleTimeout:     time.Duration(c.idleTimeoutMs) * time.Millisecond,
@@ -52,8 +49,5 @@ func (c *clientFlags) protect(engine proxy.Engine, srv *http.Server, ln net.List
 		MaxConns:        int(c.maxConnections),
 	})
 	reg.Protect(srv)
-	if engine == proxy.EngineTuned {
-		ln = rawconn.Listener{Listener: ln}
-	}
 	return reg.Listener(ln)
 }

@@ -10,12 +10,25 @@ import (
 	"cellbench/go-router/server"
 )
 
-// proxyServer serves the proxy listener. Each engine has its own; the
-// upstream side of the engine is proxy.Options.Engine.
+// The client side of an engine is its sockets (engineListener) and the
+// server that reads them (newProxyServer); the upstream side is
+// proxy.Options.Engine.
+
+// proxyServer serves the proxy listener.
 type proxyServer interface {
 	Serve(net.Listener) error
 	Shutdown(context.Context) error
 	Close() error
+}
+
+// engineListener returns ln yielding the engine's sockets: the net
+// package's for stdlib, rawconn's for tuned. The guard goes around it, so
+// that it sees the connection the server reads.
+func engineListener(engine proxy.Engine, ln net.Listener) net.Listener {
+	if engine == proxy.EngineStdlib {
+		return ln
+	}
+	return rawconn.Listener{Listener: ln}
 }
 
 // newProxyServer returns the engine's server for base, which carries what
@@ -24,13 +37,5 @@ func newProxyServer(engine proxy.Engine, base *http.Server) proxyServer {
 	if engine == proxy.EngineStdlib {
 		return base
 	}
-	return tunedServer{server.New(base)}
-}
-
-// tunedServer is go-router/server's fast path in front of base, on
-// rawconn sockets.
-type tunedServer struct{ *server.Server }
-
-func (s tunedServer) Serve(ln net.Listener) error {
-	return s.Server.Serve(rawconn.Listener{Listener: ln})
+	return server.New(base)
 }

@@ -71,16 +71,22 @@ func serveMixedTraffic(t *testing.T, engine proxy.Engine) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newProxyServer(engine, newHTTPServer(rt, events))
-	go srv.Serve(ln) //nolint:errcheck // ends with Shutdown
+	// Wired as run wires it, with the default client-side settings.
+	o, err := parseFlags([]string{"--engine", string(engine)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := newHTTPServer(rt, events)
+	srv := newProxyServer(o.engine, base)
+	go srv.Serve(o.client.protect(base, engineListener(o.engine, ln))) //nolint:errcheck // ends with Shutdown
 	defer srv.Close()
-	base := "http://" + ln.Addr().String()
+	url := "http://" + ln.Addr().String()
 
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
 	send := func(method, path string, body io.Reader, want int, wantBody string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, base+path, body)
+		req, _ := http.NewRequest(method, url+path, body)
 		req.Header.Set("X-Routing-Key", "k")
 		resp, err := client.Do(req)
 		if err != nil {
