@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -35,12 +36,36 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength < 0 {
 		w.Header()["Connection"] = connectionClose
 	}
+	// RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty
+	// framing, and the connection must close after it. net/http drops that
+	// field of an HTTP/1.0 request before the handler and reads no body, so
+	// what follows would run as the next request: every HTTP/1.0 request
+	// without Content-Length closes its connection.
+	if r.ProtoMajor == 1 && r.ProtoMinor == 0 && r.Header["Content-Length"] == nil {
+		w.Header()["Connection"] = connectionClose
+	}
 
 	// A reverse proxy offers no tunnels: a CONNECT (RFC 9110 §9.3.6) is
 	// refused before routing, so that no 2xx ever suggests one is open.
 	if r.Method == http.MethodConnect {
 		rt.fail(w, &ex, http.StatusNotImplemented, codeMethodNotSupported, "CONNECT is not supported by a reverse proxy")
 		return
+	}
+	// RFC 9112 §3.2: origin-form, absolute-form or, for OPTIONS, "*".
+	// net/http passes on any target url.ParseRequestURI takes, such as
+	// "x:80" (it would go upstream as "GET 80") or "*" with GET.
+	if !validTarget(r) {
+		w.Header()["Connection"] = connectionClose
+		rt.fail(w, &ex, http.StatusBadRequest, codeBadRequest, "the request target must be an absolute path or URI")
+		return
+	}
+	// A fragment is no part of a request-target: it never goes upstream
+	// (url.ParseRequestURI leaves it in the path).
+	if i := strings.IndexByte(r.RequestURI, '#'); i >= 0 {
+		r.RequestURI = r.RequestURI[:i]
+		if u, err := url.ParseRequestURI(r.RequestURI); err == nil {
+			r.URL = u
+		}
 	}
 
 	key := ""
@@ -108,6 +133,26 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.proxy(w, r, &ex, p, permit)
+}
+
+// validTarget reports whether the request target is one a reverse proxy
+// serves: origin-form, absolute-form of an http(s) URI with a host, or
+// "*" for OPTIONS, made of URI characters only.
+func validTarget(r *http.Request) bool {
+	t := r.RequestURI
+	for i := 0; i < len(t); i++ {
+		if t[i] <= ' ' || t[i] >= 0x7f { // no URI character (RFC 3986)
+			return false
+		}
+	}
+	switch {
+	case t != "" && t[0] == '/':
+		return true
+	case t == "*":
+		return r.Method == http.MethodOptions
+	}
+	u := r.URL
+	return (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Opaque == ""
 }
 
 // release reports to a breaker permit if there is one.

@@ -418,6 +418,26 @@ fn wire_violation(req: &RequestHeader) -> Option<WireViolation> {
             "the request must carry exactly one Host header",
         );
     }
+    // RFC 9112 §3.2: a Host with an invalid value gets 400 too.
+    if req
+        .headers
+        .get_all(header::HOST)
+        .iter()
+        .any(|h| !h.as_bytes().iter().all(|b| valid_host_byte(*b)))
+    {
+        return violation(400, "bad_request", "the Host header is not a valid host");
+    }
+    // RFC 9110 §8.6: Content-Length is 1*DIGIT. Pingora's parser takes a list
+    // of equal values ("5, 5") but the field would go upstream as it came:
+    // refused, as every line must be one number and all lines the same.
+    let mut lengths = req.headers.get_all(header::CONTENT_LENGTH).iter();
+    if let Some(first) = lengths.next() {
+        let first = first.as_bytes().trim_ascii();
+        let number = |v: &[u8]| !v.is_empty() && v.iter().all(u8::is_ascii_digit);
+        if !number(first) || lengths.any(|v| v.as_bytes().trim_ascii() != first) {
+            return violation(400, "bad_request", "the Content-Length is not one number");
+        }
+    }
     // RFC 9112 §3.2: origin-form, absolute-form, or `*` for OPTIONS. CONNECT
     // (authority-form) asks for a tunnel this reverse proxy does not offer.
     if req.method == Method::CONNECT {
@@ -430,7 +450,18 @@ fn wire_violation(req: &RequestHeader) -> Option<WireViolation> {
     let target = req.raw_path();
     let origin_form = target.starts_with(b"/");
     let asterisk = target == b"*" && req.method == Method::OPTIONS;
-    let absolute_form = req.uri.scheme().is_some() && req.uri.authority().is_some();
+    // Pingora's parser keeps an absolute-form target verbatim (its authority
+    // checked against Host) and leaves scheme and authority off the Uri.
+    let absolute_form = is_absolute_form(target);
+    // Only URI characters (RFC 3986): Pingora's parser escapes control
+    // bytes, but passes other bytes over 0x7e on as they came.
+    if target.iter().any(|b| *b <= b' ' || *b >= 0x7f) {
+        return violation(
+            400,
+            "bad_request",
+            "the request target has bytes that are not URI characters",
+        );
+    }
     if !(origin_form || asterisk || absolute_form) {
         return violation(
             400,
@@ -457,6 +488,20 @@ fn wire_violation(req: &RequestHeader) -> Option<WireViolation> {
         }
     }
     None
+}
+
+/// An absolute-form request target (RFC 9112 §3.2.2) of an http(s) URI.
+fn is_absolute_form(target: &[u8]) -> bool {
+    let starts = |prefix: &[u8]| {
+        target.len() > prefix.len() && target[..prefix.len()].eq_ignore_ascii_case(prefix)
+    };
+    starts(b"http://") || starts(b"https://")
+}
+
+/// The bytes a Host value may hold: those of uri-host and port (RFC 9112
+/// §3.2), as loosely as net/http checks them (httpguts.ValidHostHeader).
+fn valid_host_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!$%&'()*+,-.:;=[]_~".contains(&b)
 }
 
 /// Size of the request head as it came in: request line and header fields.
@@ -963,6 +1008,25 @@ impl ProxyHttp for Router {
         let forwarded_for = append_list(client.headers.get_all("x-forwarded-for"), &client_ip);
         let via = append_list(client.headers.get_all(header::VIA), "1.1 cellbench");
         let host = client.headers.get(header::HOST).cloned();
+        // RFC 9112 §3.2.2: a proxy sends origin-form to an origin server; for an
+        // absolute-form target the Uri holds just its path and query.
+        if is_absolute_form(client.raw_path()) {
+            upstream.set_uri(client.uri.clone());
+        }
+        // An HTTP/1.0 request may come without Host; the HTTP/1.1 request sent
+        // upstream must carry one, empty when the target has no authority
+        // (RFC 9112 §3.2).
+        if host.is_none() {
+            upstream.insert_header(header::HOST, "")?;
+        }
+        // Equal Content-Length lines (RFC 9110 §8.6) go upstream as one.
+        let lengths = upstream.headers.get_all(header::CONTENT_LENGTH);
+        if lengths.iter().count() > 1 {
+            let length = lengths.iter().next().cloned();
+            if let Some(length) = length {
+                upstream.insert_header(header::CONTENT_LENGTH, length)?;
+            }
+        }
         upstream.insert_header("X-Request-Id", &ctx.request_id)?;
         upstream.insert_header("X-Forwarded-For", forwarded_for)?;
         upstream.insert_header("X-Forwarded-Proto", "http")?;
