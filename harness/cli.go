@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +27,11 @@ type options struct {
 	pingora       string
 	mockbackends  string
 	controlplane  string
+	nginx         string
+	quota         float64
+	rounds        int
+	quick         bool
+	targets       string
 }
 
 func (o *options) register(cmd *cobra.Command) {
@@ -39,7 +45,20 @@ func (o *options) register(cmd *cobra.Command) {
 	f.StringVar(&o.pingora, "pingora-router", "target/release/pingora-router", "Pingora router binary")
 	f.StringVar(&o.mockbackends, "mockbackends", "bin/mockbackends", "mock backends binary")
 	f.StringVar(&o.controlplane, "controlplane", "bin/controlplane", "control plane binary")
+	f.StringVar(&o.nginx, "nginx", "", "nginx binary for the anchor (default /usr/sbin/nginx when installed)")
+	f.Float64Var(&o.quota, "router-cpu-quota", defaultQuota, "CPU quota of every proxy under test, in cores (a cgroup CFS quota on --router-cpus; 0: none)")
+	f.IntVar(&o.rounds, "rounds", 3, "interleaved rounds of every scenario x target (A B C A B C ...)")
+	f.BoolVar(&o.quick, "quick", false, "one round at 0.15 of every duration, fixed-timing scenarios too, no parity: checks that every section is produced; its figures are not verdicts")
+	f.StringVar(&o.targets, "targets", strings.Join(report.AllTargets, ","), "targets to run, comma-separated")
 }
+
+// defaultQuota is the proxies' CPU budget: half a core, so that the
+// generator and the cells on the other core sustain well over 1.5x the
+// fastest proxy (docs/measurement.md).
+const defaultQuota = 0.5
+
+// quickScale is --quick's duration scale.
+const quickScale = 0.15
 
 // prepare checks the flags, pins the harness to the generator CPUs,
 // builds, and returns the run environment and the output directory.
@@ -66,8 +85,25 @@ func (o *options) prepare() (*env, string, error) {
 	if o.durationScale <= 0 || o.durationScale > 10 {
 		return nil, "", errors.New("--duration-scale: want a factor in (0, 10]")
 	}
+	if o.quick {
+		o.durationScale, o.rounds = quickScale, 1
+	}
+	if o.rounds < 1 || o.rounds > 50 {
+		return nil, "", errors.New("--rounds: want 1..50")
+	}
+	if o.quota < 0 || o.quota > float64(len(routerSet)) {
+		return nil, "", fmt.Errorf("--router-cpu-quota %v: want 0 (none) up to the %d CPUs of --router-cpus", o.quota, len(routerSet))
+	}
 	if err := pinSelf(genSet.String()); err != nil {
 		return nil, "", err
+	}
+	quota, err := newCPUQuota(o.quota)
+	if err != nil {
+		return nil, "", err
+	}
+	routerCores := float64(len(routerSet))
+	if quota != nil {
+		routerCores = o.quota
 	}
 	e := &env{
 		root:          root,
@@ -82,7 +118,15 @@ func (o *options) prepare() (*env, string, error) {
 		workers:       len(routerSet),
 		scale:         o.durationScale,
 		log:           logf,
+		nginx:         nginxBinary(o.nginx),
+		quota:         quota,
+		routerCores:   routerCores,
+		rounds:        o.rounds,
+		quick:         o.quick,
+
+		generatorCores: len(genSet),
 	}
+	removeQuota = quota.remove
 	if !o.skipBuild {
 		if err := build(e, e.allCPUs); err != nil {
 			return nil, "", err
@@ -140,7 +184,11 @@ func compareCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return compare(cmd.Context(), e, scs, report.AllTargets, out, !skipParity)
+			targets, err := parseTargets(o.targets)
+			if err != nil {
+				return err
+			}
+			return compare(cmd.Context(), e, scs, targets, out, !skipParity && !o.quick)
 		},
 	}
 	o.register(cmd)
@@ -153,14 +201,12 @@ func runCmd() *cobra.Command {
 	var o options
 	var file, target string
 	cmd := &cobra.Command{
-		Use:   "run --scenario FILE --target go|pingora|direct",
+		Use:   "run --scenario FILE --target NAME",
 		Short: "Run one scenario against one target and write a report",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			switch target {
-			case report.TargetGo, report.TargetPingora, report.TargetDirect:
-			default:
-				return fmt.Errorf("--target %q: want go, pingora or direct", target)
+			if _, err := parseTargets(target); err != nil {
+				return err
 			}
 			e, out, err := o.prepare()
 			if err != nil {
@@ -175,7 +221,7 @@ func runCmd() *cobra.Command {
 	}
 	o.register(cmd)
 	cmd.Flags().StringVar(&file, "scenario", "", "scenario file (required)")
-	cmd.Flags().StringVar(&target, "target", "", "go, pingora or direct (required)")
+	cmd.Flags().StringVar(&target, "target", "", strings.Join(report.AllTargets, ", ")+" (required)")
 	cmd.MarkFlagRequired("scenario")
 	cmd.MarkFlagRequired("target")
 	return cmd
@@ -201,6 +247,12 @@ func loadScenarios(e *env, dir, only string) ([]*scenario.Scenario, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.quick {
+		// --quick checks the pipeline, not the routers' clocks.
+		for _, s := range all {
+			s.FixedTiming = false
+		}
+	}
 	if only == "" {
 		return all, nil
 	}
@@ -219,19 +271,40 @@ func loadScenarios(e *env, dir, only string) ([]*scenario.Scenario, error) {
 	return out, nil
 }
 
-// compare runs every scenario against every target, then the parity suite,
-// writing results.json after each run so an interrupted compare keeps what
-// it measured, and renders the report at the end.
+// removeQuota deletes the proxies' cgroup when the harness ends.
+var removeQuota = func() {}
+
+func parseTargets(list string) ([]string, error) {
+	var out []string
+	for _, t := range strings.Split(list, ",") {
+		t = strings.TrimSpace(t)
+		if !slices.Contains(report.AllTargets, t) {
+			return nil, fmt.Errorf("target %q: want one of %s", t, strings.Join(report.AllTargets, ", "))
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// compare runs every scenario against every target in interleaved rounds
+// (A B C A B C …, so that drift in the machine's load hits every target
+// alike), then the parity suite, writing results.json after each run so an
+// interrupted compare keeps what it measured, and renders the report.
 func compare(ctx context.Context, e *env, scs []*scenario.Scenario, targets []string, out string, parity bool) error {
+	defer removeQuota()
 	res := &report.Results{
-		StartedAt:     time.Now().UTC(),
-		Machine:       machineInfo(e.root, e.cores),
-		Budget:        report.Budget{RouterCPUs: e.routerCPUs, GeneratorCPUs: e.generatorCPUs, RouterWorkers: e.workers},
+		StartedAt: time.Now().UTC(),
+		Machine:   machineInfo(e.root, e.cores),
+		Budget: report.Budget{RouterCPUs: e.routerCPUs, GeneratorCPUs: e.generatorCPUs, RouterWorkers: e.workers,
+			RouterCPUQuota: e.quota.coresOrZero(), RouterCores: e.routerCores},
 		DurationScale: e.scale,
+		Rounds:        e.rounds,
+		Quick:         e.quick,
 		ParitySkipped: !parity,
 	}
-	e.log("report directory %s; router CPUs %s (--workers %d), generator and cells CPUs %s",
-		out, e.routerCPUs, e.workers, e.generatorCPUs)
+	e.log("report directory %s; proxy CPUs %s (quota %s, --workers %d), generator and cells CPUs %s; %d rounds",
+		out, e.routerCPUs, quotaText(e), e.workers, e.generatorCPUs, e.rounds)
+	prog := newProgress(e, scs, targets)
 	for _, sc := range scs {
 		sr := report.ScenarioResult{Name: sc.Name, Question: sc.Question, Config: sc.Config, SLO: sc.SLO,
 			Scale: sc.Scale(e.scale), Capacity: sc.Steps != nil, HasTimeline: len(sc.Timeline) > 0}
@@ -239,22 +312,39 @@ func compare(ctx context.Context, e *env, scs []*scenario.Scenario, targets []st
 			sr.Config = "inline"
 		}
 		sr.AccessLog, sr.ControlPlane, sr.Load = sc.AccessLog, sc.ControlPlane, describeLoad(sc, e.scale)
-		for _, t := range targets {
-			e.log("%s against %s (%s)", sc.Name, t, sc.Duration(e.scale))
-			run := runScenario(ctx, e, sc, t, filepath.Join(out, "runs", sc.Name, t))
-			e.log("%s against %s: %s", sc.Name, t, oneLine(run))
-			sr.Runs = append(sr.Runs, run)
+		for round := 1; round <= sc.Rounds(e.rounds); round++ {
+			for _, t := range targets {
+				if why := e.notApplicable(sc, t); why != "" {
+					if round == 1 {
+						sr.Runs = append(sr.Runs, report.Run{Target: t, Round: 1, NotApplicable: why})
+					}
+					continue
+				}
+				e.log("%s %s against %s, round %d/%d (%s)", prog.next(), sc.Name, t, round, sc.Rounds(e.rounds), sc.Duration(e.scale))
+				run := runScenario(ctx, e, sc, t, filepath.Join(out, "runs", sc.Name, fmt.Sprintf("%s-%d", t, round)))
+				run.Round = round
+				e.log("%s against %s, round %d: %s", sc.Name, t, round, oneLine(run))
+				sr.Runs = append(sr.Runs, run)
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+			}
 		}
+		report.Aggregate(&sr, res.Budget)
 		res.Scenarios = append(res.Scenarios, sr)
 		if err := report.WriteJSON(out, res); err != nil {
 			return err
 		}
 	}
 	if parity {
-		for _, r := range []struct{ name, bin string }{{report.TargetGo, e.goRouter}, {report.TargetPingora, e.pingora}} {
-			e.log("parity suite against %s", r.name)
-			p := runParity(e, r.name, r.bin, e.allCPUs)
-			e.log("parity %s: %d pass, %d fail, %d skip %s", r.name, p.Pass, p.Fail, p.Skip, p.Error)
+		for _, t := range report.Routers {
+			if !slices.Contains(targets, t) {
+				continue
+			}
+			bin, engine := e.routerCommand(t)
+			e.log("parity suite against %s", t)
+			p := runParity(e, t, bin, engineOf(engine), e.allCPUs)
+			e.log("parity %s: %d pass, %d fail, %d skip %s", t, p.Pass, p.Fail, p.Skip, p.Error)
 			res.Parity = append(res.Parity, p)
 		}
 	}
@@ -265,8 +355,64 @@ func compare(ctx context.Context, e *env, scs []*scenario.Scenario, targets []st
 	if err := report.Render(out, res); err != nil {
 		return err
 	}
-	e.log("report: %s", filepath.Join(out, "report.md"))
+	e.log("report: %s (%s in all)", filepath.Join(out, "report.md"), time.Since(res.StartedAt).Round(time.Second))
 	return nil
+}
+
+// engineOf is the --engine value of a Go router's arguments ("" for
+// Pingora).
+func engineOf(args []string) string {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "--engine" {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+func quotaText(e *env) string {
+	if e.quota == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%.2f cores", e.quota.cores)
+}
+
+// progress counts runs and estimates the time left from the scenarios'
+// planned durations.
+type progress struct {
+	start       time.Time
+	done, total int
+	planned     time.Duration
+}
+
+// runOverhead is a run's time beyond its load: starting the processes,
+// the warm-up, stopping them.
+const runOverhead = warmup + 2*time.Second
+
+func newProgress(e *env, scs []*scenario.Scenario, targets []string) *progress {
+	p := &progress{start: time.Now()}
+	for _, sc := range scs {
+		for _, t := range targets {
+			if e.notApplicable(sc, t) == "" {
+				p.total += sc.Rounds(e.rounds)
+				p.planned += time.Duration(sc.Rounds(e.rounds)) * (sc.Duration(e.scale) + runOverhead)
+			}
+		}
+	}
+	return p
+}
+
+// next is the "[n/N elapsed, ETA]" prefix of the next run's log line; the
+// estimate scales the plan by how the runs so far compared with theirs.
+func (p *progress) next() string {
+	p.done++
+	elapsed := time.Since(p.start)
+	eta := p.planned - elapsed
+	if p.done > 1 {
+		share := float64(p.done-1) / float64(p.total)
+		eta = time.Duration(float64(elapsed)/share) - elapsed
+	}
+	return fmt.Sprintf("[%d/%d, %s elapsed, about %s left]", p.done, p.total, elapsed.Round(time.Second), max(eta, 0).Round(time.Second))
 }
 
 func oneLine(r report.Run) string {
@@ -274,18 +420,32 @@ func oneLine(r report.Run) string {
 		return "ERROR " + r.Error
 	}
 	s := r.Summary
-	line := fmt.Sprintf("%d requests, %.3f%% success, p50 %.2f ms, p99 %.2f ms, max %.1f ms",
-		s.Requests, 100*s.SuccessRate, s.Latency.P50, s.Latency.P99, s.Latency.Max)
+	line := fmt.Sprintf("%d requests, %.3f%% success, p50 %.3f ms, p99 %.3f ms, max %.1f ms, %.2f %% late sends",
+		s.Requests, 100*s.SuccessRate, s.Latency.P50, s.Latency.P99, s.Latency.Max, 100*s.LateFraction)
+	if r.Router != nil {
+		line += fmt.Sprintf(", proxy %.1f µs/request", r.Router.CPUPerRequestUs())
+	}
 	if len(r.Steps) > 0 {
-		line += fmt.Sprintf(", max sustained %d req/s", r.MaxSustainedRPS)
+		line += fmt.Sprintf("; probe %.0f req/s, max sustained %d req/s, bound: %s (%s)", r.ProbeRPS, r.MaxSustainedRPS, r.Bound, r.BoundWhy)
+	}
+	if r.Invalid != "" {
+		line += "; INVALID: " + r.Invalid
 	}
 	return line
 }
 
 func describeLoad(sc *scenario.Scenario, scale float64) string {
-	if sc.Steps == nil {
-		return fmt.Sprintf("%d req/s for %s, open loop, at most %d concurrent requests", sc.Rate, sc.Duration(scale), maxWorkers)
+	switch {
+	case sc.Steps != nil:
+		st := sc.Steps
+		step := time.Duration(float64(st.StepMs)*sc.Scale(scale)) * time.Millisecond
+		probe := time.Duration(float64(st.ProbeMs)*sc.Scale(scale)) * time.Millisecond
+		return fmt.Sprintf("loadgen: a %s closed-loop probe on %d connections finds the throughput X; then open-loop steps of %v req/s and %v × X, %s each, on %d connections, until a step is not sustained",
+			probe, st.ProbeConns, st.Rates, st.Fractions, step, st.Conns)
+	case sc.ClosedLoop():
+		return fmt.Sprintf("loadgen: closed loop on %d connection(s) for %s", sc.Connections(), sc.Duration(scale))
+	case sc.UsesVegeta():
+		return fmt.Sprintf("vegeta: %d req/s for %s, open loop, at most %d concurrent requests", sc.Rate, sc.Duration(scale), maxWorkers)
 	}
-	step := time.Duration(float64(sc.Steps.StepMs)*sc.Scale(scale)) * time.Millisecond
-	return fmt.Sprintf("open-loop steps of %v req/s, %s each, at most %d concurrent requests", sc.Steps.Rates, step, maxWorkers)
+	return fmt.Sprintf("loadgen: %d req/s for %s, open loop on %d connections", sc.Rate, sc.Duration(scale), sc.Connections())
 }

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math"
-	"net/http"
 	"os"
 	"time"
-
-	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"cellbench/harness/metrics"
 	"cellbench/harness/report"
@@ -46,30 +44,87 @@ func otherLoad(a, b cpuSample, wall time.Duration) float64 {
 	return other.Seconds() / wall.Seconds()
 }
 
-func (s *runSetup) routerSample() procStats {
-	if s.router == nil {
-		return procStats{}
-	}
-	st, _ := readProcStats(s.router.pid())
-	return st
+// sample is the CPU of the three parties of a run at one instant.
+type sample struct {
+	router, generator, cells procStats
+	all                      cpuSample
+	at                       time.Time
 }
 
-// measureSteady runs a constant-rate load for the scenario's duration while
-// the timeline's actions run, then analyses the records.
-func measureSteady(ctx context.Context, e *env, sc *scenario.Scenario, setup *runSetup, target string,
-	client *http.Client, tr vegeta.Targeter, run *report.Run) []metrics.Record {
-	d := sc.Duration(e.scale)
-	before := setup.routerSample()
-	cpu0 := setup.cpuSample()
+func (s *runSetup) sample() sample {
+	sm := sample{all: s.cpuSample(), at: time.Now()}
+	if s.router != nil {
+		sm.router, _ = readProcStats(s.router.pid())
+		sm.router.Throttled = s.env.quota.throttled()
+	}
+	sm.generator, _ = readProcStats(os.Getpid())
+	if s.mocks != nil {
+		sm.cells, _ = readProcStats(s.mocks.pid())
+	}
+	return sm
+}
+
+// window is what the three parties used between two samples for requests.
+type window struct {
+	router, generator, cells *report.ProcStats
+	// generatorSideBusy is the generator and the cells' CPU over the
+	// generator CPUs.
+	generatorSideBusy float64
+	otherLoad         float64
+}
+
+func (s *runSetup) between(a, b sample, requests int) window {
+	wall := b.at.Sub(a.at)
+	e := s.env
+	w := window{
+		generator: procStatsOf(a.generator, b.generator, requests, wall, float64(e.generatorCores)),
+		cells:     procStatsOf(a.cells, b.cells, requests, wall, float64(e.generatorCores)),
+		otherLoad: otherLoad(a.all, b.all, wall),
+	}
+	w.generatorSideBusy = w.generator.Utilization + w.cells.Utilization
+	if s.router != nil {
+		w.router = procStatsOf(a.router, b.router, requests, wall, e.routerCores)
+	}
+	return w
+}
+
+// warmUp is unmeasured load before every measured run: it opens the
+// keep-alive connections and lets every proxy reach a steady state.
+func warmUp(sc *scenario.Scenario, l *load) {
 	origin := time.Now()
+	switch {
+	case sc.Steps != nil:
+		l.closedLoop(sc.Steps.ProbeConns, warmup, origin)
+	case sc.ClosedLoop():
+		l.closedLoop(sc.Connections(), warmup, origin)
+	case sc.UsesVegeta():
+		l.vegetaOpenLoop(sc.Rate, warmup, origin)
+	default:
+		l.openLoop(sc.Rate, sc.Connections(), warmup, origin)
+	}
+}
+
+// measureSteady runs the scenario's load for its duration while the
+// timeline's actions run, then analyses the records.
+func measureSteady(ctx context.Context, e *env, sc *scenario.Scenario, setup *runSetup, target string,
+	l *load, run *report.Run) []metrics.Record {
+	d := sc.Duration(e.scale)
+	s0 := setup.sample()
+	origin := s0.at
 	done := make(chan []report.Action, 1)
 	go func() { done <- runTimeline(ctx, sc, setup, target, origin, sc.Scale(e.scale)) }()
-	recs := attack(client, tr, sc.Rate, d, origin)
-	actions := <-done
-	run.OtherLoad = otherLoad(cpu0, setup.cpuSample(), time.Since(origin))
-	if setup.router != nil {
-		run.Router = routerStats(before, setup.routerSample(), len(recs), d, e.workers)
+	var recs []metrics.Record
+	switch {
+	case sc.ClosedLoop():
+		recs = l.closedLoop(sc.Connections(), d, origin)
+	case sc.UsesVegeta():
+		recs = l.vegetaOpenLoop(sc.Rate, d, origin)
+	default:
+		recs = l.openLoop(sc.Rate, sc.Connections(), d, origin)
 	}
+	actions := <-done
+	w := setup.between(s0, setup.sample(), len(recs))
+	run.OtherLoad, run.Router, run.Generator, run.Cells = w.otherLoad, w.router, w.generator, w.cells
 	run.DurationMs = msOf(d)
 	run.Summary = metrics.Summarize(recs, d)
 	run.Timeline = metrics.Timeline(recs, d)
@@ -78,76 +133,93 @@ func measureSteady(ctx context.Context, e *env, sc *scenario.Scenario, setup *ru
 	return recs
 }
 
-// measureCapacity climbs the rate staircase until a step is not sustained.
+// measureCapacity probes the target's closed-loop throughput, then climbs
+// the open-loop staircase (fixed rates, then fractions of the probe) until
+// a step is not sustained, and says what bound the last step.
 func measureCapacity(ctx context.Context, e *env, sc *scenario.Scenario, setup *runSetup,
-	client *http.Client, tr vegeta.Targeter, run *report.Run) []metrics.Record {
+	l *load, run *report.Run) []metrics.Record {
 	scale := sc.Scale(e.scale)
-	step := time.Duration(float64(sc.Steps.StepMs)*scale) * time.Millisecond
-	pause := time.Duration(float64(sc.Steps.PauseMs)*scale) * time.Millisecond
-	var all []metrics.Record
-	first := setup.routerSample()
-	cpu0 := setup.cpuSample()
-	origin := time.Now()
-	for i, rate := range sc.Steps.Rates {
+	st := sc.Steps
+	stepLen := time.Duration(float64(st.StepMs)*scale) * time.Millisecond
+	pause := time.Duration(float64(st.PauseMs)*scale) * time.Millisecond
+	probeLen := time.Duration(float64(st.ProbeMs)*scale) * time.Millisecond
+	s0 := setup.sample()
+	origin := s0.at
+	probe := l.closedLoop(st.ProbeConns, probeLen, origin)
+	run.ProbeRPS = metrics.Summarize(probe, probeLen).Throughput
+	all := probe
+	for i, rate := range stepRates(st, run.ProbeRPS) {
 		if ctx.Err() != nil {
 			break
 		}
 		if i > 0 {
 			time.Sleep(pause)
 		}
-		st, recs := capacityStep(e, sc, setup, client, tr, rate, step, origin)
+		step, recs := capacityStep(sc, setup, l, rate, stepLen, origin)
 		all = append(all, recs...)
-		if !st.Sustained {
+		if !step.Sustained {
 			// One repeat before giving up: on a shared machine a single
 			// burst of foreign load can sink one step; both tries are
 			// reported.
-			run.Steps = append(run.Steps, st)
+			run.Steps = append(run.Steps, step)
 			time.Sleep(repeatPause)
-			st, recs = capacityStep(e, sc, setup, client, tr, rate, step, origin)
-			st.Retry = true
+			step, recs = capacityStep(sc, setup, l, rate, stepLen, origin)
+			step.Retry = true
 			all = append(all, recs...)
 		}
-		run.Steps = append(run.Steps, st)
-		if !st.Sustained {
+		run.Steps = append(run.Steps, step)
+		if !step.Sustained {
 			break
 		}
 		run.MaxSustainedRPS = rate
 	}
+	run.Bound, run.BoundWhy = capacityBound(run, setup.router == nil)
 	total := time.Since(origin)
-	run.OtherLoad = otherLoad(cpu0, setup.cpuSample(), total)
-	if setup.router != nil {
-		run.Router = routerStats(first, setup.routerSample(), len(all), total, e.workers)
-	}
+	w := setup.between(s0, setup.sample(), len(all))
+	run.OtherLoad, run.Router, run.Generator, run.Cells = w.otherLoad, w.router, w.generator, w.cells
 	run.DurationMs = msOf(total)
-	run.Summary = metrics.Summarize(all, total)
+	// The run's own summary is over the staircase's steps; its validity
+	// is the steps' (the probe is closed loop and never late).
+	run.Summary = metrics.Summarize(all[len(probe):], total-probeLen)
 	run.Timeline = metrics.Timeline(all, total)
 	return all
 }
 
-// repeatPause lets an overloaded router and the generator drain their
+// stepRates are the staircase's rates: the fixed ones, then the fractions
+// of the probe's throughput above the last fixed rate, rounded to 100
+// req/s.
+func stepRates(st *scenario.Steps, probe float64) []int {
+	rates := append([]int(nil), st.Rates...)
+	for _, f := range st.Fractions {
+		r := int(math.Round(f*probe/100)) * 100
+		if r >= 100 && (len(rates) == 0 || r > rates[len(rates)-1]) {
+			rates = append(rates, r)
+		}
+	}
+	return rates
+}
+
+// repeatPause lets an overloaded proxy and the generator drain their
 // queues before a failed step is repeated.
-const repeatPause = 3 * time.Second
+const repeatPause = 2 * time.Second
 
 // capacityStep runs one step of the staircase.
-func capacityStep(e *env, sc *scenario.Scenario, setup *runSetup, client *http.Client, tr vegeta.Targeter,
-	rate int, step time.Duration, origin time.Time) (report.Step, []metrics.Record) {
-	before := setup.routerSample()
-	cpu0 := setup.cpuSample()
-	start := time.Now()
-	recs := attack(client, tr, rate, step, origin)
-	st := report.Step{Rate: rate, Summary: metrics.Summarize(recs, step)}
-	st.OtherLoad = otherLoad(cpu0, setup.cpuSample(), time.Since(start))
-	if setup.router != nil {
-		st.Router = routerStats(before, setup.routerSample(), len(recs), step, e.workers)
-	}
+func capacityStep(sc *scenario.Scenario, setup *runSetup, l *load, rate int, d time.Duration, origin time.Time) (report.Step, []metrics.Record) {
+	s0 := setup.sample()
+	recs := l.openLoop(rate, sc.Steps.Conns, d, origin)
+	w := setup.between(s0, setup.sample(), len(recs))
+	st := report.Step{Rate: rate, Summary: metrics.Summarize(recs, d), Router: w.router, Generator: w.generator, Cells: w.cells,
+		GeneratorSideBusy: w.generatorSideBusy, OtherLoad: w.otherLoad}
 	st.Sustained, st.Why = sustained(st.Summary, rate, sc.SLO)
 	return st, recs
 }
 
-// sustained: the step met the SLO and the offered rate was really served
-// (a generator or router that falls behind sends or answers less).
+// sustained: the step met the SLO, the offered rate was really served, and
+// the generator kept its schedule (a late generator measures itself).
 func sustained(s metrics.Summary, rate int, slo scenario.SLO) (bool, string) {
 	switch {
+	case !s.GeneratorKeptUp():
+		return false, fmt.Sprintf("generator late on %.1f %% of sends", 100*s.LateFraction)
 	case s.SuccessRate < slo.MinSuccess:
 		return false, "success below the SLO"
 	case s.Latency.P99 > slo.MaxP99Ms:
@@ -156,6 +228,44 @@ func sustained(s metrics.Summary, rate int, slo scenario.SLO) (bool, string) {
 		return false, "under 95 % of the offered rate answered"
 	}
 	return true, ""
+}
+
+// Saturation thresholds of the bound: a proxy at or over routerSaturated
+// of its budget is the limit; a generator side at or over
+// generatorSaturated of its CPUs may be.
+const (
+	routerSaturated    = 0.85
+	generatorSaturated = 0.90
+)
+
+// capacityBound says what stopped the staircase, from its last step: the
+// generator when it fell behind its schedule or its CPUs were saturated
+// (always for the direct baseline, which has no proxy), the router when it
+// used its budget while the generator had CPU to spare.
+func capacityBound(run *report.Run, direct bool) (string, string) {
+	if len(run.Steps) == 0 {
+		return report.BoundUnclear, "no step ran"
+	}
+	last := run.Steps[len(run.Steps)-1]
+	if last.Sustained {
+		return report.BoundNotReached, fmt.Sprintf("every step up to %d req/s was sustained", last.Rate)
+	}
+	gen := fmt.Sprintf("generator side %.0f %% busy, %.1f %% late sends", 100*last.GeneratorSideBusy, 100*last.Summary.LateFraction)
+	if direct {
+		return report.BoundGenerator, "no proxy: the generator and the cells are the ceiling (" + gen + ")"
+	}
+	router := "?"
+	if last.Router != nil {
+		router = fmt.Sprintf("%.0f %%", 100*last.Router.Utilization)
+	}
+	why := fmt.Sprintf("at %d req/s (%s): proxy %s of its budget, %s", last.Rate, last.Why, router, gen)
+	switch {
+	case !last.Summary.GeneratorKeptUp() || last.GeneratorSideBusy >= generatorSaturated:
+		return report.BoundGenerator, why
+	case last.Router != nil && last.Router.Utilization >= routerSaturated:
+		return report.BoundRouter, why
+	}
+	return report.BoundUnclear, why
 }
 
 // reloadWindow is how long after a config change its latency impact is

@@ -21,14 +21,19 @@ type testEvent struct {
 	Test    string
 }
 
-// runParity runs the parity suite against one router binary. Every test and
-// subtest result is counted.
-func runParity(e *env, router, bin, allCPUs string) report.ParityResult {
-	res := report.ParityResult{Router: router, Binary: bin}
+// runParity runs the parity suite against one router target (its binary,
+// and for the Go router its engine). Every test and subtest result is
+// counted.
+func runParity(e *env, target, bin, engine, allCPUs string) report.ParityResult {
+	res := report.ParityResult{Router: target, Binary: bin}
+	router := report.TargetPingora
+	if engine != "" {
+		router = report.TargetGo
+	}
 	start := time.Now()
 	cmd := exec.Command("taskset", "-c", allCPUs, "go", "test", "-json", "-count=1", "-timeout", "8m", "./parity/...")
 	cmd.Dir = e.root
-	cmd.Env = append(os.Environ(), "CELLBENCH_ROUTER_BIN="+bin, "CELLBENCH_ROUTER="+router)
+	cmd.Env = append(os.Environ(), "CELLBENCH_ROUTER_BIN="+bin, "CELLBENCH_ROUTER="+router, "CELLBENCH_GO_ENGINE="+engine)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		res.Error = err.Error()

@@ -236,6 +236,8 @@ func waitHealthy(ctx context.Context, p *proc, url string, timeout time.Duration
 type procStats struct {
 	CPU     time.Duration
 	MaxRSSB int64
+	// Throttled is the quota cgroup's throttled time (router samples only).
+	Throttled time.Duration
 }
 
 // clockTicks is USER_HZ, 100 on every Linux architecture Go supports.

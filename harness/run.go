@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -33,13 +32,45 @@ type env struct {
 	workers       int
 	scale         float64
 	log           func(format string, args ...any)
+	// nginx is the anchor's binary ("" when nginx is not installed: its
+	// rows then say so).
+	nginx string
+	// quota caps every proxy under test (nil: no quota); routerCores is
+	// the budget in cores, the divisor of utilisation.
+	quota       *cpuQuota
+	routerCores float64
+	// generatorCores is the number of generator CPUs.
+	generatorCores int
+	rounds         int
+	quick          bool
 }
 
-func (e *env) routerBin(target string) string {
-	if target == report.TargetGo {
-		return e.goRouter
+// routerCommand is the binary and the engine arguments of a router target.
+func (e *env) routerCommand(target string) (string, []string) {
+	switch target {
+	case report.TargetGo:
+		return e.goRouter, []string{"--engine", "stdlib"}
+	case report.TargetGoTuned:
+		return e.goRouter, []string{"--engine", "tuned"}
 	}
-	return e.pingora
+	return e.pingora, nil
+}
+
+// notApplicable says why a target cannot run a scenario ("" if it can).
+func (e *env) notApplicable(sc *scenario.Scenario, target string) string {
+	if target != report.TargetNginx {
+		return ""
+	}
+	if e.nginx == "" {
+		return "nginx is not installed (apt-get install nginx-light)"
+	}
+	switch {
+	case sc.ControlPlane:
+		return "nginx takes no control-plane pushes"
+	case len(sc.Timeline) > 0:
+		return "nginx has no config reload of this format, health-checked fallbacks or breakers"
+	}
+	return ""
 }
 
 // warmup is the unmeasured load before every measured run: it opens the
@@ -85,19 +116,14 @@ func runScenario(ctx context.Context, e *env, sc *scenario.Scenario, target, dir
 	run.Expected = expectedPlacements(setup.cfg, sc.Targets)
 	run.ExpectedShare = expectedShares(run.Expected, sc.Targets)
 	run.BootstrapVersion = setup.cfg.Version
-	base := func(int) string { return "http://" + setup.routerAddr }
+	addr := func(int) string { return setup.routerAddr }
 	if target == report.TargetDirect {
-		base = func(i int) string { return "http://" + setup.ready.Cells[run.Expected[sc.Targets[i].RoutingKey]] }
+		addr = func(i int) string { return setup.ready.Cells[run.Expected[sc.Targets[i].RoutingKey]] }
 	}
-	tr := targeter(sc.Targets, base)
-	client := &http.Client{Transport: newTransport(), Timeout: requestTimeout}
-	defer client.CloseIdleConnections()
+	l := newLoad(sc.Targets, addr)
+	defer l.close()
 
-	firstRate := sc.Rate
-	if sc.Steps != nil {
-		firstRate = sc.Steps.Rates[0]
-	}
-	attack(client, tr, firstRate, warmup, time.Now())
+	warmUp(sc, l)
 	if ctx.Err() != nil {
 		run.Error = ctx.Err().Error()
 		return run
@@ -105,15 +131,36 @@ func runScenario(ctx context.Context, e *env, sc *scenario.Scenario, target, dir
 
 	var recs []metrics.Record
 	if sc.Steps != nil {
-		recs = measureCapacity(ctx, e, sc, setup, client, tr, &run)
+		recs = measureCapacity(ctx, e, sc, setup, l, &run)
 	} else {
-		recs = measureSteady(ctx, e, sc, setup, target, client, tr, &run)
+		recs = measureSteady(ctx, e, sc, setup, target, l, &run)
 	}
 	if setup.router != nil && setup.router.exited() {
-		run.Error = fmt.Sprintf("router exited during the run (%v): %s", setup.router.err, setup.router.stderrTail())
+		run.Error = fmt.Sprintf("%s exited during the run (%v): %s", setup.router.name, setup.router.err, setup.router.stderrTail())
 	}
+	run.Invalid = invalidity(sc, &run)
 	run.Misrouted = misrouted(run.Expected, sc.Targets, recs)
 	return run
+}
+
+// invalidity says why a run must not count ("" when it does): its
+// generator fell behind its schedule. A capacity staircase is judged by its
+// first step (the figures at the fixed low rate come from it); its later
+// steps each carry their own verdict, and a late generator there ends the
+// staircase as generator-bound instead.
+func invalidity(sc *scenario.Scenario, run *report.Run) string {
+	sum := run.Summary
+	if sc.Steps != nil {
+		if len(run.Steps) == 0 {
+			return ""
+		}
+		sum = run.Steps[0].Summary
+	}
+	if sum.GeneratorKeptUp() {
+		return ""
+	}
+	return fmt.Sprintf("the generator sent %.2f %% of its requests over %v late (limit %.0f %%)",
+		100*sum.LateFraction, metrics.LateAfter, 100*metrics.MaxLateFraction)
 }
 
 // start brings up the mock cells, the control plane if the scenario uses
@@ -145,6 +192,9 @@ func start(ctx context.Context, e *env, sc *scenario.Scenario, target, dir strin
 	if target == report.TargetDirect {
 		return s, nil
 	}
+	if target == report.TargetNginx {
+		return s, s.startNginx(ctx, e, sc)
+	}
 	if sc.ControlPlane {
 		if s.cpAddr, err = freePort(); err != nil {
 			return s, err
@@ -168,18 +218,49 @@ func start(ctx context.Context, e *env, sc *scenario.Scenario, target, dir strin
 	if sc.AccessLog == "file" {
 		accessLog = filepath.Join(dir, "access.log")
 	}
-	args := []string{"--config", s.cfgPath, "--listen", s.routerAddr, "--admin", admin,
-		"--access-log", accessLog, "--workers", strconv.Itoa(e.workers), "--node-id", "harness-" + target}
+	bin, args := e.routerCommand(target)
+	args = append(args, "--config", s.cfgPath, "--listen", s.routerAddr, "--admin", admin,
+		"--access-log", accessLog, "--workers", strconv.Itoa(e.workers), "--node-id", "harness-"+target)
 	if sc.ControlPlane {
 		args = append(args, "--control-plane", "ws://"+s.cpAddr+"/connect")
 	}
-	p, stdout, err := startProc("router", e.routerCPUs, dir, e.routerBin(target), args...)
+	p, stdout, err := startProc("router", e.routerCPUs, dir, bin, args...)
 	if err != nil {
 		return s, err
 	}
 	discardStdout(stdout)
 	s.router = p
+	if err := e.quota.add(p.pid()); err != nil {
+		return s, fmt.Errorf("cpu quota: %w", err)
+	}
 	return s, waitHealthy(ctx, p, "http://"+admin+"/healthz", 20*time.Second)
+}
+
+// startNginx starts the anchor under the same CPU list and quota as the
+// routers; it is the run's "router" process for CPU accounting.
+func (s *runSetup) startNginx(ctx context.Context, e *env, sc *scenario.Scenario) error {
+	var err error
+	if s.routerAddr, err = freePort(); err != nil {
+		return err
+	}
+	conf, err := nginxConfig(s.dir, s.routerAddr, e.workers, s.cfg, sc.AccessLog == "file")
+	if err != nil {
+		return err
+	}
+	confPath := filepath.Join(s.dir, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		return err
+	}
+	p, stdout, err := startProc("nginx", e.routerCPUs, s.dir, e.nginx, "-p", s.dir, "-c", confPath, "-e", filepath.Join(s.dir, "nginx-error.log"))
+	if err != nil {
+		return err
+	}
+	discardStdout(stdout)
+	s.router = p
+	if err := e.quota.add(p.pid()); err != nil {
+		return fmt.Errorf("cpu quota: %w", err)
+	}
+	return waitHealthy(ctx, p, "http://"+s.routerAddr+"/", 10*time.Second)
 }
 
 func (s *runSetup) startControlPlane(ctx context.Context, e *env) error {
@@ -254,15 +335,17 @@ func misrouted(expected map[string]string, targets []scenario.Target, recs []met
 	return n
 }
 
-// routerStats converts two /proc samples around a load window.
-func routerStats(before, after procStats, requests int, window time.Duration, cores int) *report.ProcStats {
+// procStatsOf converts two /proc samples around a load window; cores is
+// the budget the utilisation is a fraction of.
+func procStatsOf(before, after procStats, requests int, window time.Duration, cores float64) *report.ProcStats {
 	cpu := (after.CPU - before.CPU).Seconds()
-	st := &report.ProcStats{CPUSeconds: cpu, MaxRSSMiB: float64(after.MaxRSSB) / (1 << 20)}
+	st := &report.ProcStats{CPUSeconds: cpu, MaxRSSMiB: float64(after.MaxRSSB) / (1 << 20),
+		ThrottledMs: msOf(after.Throttled - before.Throttled)}
 	if requests > 0 {
 		st.CPUPerKReqMs = cpu * 1000 / float64(requests) * 1000
 	}
 	if window > 0 && cores > 0 {
-		st.Utilization = cpu / window.Seconds() / float64(cores)
+		st.Utilization = cpu / window.Seconds() / cores
 	}
 	return st
 }

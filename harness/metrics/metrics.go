@@ -7,6 +7,7 @@
 package metrics
 
 import (
+	"cmp"
 	"math"
 	"sort"
 	"time"
@@ -14,9 +15,18 @@ import (
 
 // Record is one request as the harness saw it.
 type Record struct {
-	// Start is the offset of the request's send time from the run's start.
-	Start   time.Duration
+	// Start is the offset of the request's scheduled send time from the
+	// run's start (for a closed loop, its actual send time).
+	Start time.Duration
+	// Latency runs from the scheduled send time to the complete response,
+	// so that time a request spent waiting to be sent is in it (no
+	// coordinated omission).
 	Latency time.Duration
+	// Lag is how late the generator itself sent the request (see
+	// loadgen.Result.GeneratorLag); NoFreeConn marks a request that found
+	// every connection busy at its scheduled time.
+	Lag        time.Duration
+	NoFreeConn bool
 	// Code is the HTTP status, 0 when no response came.
 	Code uint16
 	// Error is the transport error (empty when a response came).
@@ -40,6 +50,7 @@ type Latency struct {
 	P90   float64 `json:"p90_ms"`
 	P99   float64 `json:"p99_ms"`
 	P999  float64 `json:"p999_ms"`
+	P9999 float64 `json:"p9999_ms"`
 	Max   float64 `json:"max_ms"`
 	Count int     `json:"count"`
 }
@@ -67,7 +78,26 @@ type Summary struct {
 	// X-Failover-Reason values.
 	Served   map[string]int `json:"served"`
 	Failover map[string]int `json:"failover,omitempty"`
+	// LateSends counts requests the generator sent more than LateAfter
+	// after their scheduled time by its own doing; LateFraction is their
+	// share. WaitedForConnection counts requests that found every
+	// connection busy (the target was slow, not the generator).
+	LateSends           int     `json:"late_sends"`
+	LateFraction        float64 `json:"late_fraction"`
+	WaitedForConnection int     `json:"waited_for_connection"`
 }
+
+// LateAfter is how late a send may be before it counts as late, and
+// MaxLateFraction the share of late sends above which a run is invalid:
+// its latencies describe the generator's schedule, not the target.
+const (
+	LateAfter       = time.Millisecond
+	MaxLateFraction = 0.01
+)
+
+// GeneratorKeptUp reports whether the generator kept its schedule (at most
+// MaxLateFraction of sends late).
+func (s Summary) GeneratorKeptUp() bool { return s.LateFraction <= MaxLateFraction }
 
 // Count is a named counter in a ranked list.
 type Count struct {
@@ -79,9 +109,10 @@ type Count struct {
 // nearest-rank method: the smallest value with at least p of the values at
 // or below it, so p99 of 100 values is the 99th, never an interpolation
 // between two values no request saw.
-func Percentile(sorted []time.Duration, p float64) time.Duration {
+func Percentile[T cmp.Ordered](sorted []T, p float64) T {
 	if len(sorted) == 0 {
-		return 0
+		var zero T
+		return zero
 	}
 	rank := int(math.Ceil(p * float64(len(sorted))))
 	if rank < 1 {
@@ -116,6 +147,7 @@ func LatencyOf(recs []Record) Latency {
 		P90:   ms(Percentile(lat, 0.90)),
 		P99:   ms(Percentile(lat, 0.99)),
 		P999:  ms(Percentile(lat, 0.999)),
+		P9999: ms(Percentile(lat, 0.9999)),
 		Max:   ms(lat[len(lat)-1]),
 		Count: len(lat),
 	}
@@ -146,9 +178,16 @@ func Summarize(recs []Record, window time.Duration) Summary {
 		if r.Failover != "" {
 			s.Failover[r.Failover]++
 		}
+		if r.Lag > LateAfter {
+			s.LateSends++
+		}
+		if r.NoFreeConn {
+			s.WaitedForConnection++
+		}
 	}
 	if s.Requests > 0 {
 		s.SuccessRate = float64(s.Successes) / float64(s.Requests)
+		s.LateFraction = float64(s.LateSends) / float64(s.Requests)
 	}
 	if window > 0 {
 		s.OfferedRate = float64(s.Requests) / window.Seconds()
@@ -363,3 +402,27 @@ func Transition(recs []Record, from, until time.Duration, match func(Record) boo
 	}
 	return -1
 }
+
+// Spread is a figure over rounds: the median (by Percentile, the one
+// percentile definition of the project) with the smallest and largest
+// value.
+type Spread struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	N      int     `json:"n"`
+}
+
+// SpreadOf summarizes the values of the rounds.
+func SpreadOf(values []float64) Spread {
+	if len(values) == 0 {
+		return Spread{}
+	}
+	sorted := append([]float64(nil), values...)
+	sort.Float64s(sorted)
+	return Spread{Median: Percentile(sorted, 0.5), Min: sorted[0], Max: sorted[len(sorted)-1], N: len(sorted)}
+}
+
+// Overlaps reports whether two ranges share a value: then the rounds do
+// not separate the two figures.
+func (a Spread) Overlaps(b Spread) bool { return a.Min <= b.Max && b.Min <= a.Max }

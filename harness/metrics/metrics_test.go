@@ -23,7 +23,7 @@ func TestPercentileNearestRank(t *testing.T) {
 			t.Errorf("p%v = %v, want %v", c.p, got, c.want)
 		}
 	}
-	if got := Percentile(nil, 0.5); got != 0 {
+	if got := Percentile([]time.Duration(nil), 0.5); got != 0 {
 		t.Errorf("empty: %v", got)
 	}
 }
@@ -115,5 +115,44 @@ func TestPhaseAndTransition(t *testing.T) {
 	}
 	if got := Transition(recs, 2*time.Second, 3*time.Second, func(r Record) bool { return !r.Success() }); got != -1 {
 		t.Fatalf("no error after 2 s, got +%v", got)
+	}
+}
+
+func TestSpreadAndOverlap(t *testing.T) {
+	s := SpreadOf([]float64{3, 1, 2})
+	if s != (Spread{Median: 2, Min: 1, Max: 3, N: 3}) {
+		t.Fatalf("%+v", s)
+	}
+	if even := SpreadOf([]float64{4, 1}); even.Median != 1 {
+		t.Fatalf("median of two by nearest rank is the lower one: %+v", even)
+	}
+	if (Spread{}) != SpreadOf(nil) {
+		t.Fatal("empty spread")
+	}
+	a, b, c := Spread{Min: 1, Max: 2}, Spread{Min: 2, Max: 3}, Spread{Min: 2.1, Max: 3}
+	if !a.Overlaps(b) || !b.Overlaps(a) || a.Overlaps(c) || c.Overlaps(a) {
+		t.Fatal("overlap")
+	}
+}
+
+func TestLateSendsMakeARunInvalid(t *testing.T) {
+	var recs []Record
+	for i := 0; i < 1000; i++ {
+		r := Record{Start: time.Duration(i) * time.Millisecond, Latency: time.Millisecond, Code: 200}
+		if i < 10 {
+			r.Lag = 2 * time.Millisecond // 1 %: still valid
+		}
+		if i%100 == 0 {
+			r.NoFreeConn = true
+		}
+		recs = append(recs, r)
+	}
+	s := Summarize(recs, time.Second)
+	if s.LateSends != 10 || s.WaitedForConnection != 10 || !s.GeneratorKeptUp() {
+		t.Fatalf("%+v", s)
+	}
+	recs[10].Lag = 1001 * time.Microsecond
+	if s := Summarize(recs, time.Second); s.LateSends != 11 || s.GeneratorKeptUp() {
+		t.Fatalf("1.1 %% late sends kept up: %+v", s)
 	}
 }

@@ -18,16 +18,32 @@ import (
 // Target colours: the same in every chart.
 var targetColor = map[string]color.Color{
 	TargetGo:      color.RGBA{R: 0, G: 125, B: 156, A: 255},  // Go's brand blue
+	TargetGoTuned: color.RGBA{R: 0, G: 60, B: 90, A: 255},    // a darker Go blue
 	TargetPingora: color.RGBA{R: 243, G: 128, B: 32, A: 255}, // Cloudflare orange
+	TargetNginx:   color.RGBA{R: 0, G: 150, B: 57, A: 255},   // nginx green
 	TargetDirect:  color.RGBA{R: 120, G: 120, B: 120, A: 255},
 }
 
 const chartW, chartH = 7 * vg.Inch, 3.6 * vg.Inch
 
-// series is one target's line.
+// series is one target's line; a round after the first has no legend
+// entry of its own (the rounds of a target share its colour).
 type series struct {
 	target string
 	xys    plotter.XYs
+	round  int
+}
+
+// firstRounds is the first round of every target that ran: the detail
+// charts show it.
+func firstRounds(s *ScenarioResult) []*Run {
+	var out []*Run
+	for _, t := range AllTargets {
+		if r := s.Run(t); r != nil {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func newPlot(title, x, y string) *plot.Plot {
@@ -58,7 +74,9 @@ func addSeries(p *plot.Plot, ss []series) error {
 			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 		}
 		p.Add(l, pts)
-		p.Legend.Add(s.target, l, pts)
+		if s.round <= 1 {
+			p.Legend.Add(s.target, l, pts)
+		}
 	}
 	return nil
 }
@@ -145,7 +163,7 @@ func finalSteps(steps []Step) []Step {
 // first router run (the offsets are the same for every target), from y0 to
 // y1.
 func markActions(p *plot.Plot, s *ScenarioResult, y0, y1 float64) error {
-	for _, r := range s.Runs {
+	for _, r := range firstRounds(s) {
 		if len(r.Actions) == 0 {
 			continue
 		}
@@ -202,7 +220,7 @@ var percentileNames = []string{"p50", "p90", "p99", "p99.9", "max"}
 // latencyChart: the latency percentiles of each target's run.
 func latencyChart(dir string, s *ScenarioResult) (string, error) {
 	var ss []series
-	for _, r := range s.Runs {
+	for _, r := range firstRounds(s) {
 		if r.Summary.Latency.Count == 0 {
 			continue
 		}
@@ -211,7 +229,7 @@ func latencyChart(dir string, s *ScenarioResult) (string, error) {
 		for i, v := range []float64{l.P50, l.P90, l.P99, l.P999, l.Max} {
 			xys = append(xys, plotter.XY{X: float64(i), Y: v})
 		}
-		ss = append(ss, series{r.Target, xys})
+		ss = append(ss, series{target: r.Target, xys: xys})
 	}
 	if len(ss) == 0 {
 		return "", nil
@@ -229,14 +247,14 @@ func latencyChart(dir string, s *ScenarioResult) (string, error) {
 // latencyTimeChart: p99 per second of each target's run.
 func latencyTimeChart(dir string, s *ScenarioResult) (string, error) {
 	var ss []series
-	for _, r := range s.Runs {
+	for _, r := range firstRounds(s) {
 		var xys plotter.XYs
 		for _, sec := range r.Timeline {
 			if sec.Requests > 0 {
 				xys = append(xys, plotter.XY{X: float64(sec.Second), Y: sec.P99})
 			}
 		}
-		ss = append(ss, series{r.Target, xys})
+		ss = append(ss, series{target: r.Target, xys: xys})
 	}
 	if empty(ss) {
 		return "", nil
@@ -269,14 +287,14 @@ func timeAxis(s *ScenarioResult) string {
 // successChart: the share of 2xx answers per second.
 func successChart(dir string, s *ScenarioResult) (string, error) {
 	var ss []series
-	for _, r := range s.Runs {
+	for _, r := range firstRounds(s) {
 		var xys plotter.XYs
 		for _, sec := range r.Timeline {
 			if sec.Requests > 0 {
 				xys = append(xys, plotter.XY{X: float64(sec.Second), Y: 100 * sec.SuccessRate})
 			}
 		}
-		ss = append(ss, series{r.Target, xys})
+		ss = append(ss, series{target: r.Target, xys: xys})
 	}
 	if empty(ss) {
 		return "", nil
@@ -297,13 +315,13 @@ func successChart(dir string, s *ScenarioResult) (string, error) {
 func capacityChart(dir string, s *ScenarioResult) (string, error) {
 	var ss []series
 	maxRate := 0.0
-	for _, r := range s.Runs {
+	for _, r := range firstRounds(s) {
 		var xys plotter.XYs
 		for _, st := range finalSteps(r.Steps) {
 			xys = append(xys, plotter.XY{X: float64(st.Rate), Y: st.Summary.Throughput})
 			maxRate = math.Max(maxRate, float64(st.Rate))
 		}
-		ss = append(ss, series{r.Target, xys})
+		ss = append(ss, series{target: r.Target, xys: xys})
 	}
 	if empty(ss) {
 		return "", nil
@@ -326,29 +344,54 @@ func capacityChart(dir string, s *ScenarioResult) (string, error) {
 	return save(p, dir, s.Name+"-capacity.png")
 }
 
-// capacityLatencyChart: p99 per step.
-func capacityLatencyChart(dir string, s *ScenarioResult) (string, error) {
+// stepChart draws one figure of every step against the offered rate, one
+// line per target and round (the latency-vs-rate curve and its spread).
+func stepChart(dir string, s *ScenarioResult, file, title, ylabel string, logScale bool, get func(Step) (float64, bool)) (string, error) {
 	var ss []series
 	for _, r := range s.Runs {
 		var xys plotter.XYs
 		for _, st := range finalSteps(r.Steps) {
-			if st.Summary.Latency.Count > 0 {
-				xys = append(xys, plotter.XY{X: float64(st.Rate), Y: st.Summary.Latency.P99})
+			if v, ok := get(st); ok {
+				xys = append(xys, plotter.XY{X: float64(st.Rate), Y: v})
 			}
 		}
-		ss = append(ss, series{r.Target, xys})
+		ss = append(ss, series{target: r.Target, xys: xys, round: r.Round})
 	}
 	if empty(ss) {
 		return "", nil
 	}
-	p := newPlot(s.Name+": p99 latency per step (a repeated step: its repeat)", "offered rate (req/s)", "p99 (ms, log)")
+	p := newPlot(s.Name+": "+title, "offered rate (req/s)", ylabel)
 	p.X.Tick.Marker = plainTicks{}
-	logY(p, ss, 0.01)
+	if logScale {
+		logY(p, ss, 0.01)
+	} else {
+		p.Y.Tick.Marker = plainTicks{}
+	}
 	if err := addSeries(p, ss); err != nil {
 		return "", err
 	}
-	padLog(p)
-	return save(p, dir, s.Name+"-capacity-p99.png")
+	if logScale {
+		padLog(p)
+	}
+	return save(p, dir, s.Name+"-"+file+".png")
+}
+
+func capacityP50Chart(dir string, s *ScenarioResult) (string, error) {
+	return stepChart(dir, s, "capacity-p50", "p50 latency vs offered rate, every round", "p50 (ms, log)", true, func(st Step) (float64, bool) {
+		return st.Summary.Latency.P50, st.Summary.Latency.Count > 0
+	})
+}
+
+func capacityP99Chart(dir string, s *ScenarioResult) (string, error) {
+	return stepChart(dir, s, "capacity-p99", "p99 latency vs offered rate, every round", "p99 (ms, log)", true, func(st Step) (float64, bool) {
+		return st.Summary.Latency.P99, st.Summary.Latency.Count > 0
+	})
+}
+
+func capacityCPUChart(dir string, s *ScenarioResult) (string, error) {
+	return stepChart(dir, s, "capacity-cpu", "proxy CPU per request vs offered rate, every round", "proxy CPU (µs/request)", false, func(st Step) (float64, bool) {
+		return st.Router.CPUPerRequestUs(), st.Router != nil && st.Summary.Requests > 0
+	})
 }
 
 // visibilityChart: the version timeline. At each config change (x, its
@@ -356,7 +399,7 @@ func capacityLatencyChart(dir string, s *ScenarioResult) (string, error) {
 // newer one (y). A change that never reached every client has no point.
 func visibilityChart(dir string, s *ScenarioResult) (string, error) {
 	var ss []series
-	for _, r := range s.Runs {
+	for _, r := range firstRounds(s) {
 		if r.Target == TargetDirect {
 			continue
 		}
@@ -366,7 +409,7 @@ func visibilityChart(dir string, s *ScenarioResult) (string, error) {
 				xys = append(xys, plotter.XY{X: a.AtMs / 1000, Y: a.Visibility.AllAfterMs})
 			}
 		}
-		ss = append(ss, series{r.Target, xys})
+		ss = append(ss, series{target: r.Target, xys: xys})
 	}
 	if empty(ss) {
 		return "", nil

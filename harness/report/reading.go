@@ -20,7 +20,7 @@ func reading(s *ScenarioResult) string {
 	}
 	switch {
 	case s.Capacity:
-		out = append(out, capacityReading(s, g, p, d)...)
+		out = append(out, capacityReading(s)...)
 	case hasPhases(s):
 		out = append(out, failureReading(g, p, d)...)
 	default:
@@ -153,80 +153,14 @@ func failureReading(g, p, d *Run) []string {
 	return out
 }
 
-func capacityReading(s *ScenarioResult, g, p, d *Run) []string {
+func capacityReading(s *ScenarioResult) []string {
 	var out []string
-	var parts []string
-	for _, r := range []*Run{g, p, d} {
-		if r != nil {
-			parts = append(parts, fmt.Sprintf("%s %d req/s", r.Target, r.MaxSustainedRPS))
-		}
-	}
-	out = append(out, "Highest sustained rate: "+strings.Join(parts, ", ")+".")
-	if d == nil {
-		return out
-	}
-	topped := func(r *Run) bool { return r != nil && len(r.Steps) > 0 && r.Steps[len(r.Steps)-1].Sustained }
-	if topped(d) {
-		out = append(out, "The direct baseline sustained every step: the staircase is too low to find the generator's ceiling.")
-	}
-	for _, r := range []*Run{g, p} {
-		if r == nil || r.MaxSustainedRPS == 0 {
-			continue
-		}
-		if r.MaxSustainedRPS >= d.MaxSustainedRPS {
-			out = append(out, fmt.Sprintf("%s reached the direct baseline's ceiling (%d req/s): there the load generator and cells on the generator CPUs are the limit, not the router, whose capacity is at least this.",
-				r.Target, d.MaxSustainedRPS))
-		} else if topped(r) {
-			out = append(out, fmt.Sprintf("%s sustained every step.", r.Target))
-		}
-	}
-	if eg, ep := cpuBoundEstimate(g), cpuBoundEstimate(p); eg > 0 && ep > 0 {
-		out = append(out, fmt.Sprintf("By router CPU per request at the last sustained step, the CPU-bound ceilings would be about Go %.0f and Pingora %.0f req/s (an extrapolation).", eg, ep))
-	}
-	for _, r := range []*Run{g, p} {
-		if r == nil || len(r.Steps) == 0 || topped(r) || r.MaxSustainedRPS >= d.MaxSustainedRPS {
-			continue
-		}
-		last := r.Steps[len(r.Steps)-1]
-		line := fmt.Sprintf("%s stopped below the generator's ceiling: at %d req/s %s (p99 %.2f ms, success %s)",
-			r.Target, last.Rate, last.Why, last.Summary.Latency.P99, pct(last.Summary.SuccessRate))
-		if last.Router != nil {
-			line += fmt.Sprintf(" with its CPU %.0f %% busy", 100*last.Router.Utilization)
-		}
-		out = append(out, line+".")
-	}
-	if g != nil && p != nil && g.MaxSustainedRPS > 0 && p.MaxSustainedRPS > 0 {
-		hi, lo := p, g
-		if g.MaxSustainedRPS > p.MaxSustainedRPS {
-			hi, lo = g, p
-		}
-		switch {
-		case lo.MaxSustainedRPS >= d.MaxSustainedRPS:
-			out = append(out, "Both routers reached the generator's ceiling, so this run cannot rank them by capacity: compare their CPU per request and the extrapolation instead.")
-		case hi.MaxSustainedRPS != lo.MaxSustainedRPS:
-			bound := ""
-			if hi.MaxSustainedRPS >= d.MaxSustainedRPS {
-				bound = "at least "
-			}
-			out = append(out, fmt.Sprintf("%s sustained %s%.2f× %s's rate on the same CPU budget.", hi.Target, bound,
-				float64(hi.MaxSustainedRPS)/float64(lo.MaxSustainedRPS), lo.Target))
+	for _, t := range AllTargets {
+		if r := s.Run(t); r != nil && r.Bound != "" {
+			out = append(out, fmt.Sprintf("%s (round 1) sustained %d req/s, bound by %s: %s.", t, r.MaxSustainedRPS, r.Bound, r.BoundWhy))
 		}
 	}
 	return out
-}
-
-// cpuBoundEstimate extrapolates the rate at which the router would use all
-// of its CPU budget, from its CPU per request and its CPU use at the last
-// sustained step: rate / utilisation. 0 when unknown.
-func cpuBoundEstimate(r *Run) float64 {
-	if r == nil {
-		return 0
-	}
-	st := lastSustained(r)
-	if st == nil || st.Router == nil || st.Router.Utilization <= 0 {
-		return 0
-	}
-	return st.Summary.Throughput / st.Router.Utilization
 }
 
 // sloVerdict says whether a run met the scenario's SLO and, if not, which

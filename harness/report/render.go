@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"cellbench/harness/metrics"
 )
 
 // Render writes report.md and the charts into dir.
@@ -16,7 +18,7 @@ func Render(dir string, r *Results) error {
 
 	w("# cellbench compare — %s\n\n", r.StartedAt.Format("2006-01-02 15:04 UTC"))
 	w("*What does an edge router gain or lose when it is written on Pingora (Rust) instead of Go's standard library?* ")
-	w("The same scenarios ran against the Go router, the Pingora router and a **direct** baseline (load generator → mock cell, no router), on loopback. ")
+	w("The same scenarios ran against the Go router on two engines, the Pingora router, nginx as the anchor and a **direct** baseline (load generator → mock cell, no proxy), on loopback. ")
 	w("Every number below comes from this run (`results.json` beside this file); `harness report %s` re-renders it.\n\n", filepath.Base(dir))
 	writeSetup(w, r)
 	writeSummary(w, r)
@@ -42,11 +44,21 @@ func writeSetup(w writer, r *Results) {
 	w("| CPU | %s, %d cores |\n", orDash(m.CPUModel), m.Cores)
 	w("| kernel | %s |\n| Go | %s |\n| Rust | %s |\n", orDash(m.Kernel), orDash(m.GoVersion), orDash(m.RustVersion))
 	w("| commit | `%s`%s |\n", orDash(m.GitCommit), dirty)
-	w("| CPU budget | router under test on CPU(s) **%s** with `--workers %d`; load generator (this harness, vegeta) and mock cells on CPU(s) **%s**; the control plane, when used, with the generator |\n",
-		bud.RouterCPUs, bud.RouterWorkers, bud.GeneratorCPUs)
+	quota := "no quota: the whole CPU list"
+	if bud.RouterCPUQuota > 0 {
+		quota = fmt.Sprintf("a CFS quota of **%.2f cores**", bud.RouterCPUQuota)
+	}
+	w("| CPU budget | every proxy under test (go, go-tuned, pingora, nginx) on CPU(s) **%s** with %s and `--workers %d` (nginx: `worker_processes %d`); load generator (this harness) and mock cells on CPU(s) **%s**; the control plane, when used, with the generator |\n",
+		bud.RouterCPUs, quota, bud.RouterWorkers, bud.RouterWorkers, bud.GeneratorCPUs)
+	w("| rounds | %d, interleaved (every target once per round); figures are the median [min–max] over the valid rounds |\n", max(r.Rounds, 1))
 	w("| duration scale | %g (fixed-timing scenarios run at 1) |\n", r.DurationScale)
 	w("| wall time | %s → %s |\n\n", r.StartedAt.Format("15:04:05"), r.FinishedAt.Format("15:04:05"))
-	w("The direct baseline shares the generator's CPUs with the cells exactly as in the router runs, so when a router matches it, the generator or the cells are the ceiling, not the router.\n\n")
+	if r.Quick {
+		w("**Quick run** (`--quick`): one round at a fraction of every duration, fixed-timing scenarios too. It checks that every section is produced; its figures are not verdicts.\n\n")
+	}
+	w("Targets: **go** is the Go router on the standard library's `net/http` server and `http.Transport`; **go-tuned** the same router on its own fast path; **pingora** the Pingora router; **nginx** (nginx-light, a plain keep-alive reverse proxy routing the same keys to the same cells) the anchor; **direct** the generator straight to the cells. ")
+	w("Latency is measured from each request's scheduled send time (no coordinated omission); a run whose generator sent more than 1 %% of its requests over 1 ms late is invalid and left out of the figures. ")
+	w("A capacity figure says what bound it: `router` when the proxy used its budget while the generator had CPU to spare, `generator` otherwise — a generator-bound figure is a floor, never a verdict.\n\n")
 }
 
 func orDash(s string) string {
@@ -56,13 +68,15 @@ func orDash(s string) string {
 	return s
 }
 
-// cell formats one target's value for a summary row; "—" when the target
-// did not run or the value does not apply.
+// cells formats one target's value of its first round for a detail row;
+// "—" when the target did not run, "n/a" when it does not apply.
 func cells(s *ScenarioResult, f func(*Run) string) string {
 	var out []string
 	for _, t := range AllTargets {
 		r := s.Run(t)
 		switch {
+		case s.NotApplicable(t) != "":
+			out = append(out, "n/a")
 		case r == nil:
 			out = append(out, "—")
 		case r.Error != "" && r.Summary.Requests == 0:
@@ -74,52 +88,97 @@ func cells(s *ScenarioResult, f func(*Run) string) string {
 	return strings.Join(out, " | ")
 }
 
+// headlineCells formats one figure of every target's headline.
+func headlineCells(s *ScenarioResult, f func(*Headline) string) string {
+	var out []string
+	for _, t := range AllTargets {
+		h := s.HeadlineOf(t)
+		switch {
+		case s.NotApplicable(t) != "":
+			out = append(out, "n/a")
+		case h == nil:
+			out = append(out, "—")
+		default:
+			out = append(out, f(h))
+		}
+	}
+	return strings.Join(out, " | ")
+}
+
+func tableHead(first ...string) string {
+	cols := append(first, AllTargets...)
+	return "| " + strings.Join(cols, " | ") + " |\n|" + strings.Repeat("---|", len(cols)) + "\n"
+}
+
 // disturbedAbove is the foreign CPU load (in cores) above which a run is
 // flagged as disturbed.
 const disturbedAbove = 0.2
 
 func writeSummary(w writer, r *Results) {
-	w("## Summary\n\n")
-	runs, disturbed := 0, 0
+	w("## Verdicts\n\n")
+	w("A winner is named only when the ranges over the rounds do not overlap; otherwise the line says *no clear difference*.\n\n")
+	for i := range r.Scenarios {
+		s := &r.Scenarios[i]
+		if len(s.Verdicts) == 0 {
+			continue
+		}
+		w("**%s** — %s\n\n", s.Name, s.Question)
+		for _, v := range s.Verdicts {
+			text := v.Text
+			if v.Winner != "" {
+				text = strings.Replace(text, v.Winner, "**"+v.Winner+"**", 1)
+			}
+			w("- %s: %s\n", v.Question, text)
+		}
+		w("\n")
+	}
+	w("## Headline figures\n\n")
+	runs, disturbed, invalid := 0, 0, 0
 	for _, s := range r.Scenarios {
 		for _, run := range s.Runs {
+			if run.NotApplicable != "" {
+				continue
+			}
 			runs++
 			if run.OtherLoad > disturbedAbove {
 				disturbed++
 			}
+			if run.Invalid != "" {
+				invalid++
+			}
 		}
 	}
 	if disturbed > 0 {
-		w("**%d of %d runs were disturbed** by other processes on the machine (more than %.1f cores of foreign CPU load while they ran; see the *other load* columns). Their numbers, tail latency above all, are less reliable than the others.\n\n", disturbed, runs, disturbedAbove)
+		w("**%d of %d runs were disturbed** by other processes on the machine (more than %.1f cores of foreign CPU load while they ran). Their numbers, tail latency above all, are less reliable than the others.\n\n", disturbed, runs, disturbedAbove)
 	}
-	w("| scenario | measure | go | pingora | direct |\n|---|---|---|---|---|\n")
+	if invalid > 0 {
+		w("**%d of %d runs were invalid** (the generator fell behind its schedule) and are left out of the figures below.\n\n", invalid, runs)
+	}
+	w("Median [min–max] over the valid rounds.\n\n")
+	w(tableHead("scenario", "measure"))
 	for i := range r.Scenarios {
 		s := &r.Scenarios[i]
+		row := func(measure string, f func(*Headline) string) {
+			w("| %s | %s | %s |\n", s.Name, measure, headlineCells(s, f))
+		}
 		if s.Capacity {
-			w("| %s | max sustained rate (req/s) | %s |\n", s.Name, cells(s, func(r *Run) string { return fmt.Sprint(r.MaxSustainedRPS) }))
-			w("| %s | router CPU ms per 1k req at the last sustained step | %s |\n", s.Name, cells(s, func(r *Run) string {
-				if st := lastSustained(r); st != nil && st.Router != nil {
-					return fmt.Sprintf("%.1f", st.Router.CPUPerKReqMs)
-				}
-				return "—"
-			}))
-			continue
+			row("max sustained rate (req/s)", func(h *Headline) string { return FormatSpread(h.CapacityRPS, 0) })
+			row("per core of the budget (req/s)", func(h *Headline) string { return FormatSpread(h.CapacityPerCore, 0) })
+			row("bound", func(h *Headline) string { return orDash(h.Bound) })
+		} else {
+			row("success", func(h *Headline) string { return FormatSpread(scaled(h.SuccessRate, 100), 3) + " %" })
 		}
-		w("| %s | success | %s |\n", s.Name, cells(s, func(r *Run) string { return pct(r.Summary.SuccessRate) }))
-		w("| %s | p50 / p99 / p99.9 (ms) | %s |\n", s.Name, cells(s, func(r *Run) string {
-			l := r.Summary.Latency
-			return fmt.Sprintf("%.2f / %.2f / %.2f", l.P50, l.P99, l.P999)
-		}))
-		if !s.HasTimeline {
-			w("| %s | router CPU ms per 1k req · max RSS | %s |\n", s.Name, cells(s, func(r *Run) string {
-				if r.Router == nil {
-					return "—"
-				}
-				return fmt.Sprintf("%.1f · %.0f MiB", r.Router.CPUPerKReqMs, r.Router.MaxRSSMiB)
-			}))
+		at := ""
+		if s.Capacity {
+			at = " at the first step"
 		}
+		row("p50 (ms)"+at, func(h *Headline) string { return FormatSpread(h.P50Ms, 3) })
+		row("p99 (ms)"+at, func(h *Headline) string { return FormatSpread(h.P99Ms, 3) })
+		row("proxy CPU µs/request"+at, func(h *Headline) string { return FormatSpread(h.RouterCPUUs, 1) })
+		row("generator CPU µs/request"+at, func(h *Headline) string { return FormatSpread(h.GeneratorCPUUs, 1) })
+		row("valid rounds", func(h *Headline) string { return fmt.Sprintf("%d/%d", h.Valid, h.Rounds) })
 		if hasVersions(s) {
-			w("| %s | config change visible to all clients after (max, ms) | %s |\n", s.Name, cells(s, func(r *Run) string {
+			w("| %s | config change visible to all clients after (max, ms, round 1) | %s |\n", s.Name, cells(s, func(r *Run) string {
 				if v, ok := worstVisibility(r); ok {
 					return v
 				}
@@ -128,6 +187,10 @@ func writeSummary(w writer, r *Results) {
 		}
 	}
 	w("\n")
+}
+
+func scaled(sp metrics.Spread, f float64) metrics.Spread {
+	return metrics.Spread{Median: sp.Median * f, Min: sp.Min * f, Max: sp.Max * f, N: sp.N}
 }
 
 func pct(f float64) string { return fmt.Sprintf("%.3f %%", 100*f) }
@@ -143,7 +206,7 @@ func lastSustained(r *Run) *Step {
 }
 
 func hasVersions(s *ScenarioResult) bool {
-	for _, r := range s.Runs {
+	for _, r := range firstRounds(s) {
 		for _, a := range r.Actions {
 			if a.Version != "" {
 				return true
@@ -217,30 +280,50 @@ func writeScenario(w writer, dir string, s *ScenarioResult) error {
 		s.Config, source, orDash(s.AccessLog), orDash(s.Load), pct(s.SLO.MinSuccess), s.SLO.MaxP99Ms, s.Scale)
 	w("**Reading.** %s\n\n", reading(s))
 
-	w("| target | requests | success | no answer | 2xx/s | p50 | p90 | p99 | p99.9 | max (ms) | misrouted | router CPU ms/1k req | router CPU use | max RSS | other load |\n")
-	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, t := range AllTargets {
+		if why := s.NotApplicable(t); why != "" {
+			w("- **%s**: not applicable — %s.\n", t, why)
+		}
+	}
+	w("\n<details><summary>Every round</summary>\n\n")
+	w("| target | round | requests | success | no answer | 2xx/s | p50 | p90 | p99 | p99.9 | max (ms) | late sends | waited for a connection | misrouted | proxy CPU µs/req | proxy CPU use | generator µs/req | max RSS | other load |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range s.Runs {
+		if r.NotApplicable != "" {
+			continue
+		}
 		l := r.Summary.Latency
-		cpu, util, rss := "—", "—", "—"
+		cpu, util, rss, gen := "—", "—", "—", "—"
 		if r.Router != nil {
-			cpu = fmt.Sprintf("%.1f", r.Router.CPUPerKReqMs)
+			cpu = fmt.Sprintf("%.1f", r.Router.CPUPerRequestUs())
 			util = fmt.Sprintf("%.0f %%", 100*r.Router.Utilization)
 			rss = fmt.Sprintf("%.0f MiB", r.Router.MaxRSSMiB)
 		}
-		if s.Capacity {
-			cpu, util = "see steps", "see steps"
+		if r.Generator != nil {
+			gen = fmt.Sprintf("%.1f", r.Generator.CPUPerRequestUs())
 		}
-		w("| %s | %d | %s | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.1f | %d | %s | %s | %s | %.2f cores |\n",
-			r.Target, r.Summary.Requests, pct(r.Summary.SuccessRate), r.Summary.Errors, r.Summary.Throughput,
-			l.P50, l.P90, l.P99, l.P999, l.Max, r.Misrouted, cpu, util, rss, r.OtherLoad)
+		if s.Capacity {
+			cpu, util, gen = "see steps", "see steps", "see steps"
+		}
+		late := pct(r.Summary.LateFraction)
+		if r.Invalid != "" {
+			late += " **invalid**"
+		}
+		w("| %s | %d | %d | %s | %d | %.0f | %.3f | %.3f | %.3f | %.3f | %.1f | %s | %d | %d | %s | %s | %s | %s | %.2f cores |\n",
+			r.Target, r.Round, r.Summary.Requests, pct(r.Summary.SuccessRate), r.Summary.Errors, r.Summary.Throughput,
+			l.P50, l.P90, l.P99, l.P999, l.Max, late, r.Summary.WaitedForConnection, r.Misrouted, cpu, util, gen, rss, r.OtherLoad)
 	}
+	w("\n</details>\n")
 	if s.Capacity {
 		w("\nThis table covers the whole staircase, the steps that failed included; the steps table below is the one to read.\n")
 	}
-	w("\n*Router CPU use* is the router's CPU time over the wall time of the measured load, per core of its budget. *Other load* is CPU used on the machine by processes outside the run while it ran (other users, builds), in cores: above about 0.2 the numbers are disturbed.\n\n")
+	w("\n*Proxy CPU use* is the proxy's CPU time over the wall time of the measured load, per core of its budget. *Late sends* are requests the generator itself sent over 1 ms after their scheduled time (over 1 %% makes a run invalid); *waited for a connection* counts requests that found every connection busy with the target. *Other load* is CPU used on the machine by processes outside the run while it ran, in cores: above about 0.2 the numbers are disturbed. The detail sections below show round 1.\n\n")
 	for _, r := range s.Runs {
 		if r.Error != "" {
-			w("- **%s run error:** %s\n", r.Target, escapePipes(r.Error))
+			w("- **%s round %d error:** %s\n", r.Target, r.Round, escapePipes(r.Error))
+		}
+		if r.Invalid != "" {
+			w("- **%s round %d invalid:** %s\n", r.Target, r.Round, r.Invalid)
 		}
 	}
 	writeCodes(w, s)
@@ -255,7 +338,7 @@ func writeScenario(w writer, dir string, s *ScenarioResult) error {
 // writeCodes shows statuses, transport errors and who served, per target.
 func writeCodes(w writer, s *ScenarioResult) {
 	w("| target | statuses | served by (placement or cell) | failover reasons | top transport errors |\n|---|---|---|---|---|\n")
-	for _, r := range s.Runs {
+	for _, r := range firstRounds(s) {
 		var errs []string
 		for _, e := range r.Summary.TopErrors {
 			errs = append(errs, fmt.Sprintf("%d× %s", e.Count, e.Name))
@@ -266,7 +349,7 @@ func writeCodes(w writer, s *ScenarioResult) {
 	w("\n")
 	var keys []string
 	var shares map[string]float64
-	for _, r := range s.Runs {
+	for _, r := range firstRounds(s) {
 		for k, p := range r.Expected {
 			keys = append(keys, fmt.Sprintf("`%s`→%s", k, p))
 		}
@@ -287,17 +370,17 @@ func writeCodes(w writer, s *ScenarioResult) {
 	}
 	sort.Strings(places)
 	w("Share of answers per placement (expected from the target weights and the routes, before any failover):\n\n| placement | expected |")
-	for _, r := range s.Runs {
+	for _, r := range firstRounds(s) {
 		w(" %s |", r.Target)
 	}
 	w("\n|---|---|")
-	for range s.Runs {
+	for range firstRounds(s) {
 		w("---|")
 	}
 	w("\n")
 	for _, p := range places {
 		w("| %s | %.1f %% |", p, 100*shares[p])
-		for _, r := range s.Runs {
+		for _, r := range firstRounds(s) {
 			n := 0
 			for _, c := range r.Summary.Served {
 				n += c
@@ -330,15 +413,31 @@ func counts(m map[string]int) string {
 }
 
 func writeSteps(w writer, s *ScenarioResult) {
-	w("Steps (each step a fresh open-loop constant-rate attack; a step that is not sustained is repeated once, and the staircase stops when the repeat is not sustained either):\n\n")
-	w("| target | offered (req/s) | sent | 2xx/s | success | p50 | p99 | max (ms) | router CPU ms/1k req | router CPU use | other load | sustained |\n")
-	w("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	w("Capacity per round: the closed-loop probe that placed the steps, the highest sustained step, and what bound the staircase.\n\n")
+	w("| target | round | probe (req/s) | max sustained (req/s) | bound | why |\n|---|---|---|---|---|---|\n")
+	for _, r := range s.Runs {
+		if r.NotApplicable == "" {
+			w("| %s | %d | %.0f | %d | %s | %s |\n", r.Target, r.Round, r.ProbeRPS, r.MaxSustainedRPS, orDash(r.Bound), escapePipes(r.BoundWhy))
+		}
+	}
+	w("\n<details><summary>Every step of every round</summary>\n\n")
+	w("Each step is a fresh open-loop constant-rate attack; a step that is not sustained is repeated once, and the staircase stops when the repeat is not sustained either.\n\n")
+	w("| target | round | offered (req/s) | sent | 2xx/s | success | p50 | p99 | max (ms) | late sends | proxy CPU µs/req | proxy CPU use | throttled (ms) | generator µs/req | cells µs/req | generator side busy | other load | sustained |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range s.Runs {
 		for _, st := range r.Steps {
-			cpu, util := "—", "—"
+			cpu, util, thr := "—", "—", "—"
 			if st.Router != nil {
-				cpu = fmt.Sprintf("%.1f", st.Router.CPUPerKReqMs)
+				cpu = fmt.Sprintf("%.1f", st.Router.CPUPerRequestUs())
 				util = fmt.Sprintf("%.0f %%", 100*st.Router.Utilization)
+				thr = fmt.Sprintf("%.0f", st.Router.ThrottledMs)
+			}
+			gen, cel := "—", "—"
+			if st.Generator != nil {
+				gen = fmt.Sprintf("%.1f", st.Generator.CPUPerRequestUs())
+			}
+			if st.Cells != nil {
+				cel = fmt.Sprintf("%.1f", st.Cells.CPUPerRequestUs())
 			}
 			ok := "yes"
 			if !st.Sustained {
@@ -349,20 +448,12 @@ func writeSteps(w writer, s *ScenarioResult) {
 				rate += " (repeat)"
 			}
 			l := st.Summary.Latency
-			w("| %s | %s | %d | %.0f | %s | %.2f | %.2f | %.1f | %s | %s | %.2f | %s |\n", r.Target, rate, st.Summary.Requests,
-				st.Summary.Throughput, pct(st.Summary.SuccessRate), l.P50, l.P99, l.Max, cpu, util, st.OtherLoad, ok)
+			w("| %s | %d | %s | %d | %.0f | %s | %.3f | %.3f | %.1f | %s | %s | %s | %s | %s | %s | %.0f %% | %.2f | %s |\n", r.Target, r.Round, rate, st.Summary.Requests,
+				st.Summary.Throughput, pct(st.Summary.SuccessRate), l.P50, l.P99, l.Max, pct(st.Summary.LateFraction), cpu, util, thr, gen, cel,
+				100*st.GeneratorSideBusy, st.OtherLoad, ok)
 		}
 	}
-	w("\n")
-	var est []string
-	for _, r := range s.Runs {
-		if v := cpuBoundEstimate(&r); v > 0 {
-			est = append(est, fmt.Sprintf("%s ≈ %.0f req/s", r.Target, v))
-		}
-	}
-	if len(est) > 0 {
-		w("*Extrapolation, not a measurement:* at its last sustained step each router used the CPU per request shown above; if it could use all of its CPU budget at that cost, it would serve %s. Real routers lose efficiency near saturation, so read this as an upper bound that says how much headroom the router had when the generator stopped.\n\n", strings.Join(est, ", "))
-	}
+	w("\n</details>\n\n")
 }
 
 func writeActions(w writer, s *ScenarioResult) {
@@ -370,14 +461,14 @@ func writeActions(w writer, s *ScenarioResult) {
 		return
 	}
 	w("Timeline (offsets from the start of the measured load; for a new version: time until the first response carried it, time after which no response carried another, and responses that still carried an older one after the first new one):\n\n")
-	for _, r := range s.Runs {
+	for _, r := range firstRounds(s) {
 		if r.Summary.OfferedRate > 0 {
 			w("Times are measured on request send times, so their resolution is one request interval: %.1f ms at this rate.\n\n", 1000/r.Summary.OfferedRate)
 			break
 		}
 	}
 	w("| target | at (ms) | action | outcome |\n|---|---|---|---|\n")
-	for _, r := range s.Runs {
+	for _, r := range firstRounds(s) {
 		for _, a := range r.Actions {
 			w("| %s | %.0f | %s %s | %s |\n", r.Target, a.AtMs, a.Kind, escapePipes(a.Detail), escapePipes(outcome(a)))
 		}
@@ -427,14 +518,14 @@ func since(ms float64) string {
 
 func writePhases(w writer, s *ScenarioResult) {
 	any := false
-	for _, r := range s.Runs {
+	for _, r := range firstRounds(s) {
 		any = any || len(r.Phases) > 0
 	}
 	if !any {
 		return
 	}
 	w("Phases (between chaos actions):\n\n| target | phase | from–to (s) | requests | success | no answer | failovers | p99 (ms) |\n|---|---|---|---|---|---|---|---|\n")
-	for _, r := range s.Runs {
+	for _, r := range firstRounds(s) {
 		for _, p := range r.Phases {
 			w("| %s | %s | %.1f–%.1f | %d | %s | %d | %d | %.2f |\n", r.Target, escapePipes(p.Name), p.FromMs/1000, p.ToMs/1000,
 				p.Requests, pct(p.SuccessRate), p.Errors, p.Failovers, p.P99)
@@ -446,7 +537,7 @@ func writePhases(w writer, s *ScenarioResult) {
 func writeCharts(w writer, dir string, s *ScenarioResult) error {
 	charts := []func(string, *ScenarioResult) (string, error){latencyChart, latencyTimeChart}
 	if s.Capacity {
-		charts = append(charts, capacityChart, capacityLatencyChart)
+		charts = append(charts, capacityChart, capacityP50Chart, capacityP99Chart, capacityCPUChart)
 	}
 	if hasPhases(s) || anyFailures(s) {
 		charts = append(charts, successChart)
@@ -467,7 +558,7 @@ func writeCharts(w writer, dir string, s *ScenarioResult) error {
 }
 
 func hasPhases(s *ScenarioResult) bool {
-	for _, r := range s.Runs {
+	for _, r := range firstRounds(s) {
 		if len(r.Phases) > 0 {
 			return true
 		}
@@ -476,7 +567,7 @@ func hasPhases(s *ScenarioResult) bool {
 }
 
 func anyFailures(s *ScenarioResult) bool {
-	for _, r := range s.Runs {
+	for _, r := range firstRounds(s) {
 		if r.Summary.Requests > r.Summary.Successes {
 			return true
 		}

@@ -14,15 +14,47 @@ import (
 	"cellbench/harness/scenario"
 )
 
-// Targets, in the order every table and chart shows them.
+// Targets, in the order every table and chart shows them: the Go router on
+// the standard library's HTTP engine, the Go router on its tuned engine, the
+// Pingora router, nginx as the anchor, and the cells without a proxy.
 const (
 	TargetGo      = "go"
+	TargetGoTuned = "go-tuned"
 	TargetPingora = "pingora"
+	TargetNginx   = "nginx"
 	TargetDirect  = "direct"
 )
 
 // AllTargets is the order of targets in tables and charts.
-var AllTargets = []string{TargetGo, TargetPingora, TargetDirect}
+var AllTargets = []string{TargetGo, TargetGoTuned, TargetPingora, TargetNginx, TargetDirect}
+
+// Routers are the targets that implement the contract.
+var Routers = []string{TargetGo, TargetGoTuned, TargetPingora}
+
+// IsRouter reports whether target implements the contract.
+func IsRouter(target string) bool {
+	for _, r := range Routers {
+		if r == target {
+			return true
+		}
+	}
+	return false
+}
+
+// Bounds of a capacity result: what stopped the staircase.
+const (
+	// BoundRouter: the proxy used its CPU budget while the generator kept
+	// its schedule with CPU to spare.
+	BoundRouter = "router"
+	// BoundGenerator: the generator fell behind its schedule or its CPUs
+	// were saturated; the figure is a floor of the proxy's capacity, never
+	// a verdict. The direct baseline is always generator-bound.
+	BoundGenerator = "generator"
+	// BoundUnclear: the step failed its SLO with neither side saturated.
+	BoundUnclear = "unclear"
+	// BoundNotReached: every step was sustained.
+	BoundNotReached = "not reached"
+)
 
 // Results is everything one compare run measured.
 type Results struct {
@@ -31,6 +63,8 @@ type Results struct {
 	Machine       Machine          `json:"machine"`
 	Budget        Budget           `json:"cpu_budget"`
 	DurationScale float64          `json:"duration_scale"`
+	Rounds        int              `json:"rounds"`
+	Quick         bool             `json:"quick,omitempty"`
 	Scenarios     []ScenarioResult `json:"scenarios"`
 	Parity        []ParityResult   `json:"parity,omitempty"`
 	ParitySkipped bool             `json:"parity_skipped"`
@@ -47,11 +81,16 @@ type Machine struct {
 	GitDirty    bool   `json:"git_dirty"`
 }
 
-// Budget is the CPU split between the router under test and the rest.
+// Budget is the CPU split between the proxy under test and the rest.
 type Budget struct {
 	RouterCPUs    string `json:"router_cpus"`
 	GeneratorCPUs string `json:"generator_cpus"`
 	RouterWorkers int    `json:"router_workers"`
+	// RouterCPUQuota is the CFS quota of every proxy in cores (0: none,
+	// the proxy may use all of RouterCPUs); RouterCores is what the proxy
+	// may use, the divisor of its utilisation.
+	RouterCPUQuota float64 `json:"router_cpu_quota"`
+	RouterCores    float64 `json:"router_cores"`
 }
 
 // ScenarioResult is one scenario against every target.
@@ -68,12 +107,25 @@ type ScenarioResult struct {
 	Scale       float64 `json:"scale"`
 	Capacity    bool    `json:"capacity"`
 	HasTimeline bool    `json:"has_timeline"`
-	Runs        []Run   `json:"runs"`
+	// Runs holds every round of every target, in the order they ran.
+	Runs []Run `json:"runs"`
+	// Headline is each target's figures over the rounds and Verdicts what
+	// they say (computed from Runs; `harness report` recomputes them).
+	Headline []Headline `json:"headline"`
+	Verdicts []Verdict  `json:"verdicts"`
 }
 
 // Run is one scenario against one target.
 type Run struct {
 	Target string `json:"target"`
+	// Round counts from 1; NotApplicable says why the target has no run
+	// in this scenario (nginx has no config reload, control plane or
+	// fallbacks).
+	Round         int    `json:"round"`
+	NotApplicable string `json:"not_applicable,omitempty"`
+	// Invalid says why the run's numbers must not be used for a verdict:
+	// the generator sent more than 1 % of its requests over 1 ms late.
+	Invalid string `json:"invalid,omitempty"`
 	// Error is why the run could not be completed (the numbers are then
 	// partial or absent).
 	Error      string           `json:"error,omitempty"`
@@ -91,11 +143,21 @@ type Run struct {
 	// BootstrapVersion is the config version the router started with.
 	BootstrapVersion string `json:"bootstrap_version,omitempty"`
 	// Steps and MaxSustainedRPS are set for capacity scenarios.
+	// Probe is the closed-loop throughput that placed the steps; Bound
+	// what stopped the staircase (BoundRouter and so on), BoundWhy the
+	// figures behind it.
 	Steps           []Step          `json:"steps,omitempty"`
+	ProbeRPS        float64         `json:"probe_rps,omitempty"`
 	MaxSustainedRPS int             `json:"max_sustained_rps,omitempty"`
+	Bound           string          `json:"bound,omitempty"`
+	BoundWhy        string          `json:"bound_why,omitempty"`
 	Actions         []Action        `json:"actions,omitempty"`
 	Phases          []metrics.Phase `json:"phases,omitempty"`
 	Router          *ProcStats      `json:"router,omitempty"`
+	// Generator is the harness process (the load generator) and Cells the
+	// mock cells, on the generator CPUs.
+	Generator *ProcStats `json:"generator,omitempty"`
+	Cells     *ProcStats `json:"cells,omitempty"`
 	// OtherLoad is CPU used on the machine outside this run while it ran,
 	// in cores: other users' work competing with the measurement.
 	OtherLoad float64 `json:"other_load_cores"`
@@ -113,7 +175,12 @@ type Step struct {
 	// time.
 	Retry     bool       `json:"retry,omitempty"`
 	Router    *ProcStats `json:"router,omitempty"`
-	OtherLoad float64    `json:"other_load_cores"`
+	Generator *ProcStats `json:"generator,omitempty"`
+	Cells     *ProcStats `json:"cells,omitempty"`
+	// GeneratorSideBusy is the generator and the cells' CPU use over the
+	// generator CPUs (1 = saturated).
+	GeneratorSideBusy float64 `json:"generator_side_busy"`
+	OtherLoad         float64 `json:"other_load_cores"`
 }
 
 // Action is what happened to one timeline action and what it caused.
@@ -152,6 +219,16 @@ type ProcStats struct {
 	// Utilization is CPU seconds per wall second over the router's cores.
 	Utilization float64 `json:"utilization"`
 	MaxRSSMiB   float64 `json:"max_rss_mib"`
+	// ThrottledMs is how long the proxy waited on its CPU quota.
+	ThrottledMs float64 `json:"throttled_ms,omitempty"`
+}
+
+// CPUPerRequestUs is CPU microseconds per request.
+func (p *ProcStats) CPUPerRequestUs() float64 {
+	if p == nil {
+		return 0
+	}
+	return p.CPUPerKReqMs
 }
 
 // ParityResult is one parity-suite run.
@@ -167,14 +244,36 @@ type ParityResult struct {
 	DurationS float64  `json:"duration_s"`
 }
 
-// Run returns the scenario's run against target, or nil.
+// Run returns the scenario's first round against target, or nil (also
+// when the target does not apply); the detail tables and charts show it.
 func (s *ScenarioResult) Run(target string) *Run {
 	for i := range s.Runs {
-		if s.Runs[i].Target == target {
+		if s.Runs[i].Target == target && s.Runs[i].NotApplicable == "" {
 			return &s.Runs[i]
 		}
 	}
 	return nil
+}
+
+// Rounds returns every round against target.
+func (s *ScenarioResult) Rounds(target string) []*Run {
+	var out []*Run
+	for i := range s.Runs {
+		if s.Runs[i].Target == target && s.Runs[i].NotApplicable == "" {
+			out = append(out, &s.Runs[i])
+		}
+	}
+	return out
+}
+
+// NotApplicable is why target has no run in the scenario ("" if it has).
+func (s *ScenarioResult) NotApplicable(target string) string {
+	for _, r := range s.Runs {
+		if r.Target == target && r.NotApplicable != "" {
+			return r.NotApplicable
+		}
+	}
+	return ""
 }
 
 // WriteJSON writes results.json into dir.

@@ -41,16 +41,32 @@ type Scenario struct {
 	ControlPlane bool `json:"control_plane,omitempty"`
 	// Targets are the request shapes, sent round-robin by weight.
 	Targets []Target `json:"targets"`
-	// Rate (req/s) and DurationMs describe a steady run; Steps an open-loop
-	// capacity run. Exactly one of the two forms is used.
+	// Rate (req/s) and DurationMs describe a steady open-loop run;
+	// DurationMs without Rate a closed-loop run (engine loadgen, Conns
+	// connections each sending its next request when the last is
+	// answered); Steps a capacity staircase. Exactly one of the forms is
+	// used.
 	Rate       int    `json:"rate,omitempty"`
 	DurationMs int    `json:"duration_ms,omitempty"`
 	Steps      *Steps `json:"steps,omitempty"`
+	// Engine is the load generator: "loadgen" (the default: the harness's
+	// raw HTTP/1.1 generator, harness/loadgen) or "vegeta" (vegeta's
+	// attacker, open loop only). Both measure latency from each request's
+	// scheduled send time. Capacity staircases always use loadgen.
+	Engine string `json:"engine,omitempty"`
+	// Conns is loadgen's connection pool (the most requests in flight);
+	// DefaultConns when unset.
+	Conns int `json:"conns,omitempty"`
 	// FixedTiming keeps DurationMs and the timeline as written whatever
 	// --duration-scale says: a scenario whose phases depend on the routers'
 	// own clocks (health-check intervals, breaker open time) means nothing
 	// when its phases are shorter than those clocks.
 	FixedTiming bool `json:"fixed_timing,omitempty"`
+	// MaxRounds caps --rounds for this scenario (0: no cap). For a
+	// scenario whose figures are event times on the routers' own clocks
+	// (health-check intervals, breaker open time) rather than rates, more
+	// rounds repeat the same clock ticks at the cost of minutes each.
+	MaxRounds int `json:"max_rounds,omitempty"`
 	// Timeline holds the actions to take while the load runs.
 	Timeline []Action `json:"timeline,omitempty"`
 	// SLO is what the one-line reading checks.
@@ -67,13 +83,35 @@ type Target struct {
 	Weight     int               `json:"weight"`
 }
 
-// Steps is an open-loop staircase: each rate for StepMs, a pause of PauseMs
-// between steps, stopping after the first step that breaks the SLO.
+// Steps is an open-loop capacity staircase run by loadgen. A closed-loop
+// probe of ProbeMs with ProbeConns connections first finds the target's
+// saturated throughput X; then come the fixed Rates, then Fractions of X,
+// each for StepMs with PauseMs between, stopping after the first step that
+// is not sustained. Placing the steps relative to each target's own X
+// gives every target the same resolution near its ceiling in the same
+// time.
 type Steps struct {
-	Rates   []int `json:"rates"`
-	StepMs  int   `json:"step_ms"`
-	PauseMs int   `json:"pause_ms"`
+	Rates      []int     `json:"rates,omitempty"`
+	Fractions  []float64 `json:"fractions"`
+	ProbeMs    int       `json:"probe_ms"`
+	ProbeConns int       `json:"probe_conns"`
+	// Conns is the open-loop steps' connection pool.
+	Conns   int `json:"conns"`
+	StepMs  int `json:"step_ms"`
+	PauseMs int `json:"pause_ms"`
 }
+
+// Load engines.
+const (
+	EngineVegeta  = "vegeta"
+	EngineLoadgen = "loadgen"
+)
+
+// ClosedLoop reports whether the scenario is a closed-loop run.
+func (s *Scenario) ClosedLoop() bool { return s.Steps == nil && s.Rate == 0 }
+
+// UsesVegeta reports whether vegeta (not loadgen) generates the load.
+func (s *Scenario) UsesVegeta() bool { return s.Engine == EngineVegeta }
 
 // SLO bounds a run (or each capacity step).
 type SLO struct {
@@ -215,6 +253,9 @@ func (s *Scenario) validate() error {
 	if err := s.validateLoad(); err != nil {
 		return err
 	}
+	if s.MaxRounds < 0 {
+		return errors.New("max_rounds: must not be negative")
+	}
 	if s.SLO.MinSuccess <= 0 || s.SLO.MinSuccess > 1 {
 		return fmt.Errorf("slo.min_success %v: want a fraction in (0, 1]", s.SLO.MinSuccess)
 	}
@@ -239,25 +280,22 @@ const (
 	maxBodyBytes  = 16 << 20
 )
 
+// maxConns bounds loadgen's connection pool.
+const maxConns = 4096
+
 func (s *Scenario) validateLoad() error {
 	if s.Steps == nil {
-		if s.Rate < 1 || s.Rate > maxRate {
-			return fmt.Errorf("rate %d: want 1..%d req/s (or steps)", s.Rate, maxRate)
-		}
-		if s.DurationMs < 100 || s.DurationMs > maxDurationMs {
-			return fmt.Errorf("duration_ms %d: want 100..%d", s.DurationMs, maxDurationMs)
-		}
-		return nil
+		return s.validateSteady()
 	}
-	if s.Rate != 0 || s.DurationMs != 0 {
-		return errors.New("rate/duration_ms and steps are exclusive")
+	if s.Rate != 0 || s.DurationMs != 0 || s.Engine != "" || s.Conns != 0 {
+		return errors.New("steps are exclusive with rate, duration_ms, engine and conns (a staircase always runs on loadgen with steps.conns)")
 	}
 	if len(s.Timeline) > 0 {
 		return errors.New("a steps (capacity) scenario takes no timeline")
 	}
 	st := s.Steps
-	if len(st.Rates) == 0 {
-		return errors.New("steps.rates: at least one rate is required")
+	if len(st.Rates)+len(st.Fractions) == 0 {
+		return errors.New("steps: at least one rate or fraction is required")
 	}
 	for i, r := range st.Rates {
 		if r < 1 || r > maxRate {
@@ -267,13 +305,70 @@ func (s *Scenario) validateLoad() error {
 			return fmt.Errorf("steps.rates[%d]: rates must increase", i)
 		}
 	}
-	if st.StepMs < 100 || st.StepMs*len(st.Rates) > maxDurationMs {
+	for i, f := range st.Fractions {
+		if f <= 0 || f > 4 {
+			return fmt.Errorf("steps.fractions[%d] %v: want a factor in (0, 4] of the probe's throughput", i, f)
+		}
+		if i > 0 && f <= st.Fractions[i-1] {
+			return fmt.Errorf("steps.fractions[%d]: fractions must increase", i)
+		}
+	}
+	if st.ProbeMs < 100 || st.ProbeMs > maxDurationMs {
+		return fmt.Errorf("steps.probe_ms %d: want 100..%d", st.ProbeMs, maxDurationMs)
+	}
+	if st.ProbeConns < 1 || st.ProbeConns > maxConns || st.Conns < 1 || st.Conns > maxConns {
+		return fmt.Errorf("steps.probe_conns %d, steps.conns %d: want 1..%d", st.ProbeConns, st.Conns, maxConns)
+	}
+	n := len(st.Rates) + len(st.Fractions)
+	if st.StepMs < 100 || st.StepMs*n > maxDurationMs {
 		return fmt.Errorf("steps.step_ms %d: want >= 100 and a total under %d ms", st.StepMs, maxDurationMs)
 	}
 	if st.PauseMs < 0 {
 		return errors.New("steps.pause_ms: must not be negative")
 	}
 	return nil
+}
+
+func (s *Scenario) validateSteady() error {
+	if s.DurationMs < 100 || s.DurationMs > maxDurationMs {
+		return fmt.Errorf("duration_ms %d: want 100..%d", s.DurationMs, maxDurationMs)
+	}
+	if s.Rate < 0 || s.Rate > maxRate {
+		return fmt.Errorf("rate %d: want 1..%d req/s (or steps, or no rate for a closed loop)", s.Rate, maxRate)
+	}
+	switch s.Engine {
+	case "", EngineLoadgen:
+		if s.Conns < 0 || s.Conns > maxConns {
+			return fmt.Errorf("conns %d: want 1..%d connections (0: %d)", s.Conns, maxConns, DefaultConns)
+		}
+		if s.Rate == 0 && s.Conns == 0 {
+			return errors.New("a closed-loop run (no rate) needs conns")
+		}
+	case EngineVegeta:
+		if s.Rate == 0 {
+			return errors.New("engine vegeta is open loop: it needs a rate")
+		}
+		if s.Conns != 0 {
+			return errors.New("conns is loadgen's; vegeta sizes its own worker pool")
+		}
+	default:
+		return fmt.Errorf("engine %q: want loadgen or vegeta", s.Engine)
+	}
+	if s.Rate == 0 && len(s.Timeline) > 0 {
+		return errors.New("a closed-loop run takes no timeline (its request times are not a schedule)")
+	}
+	return nil
+}
+
+// DefaultConns is loadgen's pool for a steady open-loop run without conns.
+const DefaultConns = 64
+
+// Connections is the loadgen pool of a steady run.
+func (s *Scenario) Connections() int {
+	if s.Conns == 0 {
+		return DefaultConns
+	}
+	return s.Conns
 }
 
 func (t Target) validate() error {
@@ -356,11 +451,19 @@ func (s *Scenario) Duration(scale float64) time.Duration {
 	if s.FixedTiming {
 		scale = 1
 	}
-	if s.Steps != nil {
-		n := len(s.Steps.Rates)
-		return time.Duration(float64(n*s.Steps.StepMs+(n-1)*s.Steps.PauseMs)*scale) * time.Millisecond
+	if st := s.Steps; st != nil {
+		n := len(st.Rates) + len(st.Fractions)
+		return time.Duration(float64(st.ProbeMs+n*st.StepMs+n*st.PauseMs)*scale) * time.Millisecond
 	}
 	return time.Duration(float64(s.DurationMs)*scale) * time.Millisecond
+}
+
+// Rounds is how many of the requested rounds the scenario runs.
+func (s *Scenario) Rounds(requested int) int {
+	if s.MaxRounds > 0 {
+		return min(requested, s.MaxRounds)
+	}
+	return requested
 }
 
 // Scale is the factor that applies to this scenario's durations.

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"cellbench/harness/metrics"
+	"cellbench/harness/report"
+	"cellbench/harness/scenario"
+)
+
+// crosscheckTolerance is how far the harness's closed-loop figures may be
+// from wrk's before the crosscheck fails.
+const crosscheckTolerance = 0.15
+
+// crossResult is one proxy measured by both tools on the same setup.
+type crossResult struct {
+	Target      string  `json:"target"`
+	Round       int     `json:"round"`
+	HarnessRPS  float64 `json:"harness_rps"`
+	WrkRPS      float64 `json:"wrk_rps"`
+	HarnessP50  float64 `json:"harness_p50_ms"`
+	WrkP50      float64 `json:"wrk_p50_ms"`
+	HarnessErrs int     `json:"harness_errors"`
+	WrkErrs     int     `json:"wrk_errors"`
+	Error       string  `json:"error,omitempty"`
+}
+
+func (c crossResult) agrees() bool {
+	return c.Error == "" && within(c.HarnessRPS, c.WrkRPS) && within(c.HarnessP50, c.WrkP50)
+}
+
+func within(a, b float64) bool {
+	return b > 0 && math.Abs(a-b)/b <= crosscheckTolerance
+}
+
+func crosscheckCmd() *cobra.Command {
+	var o options
+	var file string
+	var conns int
+	var seconds float64
+	cmd := &cobra.Command{
+		Use:   "crosscheck",
+		Short: "Measure every proxy closed loop with the harness's generator and with wrk on the same setup and budget; fail when they differ by more than 15 %",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			wrk, err := exec.LookPath("wrk")
+			if err != nil {
+				return fmt.Errorf("wrk is needed (apt-get install wrk): %w", err)
+			}
+			e, out, err := o.prepare()
+			if err != nil {
+				return err
+			}
+			defer removeQuota()
+			sc, err := scenario.Load(abs(e.root, file), e.root)
+			if err != nil {
+				return err
+			}
+			targets, err := parseTargets(o.targets)
+			if err != nil {
+				return err
+			}
+			d := time.Duration(seconds * float64(time.Second))
+			var results []crossResult
+			for round := 1; round <= e.rounds; round++ {
+				for _, t := range targets {
+					if t == report.TargetDirect {
+						continue // wrk sends to one address; direct spreads over the cells
+					}
+					if why := e.notApplicable(sc, t); why != "" {
+						e.log("crosscheck %s: not applicable: %s", t, why)
+						continue
+					}
+					dir := filepath.Join(out, "crosscheck", fmt.Sprintf("%s-%d", t, round))
+					r := crosscheckOne(cmd.Context(), e, sc, t, dir, wrk, conns, d)
+					r.Round = round
+					e.log("crosscheck %s round %d: harness %.0f req/s p50 %.3f ms, wrk %.0f req/s p50 %.3f ms %s",
+						t, round, r.HarnessRPS, r.HarnessP50, r.WrkRPS, r.WrkP50, r.Error)
+					results = append(results, r)
+				}
+			}
+			b, _ := json.MarshalIndent(results, "", "  ")
+			if err := os.WriteFile(filepath.Join(out, "crosscheck.json"), append(b, '\n'), 0o644); err != nil {
+				return err
+			}
+			return printCrosscheck(results, conns, d, e)
+		},
+	}
+	o.register(cmd)
+	cmd.Flags().StringVar(&file, "scenario", "scenarios/capacity.json", "scenario whose config and request shapes are used")
+	cmd.Flags().IntVar(&conns, "conns", 64, "connections of both tools")
+	cmd.Flags().Float64Var(&seconds, "seconds", 5, "measured seconds per tool and target")
+	return cmd
+}
+
+// crosscheckOne starts the target as a capacity run would, warms it up,
+// then measures it closed loop with loadgen and with wrk, one after the
+// other, on the same connections count and duration.
+func crosscheckOne(ctx context.Context, e *env, sc *scenario.Scenario, target, dir, wrk string, conns int, d time.Duration) crossResult {
+	res := crossResult{Target: target}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	setup, err := start(ctx, e, sc, target, dir)
+	if setup != nil {
+		defer setup.stop()
+	}
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	l := newLoad(sc.Targets, func(int) string { return setup.routerAddr })
+	defer l.close()
+	l.closedLoop(conns, warmup, time.Now())
+
+	recs := l.closedLoop(conns, d, time.Now())
+	sum := metrics.Summarize(recs, d)
+	res.HarnessRPS, res.HarnessP50, res.HarnessErrs = sum.Throughput, sum.Latency.P50, sum.Requests-sum.Successes
+
+	script := filepath.Join(dir, "crosscheck.lua")
+	if err := os.WriteFile(script, []byte(wrkScript(sc.Targets)), 0o644); err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	secs := strconv.Itoa(max(1, int(math.Round(d.Seconds()))))
+	cmd := exec.CommandContext(ctx, wrk, "-t1", "-c"+strconv.Itoa(conns), "-d"+secs+"s", "--timeout", "10s",
+		"-s", script, "http://"+setup.routerAddr)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		res.Error = fmt.Sprintf("wrk: %v: %s", err, lastLines(string(out), 5))
+		return res
+	}
+	w, err := parseWrkDone(string(out))
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	res.WrkRPS, res.WrkP50, res.WrkErrs = w.rps(), w.P50Us/1000, w.Errors
+	return res
+}
+
+// wrkScript sends the scenario's request shapes round-robin by weight, as
+// the harness does, and prints wrk's own figures as one JSON line at the
+// end (wrk's latency histogram has microsecond buckets).
+func wrkScript(targets []scenario.Target) string {
+	var b strings.Builder
+	b.WriteString("local reqs = {}\nfunction init(args)\n")
+	for _, t := range targets {
+		body := "nil"
+		if t.BodyBytes > 0 {
+			body = fmt.Sprintf("string.rep(\"x\", %d)", t.BodyBytes)
+		}
+		var h strings.Builder
+		fmt.Fprintf(&h, "[\"X-Routing-Key\"] = %q", t.RoutingKey)
+		for _, k := range sortedKeys(t.Headers) {
+			fmt.Fprintf(&h, ", [%q] = %q", k, t.Headers[k])
+		}
+		for w := 0; w < t.Weight; w++ {
+			fmt.Fprintf(&b, "  reqs[#reqs + 1] = wrk.format(%q, %q, {%s}, %s)\n", t.Method, t.Path, h.String(), body)
+		}
+	}
+	b.WriteString(`end
+local i = 0
+function request()
+  i = i % #reqs + 1
+  return reqs[i]
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("CROSSCHECK {\"requests\":%d,\"duration_us\":%d,\"p50_us\":%d,\"errors\":%d}\n",
+    summary.requests, summary.duration, latency:percentile(50), e.connect + e.read + e.write + e.status + e.timeout))
+end
+`)
+	return b.String()
+}
+
+type wrkDone struct {
+	Requests   int   `json:"requests"`
+	DurationUs int64 `json:"duration_us"`
+	P50Us      float64
+	RawP50     int `json:"p50_us"`
+	Errors     int `json:"errors"`
+}
+
+func (w wrkDone) rps() float64 {
+	if w.DurationUs <= 0 {
+		return 0
+	}
+	return float64(w.Requests-w.Errors) / (float64(w.DurationUs) / 1e6)
+}
+
+func parseWrkDone(out string) (wrkDone, error) {
+	for _, line := range strings.Split(out, "\n") {
+		if j, ok := strings.CutPrefix(line, "CROSSCHECK "); ok {
+			var w wrkDone
+			if err := json.Unmarshal([]byte(j), &w); err != nil {
+				return w, fmt.Errorf("wrk done(): %w", err)
+			}
+			w.P50Us = float64(w.RawP50)
+			return w, nil
+		}
+	}
+	return wrkDone{}, fmt.Errorf("wrk printed no CROSSCHECK line: %s", lastLines(out, 5))
+}
+
+func printCrosscheck(results []crossResult, conns int, d time.Duration, e *env) error {
+	fmt.Printf("\nclosed loop, %d connections, %s per tool, proxy on CPU(s) %s with quota %s, generators on CPU(s) %s\n\n",
+		conns, d, e.routerCPUs, quotaText(e), e.generatorCPUs)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "target\tround\tharness req/s\twrk req/s\tdiff\tharness p50 ms\twrk p50 ms\tdiff\tagree (15 %)")
+	bad := 0
+	for _, r := range results {
+		agree := "yes"
+		if !r.agrees() {
+			agree = "NO"
+			bad++
+		}
+		if r.Error != "" {
+			agree = "ERROR " + firstLineOf(r.Error)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%+.1f %%\t%.3f\t%.3f\t%+.1f %%\t%s\n", r.Target, r.Round, r.HarnessRPS, r.WrkRPS,
+			relDiff(r.HarnessRPS, r.WrkRPS), r.HarnessP50, r.WrkP50, relDiff(r.HarnessP50, r.WrkP50), agree)
+	}
+	tw.Flush()
+	if bad > 0 {
+		return fmt.Errorf("crosscheck: %d of %d measurements differ from wrk by more than %.0f %%", bad, len(results), 100*crosscheckTolerance)
+	}
+	fmt.Println("\nevery figure within 15 % of wrk's")
+	return nil
+}
+
+func relDiff(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return 100 * (a - b) / b
+}
+
+func firstLineOf(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}

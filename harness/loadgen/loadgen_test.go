@@ -1,0 +1,246 @@
+package loadgen
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func cellServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Routed-To", "eu1")
+		w.Header().Set("X-Config-Version", "v7")
+		switch r.URL.Path {
+		case "/chunked":
+			w.Write([]byte("part one,"))
+			w.(http.Flusher).Flush()
+			w.Write([]byte("part two"))
+		case "/close":
+			w.Header().Set("Connection", "close")
+			w.Write([]byte("bye"))
+		case "/teapot":
+			w.WriteHeader(http.StatusTeapot)
+		default:
+			io.Copy(io.Discard, r.Body)
+			w.Write([]byte("ok"))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func requestsFor(addr string, paths ...string) []Request {
+	var out []Request
+	for i, p := range paths {
+		out = append(out, Request{Addr: addr, Target: i,
+			Wire: Encode("GET", addr, p, [][2]string{{"X-Routing-Key", "acme"}}, nil)})
+	}
+	return out
+}
+
+func TestOpenLoopSendsEveryRequestOnSchedule(t *testing.T) {
+	srv := cellServer(t)
+	addr := srv.Listener.Addr().String()
+	res, err := Attack(Plan{Requests: requestsFor(addr, "/a", "/chunked", "/close", "/teapot"),
+		Rate: 2000, Duration: 500 * time.Millisecond, Conns: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1000 {
+		t.Fatalf("%d results, want 1000 (2000/s for 500 ms)", len(res))
+	}
+	for i, r := range res {
+		if r.Due != time.Duration(i)*500*time.Microsecond {
+			t.Fatalf("result %d due at %v, want %v", i, r.Due, time.Duration(i)*500*time.Microsecond)
+		}
+		if r.Err != "" {
+			t.Fatalf("result %d: %s", i, r.Err)
+		}
+		want := uint16(200)
+		if r.Target == 3 {
+			want = 418
+		}
+		if r.Code != want || r.Target != i%4 || r.Served != "eu1" || r.Version != "v7" {
+			t.Fatalf("result %d: %+v", i, r)
+		}
+		if r.Sent < r.Due || r.Done < r.Sent || r.Latency() <= 0 {
+			t.Fatalf("result %d: times out of order: %+v", i, r)
+		}
+	}
+}
+
+func TestClosedLoopKeepsConnectionsBusy(t *testing.T) {
+	srv := cellServer(t)
+	addr := srv.Listener.Addr().String()
+	res, err := Attack(Plan{Requests: requestsFor(addr, "/a"), Duration: 200 * time.Millisecond, Conns: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) < 10 {
+		t.Fatalf("only %d requests in 200 ms of closed loop", len(res))
+	}
+	for i, r := range res {
+		if r.Code != 200 || (i > 0 && r.Due < res[i-1].Due) || r.Due != r.Sent {
+			t.Fatalf("result %d: %+v", i, r)
+		}
+	}
+}
+
+// A server that closes every keep-alive connection after one response:
+// the next request on it fails before any byte, and is retried once on a
+// new connection instead of counting as an error.
+func TestStaleKeepAliveConnectionIsRetried(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}()
+		}
+	}()
+	addr := l.Addr().String()
+	res, err := Attack(Plan{Requests: requestsFor(addr, "/a"), Rate: 100, Duration: 100 * time.Millisecond, Conns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Code != 200 {
+			t.Fatalf("request %d: %+v", i, r)
+		}
+	}
+	if int(accepted.Load()) < len(res) {
+		t.Fatalf("%d connections for %d requests: the server closed each one", accepted.Load(), len(res))
+	}
+}
+
+func TestTransportErrorsAreResults(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens: every connect is refused
+	res, err := Attack(Plan{Requests: requestsFor(addr, "/a"), Rate: 100, Duration: 50 * time.Millisecond, Conns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Code != 0 || !strings.Contains(r.Err, "refused") {
+			t.Fatalf("want connection refused, got %+v", r)
+		}
+	}
+}
+
+func TestMalformedResponsesAreErrors(t *testing.T) {
+	for name, answer := range map[string]string{
+		"bad status line":    "HTTX/1.1 200 OK\r\n\r\n",
+		"bad content-length": "HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\n",
+		"bad chunk size":     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+		"short body":         "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+	} {
+		t.Run(name, func(t *testing.T) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			go func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer c.Close()
+						http.ReadRequest(bufio.NewReader(c))
+						io.WriteString(c, answer)
+					}()
+				}
+			}()
+			res, _ := Attack(Plan{Requests: requestsFor(l.Addr().String(), "/"), Rate: 50, Duration: 40 * time.Millisecond,
+				Conns: 1, Timeout: time.Second})
+			for _, r := range res {
+				if r.Err == "" {
+					t.Fatalf("%q accepted: %+v", answer, r)
+				}
+			}
+		})
+	}
+}
+
+// A generator starved of CPU sends late, and says so in GeneratorLag: one
+// P, and a goroutine that never blocks, so the pacer and the connection
+// workers get the processor only when the scheduler preempts the hog.
+func TestStarvedGeneratorReportsLateSends(t *testing.T) {
+	srv := cellServer(t)
+	addr := srv.Listener.Addr().String()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				for i := 0; i < 1e6; i++ {
+				}
+			}
+		}
+	}()
+	res, err := Attack(Plan{Requests: requestsFor(addr, "/a"), Rate: 2000, Duration: 300 * time.Millisecond, Conns: 8})
+	close(stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := 0
+	for _, r := range res {
+		if r.GeneratorLag > time.Millisecond {
+			late++
+		}
+	}
+	if late*100 <= len(res) {
+		t.Fatalf("%d of %d sends more than 1 ms late under starvation; want over 1 %%", late, len(res))
+	}
+}
+
+func TestEncode(t *testing.T) {
+	got := string(Encode("POST", "h:1", "/p?q=1", [][2]string{{"X-Routing-Key", "acme"}}, []byte("abc")))
+	want := "POST /p?q=1 HTTP/1.1\r\nHost: h:1\r\nX-Routing-Key: acme\r\nContent-Length: 3\r\n\r\nabc"
+	if got != want {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+	if _, err := http.ReadRequest(bufio.NewReader(strings.NewReader(got))); err != nil {
+		t.Fatalf("net/http does not read it: %v", err)
+	}
+}
+
+func TestPlanValidation(t *testing.T) {
+	for _, p := range []Plan{{}, {Requests: requestsFor("x:1", "/"), Duration: time.Second}, {Requests: requestsFor("x:1", "/"), Conns: 1}} {
+		if _, err := Attack(p); err == nil {
+			t.Fatalf("plan %+v accepted", p)
+		}
+	}
+}
