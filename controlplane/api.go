@@ -29,7 +29,7 @@ func (s *server) routes() http.Handler {
 }
 
 // requireToken enforces "Authorization: Bearer <token>" when the control
-// plane was started with --token. Both sides are hashed before the
+// plane was started with a token. Both sides are hashed before the
 // constant-time compare so that neither the content nor the length of the
 // token leaks through timing.
 func (s *server) requireToken(next http.HandlerFunc) http.HandlerFunc {

@@ -3,7 +3,11 @@
 // PUT /config) and pushes every valid change as a full snapshot to each
 // connected router over a WebSocket, tracking who applied what in /status.
 //
-//	controlplane --config PATH [--listen 127.0.0.1:8081] [--token T]
+//	controlplane --config PATH [--listen 127.0.0.1:8081] [--token-file PATH]
+//
+// The bearer token comes from --token or --token-file (not both), else from
+// CELLBENCH_CP_TOKEN; prefer the file or the variable, as a flag shows in
+// ps. No token means no authentication.
 package main
 
 import (
@@ -18,6 +22,7 @@ import (
 	"time"
 
 	"cellbench/config"
+	"cellbench/controlplane/protocol"
 )
 
 func main() {
@@ -35,7 +40,8 @@ func run(args []string) int {
 	flags := flag.NewFlagSet("controlplane", flag.ContinueOnError)
 	configPath := flags.String("config", "", "config document to serve and watch (required)")
 	listen := flags.String("listen", "127.0.0.1:8081", "address for the WebSocket and HTTP API")
-	token := flags.String("token", "", "bearer token required by /connect and PUT /config (empty: none)")
+	tokenFlag := flags.String("token", "", "bearer token required by /connect and PUT /config (visible in ps: prefer --token-file or "+protocol.TokenEnv+")")
+	tokenFile := flags.String("token-file", "", "file holding the bearer token (trailing newline ignored)")
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -43,12 +49,17 @@ func run(args []string) int {
 		return exitInvalidConfig // the flag package has printed the problem and the usage
 	}
 	log := newLogger()
+	token, err := protocol.ResolveToken(*tokenFlag, *tokenFile)
+	if err != nil {
+		log.Error("token_rejected", "error", err.Error())
+		return exitInvalidConfig
+	}
 	if *configPath == "" {
 		log.Error("config_rejected", "source", sourceStartup, "error", "--config is required")
 		return exitInvalidConfig
 	}
 
-	srv, err := newServer(log, *configPath, *token, defaultTiming())
+	srv, err := newServer(log, *configPath, token, defaultTiming())
 	if err != nil {
 		log.Error("config_rejected", "source", sourceStartup, "path", *configPath, "code", config.CodeOf(err), "error", err.Error())
 		return exitInvalidConfig
@@ -60,7 +71,7 @@ func run(args []string) int {
 		log.Error("listen_failed", "addr", *listen, "error", err.Error())
 		return exitFailure
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "token_required", *token != "")
+	log.Info("listening", "addr", ln.Addr().String(), "token_required", token != "")
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -21,6 +21,7 @@ import (
 
 	"cellbench/config"
 	"cellbench/controlplane/client"
+	"cellbench/controlplane/protocol"
 	"cellbench/go-router/proxy"
 )
 
@@ -42,7 +43,7 @@ type options struct {
 	listen            string
 	admin             string
 	controlPlane      string
-	controlPlaneToken string
+	controlPlaneToken string // resolved from the flag, the file or the environment
 	nodeID            string
 	accessLog         string
 	workers           int
@@ -58,7 +59,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "proxy listen address")
 	fs.StringVar(&o.admin, "admin", "127.0.0.1:9901", "admin listen address")
 	fs.StringVar(&o.controlPlane, "control-plane", "", "control plane WebSocket URL, e.g. ws://127.0.0.1:8081/connect")
-	fs.StringVar(&o.controlPlaneToken, "control-plane-token", "", "bearer token for the control plane")
+	fs.StringVar(&o.controlPlaneToken, "control-plane-token", "", "bearer token for the control plane (visible in ps: prefer --control-plane-token-file or "+protocol.TokenEnv+")")
+	tokenFile := fs.String("control-plane-token-file", "", "file holding the control-plane bearer token (trailing newline ignored)")
 	fs.StringVar(&o.nodeID, "node-id", "", "node id sent to the control plane (default <hostname>-<pid>)")
 	fs.StringVar(&o.accessLog, "access-log", "stdout", "access log: stdout, off, or a file path")
 	fs.IntVar(&o.workers, "workers", 0, "OS threads running Go code (GOMAXPROCS); 0 = all cores")
@@ -77,6 +79,9 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("--workers and --drain-timeout-ms must not be negative")
 	}
 	var err error
+	if o.controlPlaneToken, err = protocol.ResolveToken(o.controlPlaneToken, *tokenFile); err != nil {
+		return o, err
+	}
 	o.engine, err = proxy.ParseEngine(*engine)
 	return o, err
 }

@@ -73,6 +73,25 @@ func TestCommandLine(t *testing.T) {
 		}
 	})
 
+	t.Run("a control-plane token both by flag and by file, or an empty token file, exits 2", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "ok.json")
+		writeConfig(t, path, configDoc("x", "a", nil, doc{"a": placement("shared", "http://127.0.0.1:1", nil)}))
+		tokenFile, emptyFile := filepath.Join(dir, "token"), filepath.Join(dir, "empty")
+		if err := os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(emptyFile, []byte("\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if stderr := exits2(t, "--config", path, "--control-plane-token", "s3cret", "--control-plane-token-file", tokenFile); !strings.Contains(stderr, "not both") {
+			t.Errorf("stderr does not say why:\n%s", stderr)
+		}
+		if stderr := exits2(t, "--config", path, "--control-plane-token-file", emptyFile); !strings.Contains(stderr, "empty") {
+			t.Errorf("stderr does not say the file is empty:\n%s", stderr)
+		}
+	})
+
 	t.Run("a listen address in use fails at once", func(t *testing.T) {
 		busy, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

@@ -56,11 +56,18 @@ type proc struct {
 
 func startProc(t *testing.T, binary string, stdout io.Writer, args ...string) *proc {
 	t.Helper()
+	return startProcEnv(t, binary, nil, stdout, args...)
+}
+
+// startProcEnv is startProc with env added to the test's environment.
+func startProcEnv(t *testing.T, binary string, env []string, stdout io.Writer, args ...string) *proc {
+	t.Helper()
 	p := &proc{name: filepath.Base(binary), stderr: &testkit.Buffer{}, exited: make(chan struct{})}
 	if !filepath.IsAbs(binary) {
 		binary = filepath.Join(binDir, binary)
 	}
 	p.cmd = exec.Command(binary, args...)
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.stderr
 	p.cmd.Stdout = stdout
 	if err := p.cmd.Start(); err != nil {
@@ -181,11 +188,11 @@ type controlPlane struct {
 
 func startControlPlane(t *testing.T, addr, path, token string) *controlPlane {
 	t.Helper()
+	// The token goes the preferred way, out of ps: the environment here,
+	// a file for the routers.
+	env := []string{protocol.TokenEnv + "=" + token}
 	args := []string{"--config", path, "--listen", addr}
-	if token != "" {
-		args = append(args, "--token", token)
-	}
-	cp := &controlPlane{proc: startProc(t, "controlplane", nil, args...), path: path, token: token}
+	cp := &controlPlane{proc: startProcEnv(t, "controlplane", env, nil, args...), path: path, token: token}
 	// The bound address comes from the "listening" event, so that a
 	// first start can use port 0 and never race other tests for a port.
 	waitFor(t, 10*time.Second, "control plane listening event", func() bool {
@@ -287,9 +294,11 @@ func startRouter(t *testing.T, kind, bootstrap, controlPlaneURL, token, nodeID s
 	args := []string{"--config", bootstrap, "--listen", r.listen, "--admin", r.admin,
 		"--control-plane", controlPlaneURL, "--node-id", nodeID, "--access-log", "off"}
 	if token != "" {
-		args = append(args, "--control-plane-token", token)
+		args = append(args, "--control-plane-token-file", writeFile(t, t.TempDir(), "token", []byte(token+"\n")))
 	}
-	r.proc = startProc(t, routerBinary(t, kind), nil, args...)
+	// An empty CELLBENCH_CP_TOKEN: the router must not pick up one of the
+	// environment the tests run in.
+	r.proc = startProcEnv(t, routerBinary(t, kind), []string{protocol.TokenEnv + "="}, nil, args...)
 	waitFor(t, 20*time.Second, kind+" router admin /healthz", func() bool { return httpOK("http://" + r.admin + "/healthz") })
 	return r
 }

@@ -9,6 +9,7 @@
 //! Events: `cp_connected` and `cp_disconnected` are logged here;
 //! `config_applied` / `config_rejected` belong to the sink.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -50,6 +51,57 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// again from the shortest backoff: a control plane that accepts and then
 /// drops us at once should not be hammered.
 const STABLE_AFTER: Duration = Duration::from_secs(10);
+
+/// The environment variable the control plane and both routers read the
+/// bearer token from when no flag gives one (Go: `protocol.TokenEnv`). It, or
+/// a token file, is the preferred way: a flag value shows in `ps`.
+pub const TOKEN_ENV: &str = "CELLBENCH_CP_TOKEN";
+
+/// Why no bearer token could be chosen.
+#[derive(Debug)]
+pub enum TokenError {
+    FlagAndFile,
+    UnreadableFile(PathBuf, std::io::Error),
+    EmptyFile(PathBuf),
+}
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenError::FlagAndFile => write!(f, "give the token by flag or by file, not both"),
+            TokenError::UnreadableFile(path, e) => write!(f, "token file {}: {e}", path.display()),
+            TokenError::EmptyFile(path) => write!(f, "token file {} is empty", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+/// The bearer token, as Go's `protocol.ResolveToken`: the flag value, else
+/// the file's contents without trailing CR/LF (as editors and `echo` leave
+/// them), else `env` (the value of [`TOKEN_ENV`]); empty means none. A flag
+/// with a file is refused, and so is an empty file: it would silently turn
+/// authentication off.
+pub fn resolve_token(
+    flag: Option<String>,
+    file: Option<&Path>,
+    env: Option<String>,
+) -> Result<Option<String>, TokenError> {
+    let flag = flag.filter(|t| !t.is_empty());
+    match (flag, file) {
+        (Some(_), Some(_)) => Err(TokenError::FlagAndFile),
+        (Some(token), None) => Ok(Some(token)),
+        (None, Some(path)) => {
+            let raw = std::fs::read_to_string(path)
+                .map_err(|e| TokenError::UnreadableFile(path.to_owned(), e))?;
+            match raw.trim_end_matches(['\r', '\n']) {
+                "" => Err(TokenError::EmptyFile(path.to_owned())),
+                token => Ok(Some(token.to_owned())),
+            }
+        }
+        (None, None) => Ok(env.filter(|t| !t.is_empty())),
+    }
+}
 
 /// Where and who to connect as.
 #[derive(Debug, Clone)]
@@ -415,6 +467,48 @@ impl Backoff {
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    #[test]
+    fn token_from_flag_file_or_environment() {
+        let dir = std::env::temp_dir().join(format!("cellbench-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
+        std::fs::write(&file, "s3cret\r\n").unwrap();
+        let empty = dir.join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let env = || Some("from-env".to_owned());
+        let flag = || Some("f".to_owned());
+
+        assert_eq!(
+            resolve_token(flag(), None, env()).unwrap().as_deref(),
+            Some("f")
+        );
+        assert_eq!(
+            resolve_token(None, Some(&file), env()).unwrap().as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(
+            resolve_token(None, None, env()).unwrap().as_deref(),
+            Some("from-env")
+        );
+        assert_eq!(
+            resolve_token(Some(String::new()), None, Some(String::new())).unwrap(),
+            None
+        );
+        assert!(matches!(
+            resolve_token(flag(), Some(&file), None),
+            Err(TokenError::FlagAndFile)
+        ));
+        assert!(matches!(
+            resolve_token(None, Some(&empty), env()),
+            Err(TokenError::EmptyFile(_))
+        ));
+        assert!(matches!(
+            resolve_token(None, Some(&dir.join("absent")), env()),
+            Err(TokenError::UnreadableFile(..))
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     use serde_json::Value;
     use tokio::io::AsyncWriteExt;

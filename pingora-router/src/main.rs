@@ -57,9 +57,13 @@ struct Flags {
     /// Control plane WebSocket URL, e.g. ws://127.0.0.1:8081/connect.
     #[arg(long = "control-plane")]
     control_plane: Option<String>,
-    /// Bearer token for the control plane.
+    /// Bearer token for the control plane (visible in ps: prefer
+    /// --control-plane-token-file or CELLBENCH_CP_TOKEN).
     #[arg(long = "control-plane-token")]
     control_plane_token: Option<String>,
+    /// File holding the control-plane bearer token (trailing newline ignored).
+    #[arg(long = "control-plane-token-file")]
+    control_plane_token_file: Option<PathBuf>,
     /// Node id announced to the control plane (default: the host name and pid).
     #[arg(long = "node-id")]
     node_id: Option<String>,
@@ -110,6 +114,18 @@ fn main() {
         eprintln!("config_missing: --config is required");
         std::process::exit(EXIT_CONFIG);
     };
+    // A bad token source is a flag error: exit 2, as in Go.
+    let token = match control_plane::resolve_token(
+        flags.control_plane_token.clone(),
+        flags.control_plane_token_file.as_deref(),
+        std::env::var(control_plane::TOKEN_ENV).ok(),
+    ) {
+        Ok(token) => token,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(EXIT_CONFIG);
+        }
+    };
     let doc = match std::fs::read(&config_path) {
         Ok(doc) => doc,
         Err(e) => {
@@ -153,7 +169,7 @@ fn main() {
         }
     }
 
-    let control_plane = match start_config_source(&flags, &control, &store, &doc) {
+    let control_plane = match start_config_source(&flags, token, &control, &store, &doc) {
         Ok(client) => client,
         Err(e) => {
             eprintln!("cannot start the config source: {e}");
@@ -243,6 +259,7 @@ fn server_conf(threads: usize, drain: Duration) -> ServerConf {
 /// accepts, so it never takes its default, fatal action.
 fn start_config_source(
     flags: &Flags,
+    token: Option<String>,
     control: &tokio::runtime::Runtime,
     store: &Arc<SnapshotStore>,
     bootstrap: &[u8],
@@ -252,11 +269,7 @@ fn start_config_source(
         Some(url) => {
             config_source::spawn_hangup_ignorer(control.handle())?;
             let node_id = flags.node_id.clone().unwrap_or_default();
-            let options = control_plane::Options::new(
-                url.clone(),
-                flags.control_plane_token.clone(),
-                node_id,
-            );
+            let options = control_plane::Options::new(url.clone(), token, node_id);
             Ok(Some(control_plane::spawn(control.handle(), options, sink)))
         }
         None => {
