@@ -7,15 +7,17 @@ BIN       := bin
 PINGORA_DEBUG   := target/debug/pingora-router
 PINGORA_RELEASE := target/release/pingora-router
 
-.PHONY: test compare build build-go build-pingora pingora-debug vet go-test parity-go-stdlib fuzz cargo-test parity-pingora bench latency clean
+.PHONY: test compare compare-quick crosscheck build build-go build-pingora pingora-debug vet go-test parity-go-stdlib fuzz cargo-test parity-pingora bench latency clean
 
 ## test: every check — go vet, cargo test (which also builds the debug
 ## Pingora router), Go tests under -race (the parity suite runs against the Go
 ## router's default tuned engine there, the control-plane end-to-end tests
 ## against both routers), the parity suite against the Go router's stdlib
-## engine, a bounded run of every Go fuzz target, then the parity suite
-## against the Pingora router.
-test: vet cargo-test pingora-debug go-test parity-go-stdlib fuzz parity-pingora
+## engine, a bounded run of every Go fuzz target, the parity suite against
+## the Pingora router, then a quick `harness compare` (release builds, every
+## scenario and target once at a fraction of its duration: every report
+## section is produced; its figures are not verdicts).
+test: vet cargo-test pingora-debug go-test parity-go-stdlib fuzz parity-pingora compare-quick
 
 vet:
 	$(GO) vet ./...
@@ -56,6 +58,15 @@ parity-pingora: pingora-debug
 compare: build
 	$(GO) run ./harness compare
 
+## compare-quick: the whole pipeline in a few minutes (docs/measurement.md).
+compare-quick: build
+	$(GO) run ./harness compare --quick --skip-build --out reports/quick
+
+## crosscheck: every proxy closed loop, the harness's generator beside wrk
+## (apt-get install wrk), on the same budget; fails beyond 15 %.
+crosscheck: build
+	$(GO) run ./harness crosscheck --skip-build
+
 build: build-go build-pingora
 
 build-go:
@@ -63,17 +74,15 @@ build-go:
 	$(GO) build -o $(BIN)/go-router ./go-router
 	$(GO) build -o $(BIN)/controlplane ./controlplane
 	$(GO) build -o $(BIN)/mockbackends ./mockbackends
+	$(GO) build -o $(BIN)/floorproxy ./go-router/bench/floorproxy
 
 build-pingora:
-	$(CARGO) build --release --locked -p pingora-router
+	$(CARGO) build --release --locked -p pingora-router --bin pingora-router --example floor
 
-## latency: added latency of both routers beside nginx at one request in
-## flight, back to back and at 2 ms spacing (needs nginx and taskset; see
-## go-router/README.md).
+## latency: added latency of every proxy beside nginx and direct at one
+## request in flight, back to back and at 2 ms spacing, in 8 rounds.
 latency: build
-	$(GO) build -o $(BIN)/floorproxy ./go-router/bench/floorproxy
-	$(GO) run ./go-router/bench/latency --router $(BIN)/go-router,target/release/pingora-router --mock $(BIN)/mockbackends --bare $(BIN)/floorproxy --rounds 30
-	$(GO) run ./go-router/bench/latency --router $(BIN)/go-router,target/release/pingora-router --mock $(BIN)/mockbackends --bare $(BIN)/floorproxy --rounds 15 --requests 500 --gap 2ms
+	$(GO) run ./harness compare --skip-build --skip-parity --only one_in_flight,one_in_flight_spaced --rounds 8
 
 ## bench: micro-benchmarks of both routers' hot paths and the mock cells.
 bench:

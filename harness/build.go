@@ -17,7 +17,8 @@ func build(e *env, allCPUs string) error {
 		{"go", "build", "-o", e.goRouter, "./go-router"},
 		{"go", "build", "-o", e.controlplane, "./controlplane"},
 		{"go", "build", "-o", e.mockbackends, "./mockbackends"},
-		{"cargo", "build", "--release", "--locked", "-p", "pingora-router"},
+		{"go", "build", "-o", e.goFloor, "./go-router/bench/floorproxy"},
+		{"cargo", "build", "--release", "--locked", "-p", "pingora-router", "--bin", "pingora-router", "--example", "floor"},
 	}
 	for _, s := range steps {
 		e.log("build: %v", s)

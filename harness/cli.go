@@ -111,6 +111,8 @@ func (o *options) prepare() (*env, string, error) {
 		pingora:       abs(root, o.pingora),
 		mockbackends:  abs(root, o.mockbackends),
 		controlplane:  abs(root, o.controlplane),
+		goFloor:       abs(root, "bin/floorproxy"),
+		pingoraFloor:  abs(root, "target/release/examples/floor"),
 		routerCPUs:    routerSet.String(),
 		generatorCPUs: genSet.String(),
 		allCPUs:       online.String(),
@@ -132,7 +134,7 @@ func (o *options) prepare() (*env, string, error) {
 			return nil, "", err
 		}
 	}
-	for _, b := range []string{e.goRouter, e.pingora, e.mockbackends, e.controlplane} {
+	for _, b := range []string{e.goRouter, e.pingora, e.mockbackends, e.controlplane, e.goFloor, e.pingoraFloor} {
 		if _, err := os.Stat(b); err != nil {
 			return nil, "", fmt.Errorf("binary missing (build it, or drop --skip-build): %w", err)
 		}

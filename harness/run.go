@@ -20,11 +20,14 @@ import (
 // env is what every run needs: binaries, the repository root and the CPU
 // budget.
 type env struct {
-	root          string
-	goRouter      string
-	pingora       string
-	mockbackends  string
-	controlplane  string
+	root         string
+	goRouter     string
+	pingora      string
+	mockbackends string
+	controlplane string
+	// goFloor and pingoraFloor are the framework floors' binaries.
+	goFloor       string
+	pingoraFloor  string
 	routerCPUs    string
 	generatorCPUs string
 	allCPUs       string
@@ -58,6 +61,9 @@ func (e *env) routerCommand(target string) (string, []string) {
 
 // notApplicable says why a target cannot run a scenario ("" if it can).
 func (e *env) notApplicable(sc *scenario.Scenario, target string) string {
+	if report.IsFloor(target) {
+		return floorNotApplicable(sc, e.root)
+	}
 	if target != report.TargetNginx {
 		return ""
 	}
@@ -143,6 +149,32 @@ func runScenario(ctx context.Context, e *env, sc *scenario.Scenario, target, dir
 	return run
 }
 
+// floorNotApplicable: a floor proxy has one fixed peer and no features,
+// so it stands in for a router only where every request goes to one
+// placement and nothing changes during the run.
+func floorNotApplicable(sc *scenario.Scenario, root string) string {
+	if sc.ControlPlane || len(sc.Timeline) > 0 {
+		return "a floor proxy has no config source, fallbacks or breakers"
+	}
+	cfg, err := sc.RouterConfig(root)
+	if err != nil {
+		return err.Error()
+	}
+	if len(placementsOf(cfg, sc.Targets)) != 1 {
+		return "a floor proxy has one peer; this scenario's keys go to several placements"
+	}
+	return ""
+}
+
+// placementsOf is the set of placements the targets' keys are routed to.
+func placementsOf(cfg *config.Config, targets []scenario.Target) map[string]bool {
+	out := map[string]bool{}
+	for _, p := range expectedPlacements(cfg, targets) {
+		out[p] = true
+	}
+	return out
+}
+
 // invalidity says why a run must not count ("" when it does): its
 // generator fell behind its schedule. A capacity staircase is judged by its
 // first step (the figures at the fixed low rate come from it); its later
@@ -195,6 +227,9 @@ func start(ctx context.Context, e *env, sc *scenario.Scenario, target, dir strin
 	if target == report.TargetNginx {
 		return s, s.startNginx(ctx, e, sc)
 	}
+	if report.IsFloor(target) {
+		return s, s.startFloor(ctx, e, sc, target)
+	}
 	if sc.ControlPlane {
 		if s.cpAddr, err = freePort(); err != nil {
 			return s, err
@@ -234,6 +269,33 @@ func start(ctx context.Context, e *env, sc *scenario.Scenario, target, dir strin
 		return s, fmt.Errorf("cpu quota: %w", err)
 	}
 	return s, waitHealthy(ctx, p, "http://"+admin+"/healthz", 20*time.Second)
+}
+
+// startFloor starts a framework floor proxy with the one cell of the
+// scenario's placement as its peer, under the routers' CPU list and quota.
+func (s *runSetup) startFloor(ctx context.Context, e *env, sc *scenario.Scenario, target string) error {
+	var err error
+	if s.routerAddr, err = freePort(); err != nil {
+		return err
+	}
+	var cell string
+	for p := range placementsOf(s.cfg, sc.Targets) {
+		cell = s.ready.Cells[p]
+	}
+	bin, args := e.goFloor, []string{"--listen", s.routerAddr, "--upstream", cell}
+	if target == report.TargetPingoraFloor {
+		bin, args = e.pingoraFloor, append(args, "--workers", strconv.Itoa(e.workers))
+	}
+	p, stdout, err := startProc(target, e.routerCPUs, s.dir, bin, args...)
+	if err != nil {
+		return err
+	}
+	discardStdout(stdout)
+	s.router = p
+	if err := e.quota.add(p.pid()); err != nil {
+		return fmt.Errorf("cpu quota: %w", err)
+	}
+	return waitHealthy(ctx, p, "http://"+s.routerAddr+"/health", 10*time.Second)
 }
 
 // startNginx starts the anchor under the same CPU list and quota as the

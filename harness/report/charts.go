@@ -17,11 +17,13 @@ import (
 
 // Target colours: the same in every chart.
 var targetColor = map[string]color.Color{
-	TargetGo:      color.RGBA{R: 0, G: 125, B: 156, A: 255},  // Go's brand blue
-	TargetGoTuned: color.RGBA{R: 0, G: 60, B: 90, A: 255},    // a darker Go blue
-	TargetPingora: color.RGBA{R: 243, G: 128, B: 32, A: 255}, // Cloudflare orange
-	TargetNginx:   color.RGBA{R: 0, G: 150, B: 57, A: 255},   // nginx green
-	TargetDirect:  color.RGBA{R: 120, G: 120, B: 120, A: 255},
+	TargetGo:           color.RGBA{R: 0, G: 125, B: 156, A: 255},   // Go's brand blue
+	TargetGoTuned:      color.RGBA{R: 0, G: 60, B: 90, A: 255},     // a darker Go blue
+	TargetGoFloor:      color.RGBA{R: 110, G: 190, B: 215, A: 255}, // a lighter Go blue
+	TargetPingoraFloor: color.RGBA{R: 250, G: 190, B: 130, A: 255}, // a lighter orange
+	TargetPingora:      color.RGBA{R: 243, G: 128, B: 32, A: 255},  // Cloudflare orange
+	TargetNginx:        color.RGBA{R: 0, G: 150, B: 57, A: 255},    // nginx green
+	TargetDirect:       color.RGBA{R: 120, G: 120, B: 120, A: 255},
 }
 
 const chartW, chartH = 7 * vg.Inch, 3.6 * vg.Inch
@@ -70,7 +72,7 @@ func addSeries(p *plot.Plot, ss []series) error {
 		l.Width = vg.Points(1.5)
 		pts.Radius = vg.Points(2)
 		pts.Shape = draw.CircleGlyph{}
-		if s.target == TargetDirect {
+		if s.target == TargetDirect || IsFloor(s.target) {
 			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 		}
 		p.Add(l, pts)

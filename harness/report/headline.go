@@ -153,7 +153,30 @@ func verdicts(s *ScenarioResult) []Verdict {
 	for _, pair := range rivals[:2] {
 		out = append(out, lowerVerdict(s, "CPU per request", pair[0], pair[1], func(h *Headline) metrics.Spread { return h.RouterCPUUs }, "µs"))
 	}
+	out = append(out, floorVerdict(s))
 	return compact(out)
+}
+
+// floorOf is each router's framework floor.
+var floorOf = map[string]string{TargetGo: TargetGoFloor, TargetGoTuned: TargetGoFloor, TargetPingora: TargetPingoraFloor}
+
+// floorVerdict splits each router's CPU per request into its framework
+// floor's and its own (medians of the same run).
+func floorVerdict(s *ScenarioResult) Verdict {
+	var parts []string
+	for _, t := range Routers {
+		h, f := s.HeadlineOf(t), s.HeadlineOf(floorOf[t])
+		if h == nil || f == nil || h.RouterCPUUs.N == 0 || f.RouterCPUUs.N == 0 || f.RouterCPUUs.Median <= 0 {
+			continue
+		}
+		own := h.RouterCPUUs.Median - f.RouterCPUUs.Median
+		parts = append(parts, fmt.Sprintf("%s %.1f µs = %s %.1f + its own %.1f (%.2f× its floor)", t, h.RouterCPUUs.Median,
+			floorOf[t], f.RouterCPUUs.Median, own, h.RouterCPUUs.Median/f.RouterCPUUs.Median))
+	}
+	if len(parts) == 0 {
+		return Verdict{}
+	}
+	return Verdict{Question: "CPU per request, framework floor and router's own", Text: strings.Join(parts, "; ")}
 }
 
 func compact(vs []Verdict) []Verdict {

@@ -41,9 +41,10 @@ func syntheticRun(target string, base time.Duration, version bool) Run {
 	return run
 }
 
-// syntheticResults has three rounds of every target. Capacity: go and
-// pingora sustain the same rates (no clear difference), go-tuned half of
-// theirs (go and pingora win against it), nginx is generator-bound.
+// syntheticResults has three rounds of every target. Capacity: targets at
+// even places in AllTargets (go, go-floor, pingora-floor, direct) sustain
+// twice the rate of the others (go-tuned, pingora, nginx); nginx and
+// direct are generator-bound.
 func syntheticResults() *Results {
 	r := &Results{StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), FinishedAt: time.Date(2026, 1, 2, 3, 9, 5, 0, time.UTC),
 		Machine: Machine{CPUModel: "test CPU", Cores: 2}, Budget: Budget{RouterCPUs: "1", GeneratorCPUs: "0", RouterWorkers: 1, RouterCPUQuota: 0.5, RouterCores: 0.5},
@@ -87,11 +88,11 @@ func TestVerdictsNeedSeparateRanges(t *testing.T) {
 	for _, v := range res.Scenarios[1].Verdicts {
 		byQuestion[v.Question] = v
 	}
-	if v := byQuestion["capacity, go vs pingora"]; v.Winner != "" || !strings.HasPrefix(v.Text, "no clear difference") {
+	if v := byQuestion["capacity, go-tuned vs pingora"]; v.Winner != "" || !strings.HasPrefix(v.Text, "no clear difference") {
 		t.Errorf("equal ranges: %+v", v)
 	}
-	if v := byQuestion["capacity, go-tuned vs pingora"]; v.Winner != TargetPingora {
-		t.Errorf("pingora's 2010-2030 against go-tuned's 1010-1030: %+v", v)
+	if v := byQuestion["capacity, go vs pingora"]; v.Winner != TargetGo {
+		t.Errorf("go's 2010-2030 against pingora's 1010-1030: %+v", v)
 	}
 	h := res.Scenarios[1].HeadlineOf(TargetGo)
 	if h.CapacityRPS != (metrics.Spread{Median: 2020, Min: 2010, Max: 2030, N: 3}) || h.CapacityPerCore.Median != 4040 || h.Bound != BoundRouter {
@@ -106,7 +107,7 @@ func TestVerdictsNeedSeparateRanges(t *testing.T) {
 	}
 	Aggregate(s, res.Budget)
 	for _, v := range s.Verdicts {
-		if v.Question == "capacity, go-tuned vs pingora" && (v.Winner != "" || !strings.Contains(v.Text, "not by the router")) {
+		if v.Question == "capacity, go vs pingora" && (v.Winner != "" || !strings.Contains(v.Text, "not by the router")) {
 			t.Errorf("mixed bound gave a verdict: %+v", v)
 		}
 	}
@@ -141,10 +142,11 @@ func TestRenderWritesReportAndValidCharts(t *testing.T) {
 	}
 	for _, want := range []string{
 		"## Verdicts", "## Headline figures", "## steady", "## cap", "**Question.** q?", "**Reading.**",
-		"| cap | max sustained rate (req/s) | 2020 [2010–2030] | 1020 [1010–1030] | 2020 [2010–2030] | 1020 [1010–1030] | 2020 [2010–2030] |",
-		"| cap | bound | router | router | router | generator | generator |",
-		"capacity, go-tuned vs pingora: **pingora** higher by 1.98×",
-		"capacity, go vs pingora: no clear difference",
+		"| cap | max sustained rate (req/s) | 2020 [2010–2030] | 1020 [1010–1030] | 2020 [2010–2030] | 1020 [1010–1030] | 2020 [2010–2030] | 1020 [1010–1030] | 2020 [2010–2030] |",
+		"| cap | bound | router | router | router | router | router | generator | generator |",
+		"pingora 23.0 µs = pingora-floor 24.0 + its own",
+		"capacity, go vs pingora: **go** higher by 1.98×",
+		"capacity, go-tuned vs pingora: no clear difference",
 		"p50, go vs pingora: **go** lower by",
 		"TestX/y", "on CPU(s) **1** with a CFS quota of **0.50 cores** and `--workers 1`",
 		"first seen +", "![steady-latency.png](steady-latency.png)",

@@ -16,17 +16,25 @@ import (
 
 // Targets, in the order every table and chart shows them: the Go router on
 // the standard library's HTTP engine, the Go router on its tuned engine, the
-// Pingora router, nginx as the anchor, and the cells without a proxy.
+// least a Go proxy does (go-router/bench/floorproxy), the Pingora router,
+// the least a Pingora proxy does (pingora-router/examples/floor.rs), nginx
+// as the anchor, and the cells without a proxy.
 const (
-	TargetGo      = "go"
-	TargetGoTuned = "go-tuned"
-	TargetPingora = "pingora"
-	TargetNginx   = "nginx"
-	TargetDirect  = "direct"
+	TargetGo           = "go"
+	TargetGoTuned      = "go-tuned"
+	TargetGoFloor      = "go-floor"
+	TargetPingora      = "pingora"
+	TargetPingoraFloor = "pingora-floor"
+	TargetNginx        = "nginx"
+	TargetDirect       = "direct"
 )
 
 // AllTargets is the order of targets in tables and charts.
-var AllTargets = []string{TargetGo, TargetGoTuned, TargetPingora, TargetNginx, TargetDirect}
+var AllTargets = []string{TargetGo, TargetGoTuned, TargetGoFloor, TargetPingora, TargetPingoraFloor, TargetNginx, TargetDirect}
+
+// IsFloor reports whether target is a framework floor (one fixed peer, no
+// features): it runs only where every request goes to one placement.
+func IsFloor(target string) bool { return target == TargetGoFloor || target == TargetPingoraFloor }
 
 // Routers are the targets that implement the contract.
 var Routers = []string{TargetGo, TargetGoTuned, TargetPingora}
