@@ -22,6 +22,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("PUT /config", s.requireToken(s.handlePutConfig))
 	mux.HandleFunc("GET /config", s.handleGetConfig)
 	mux.HandleFunc("GET /status", s.handleStatus)
+	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

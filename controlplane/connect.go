@@ -49,7 +49,7 @@ func (s *server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	sess := newSession(conn, hello.NodeID, hello.Router)
+	sess := newSession(conn, hello.NodeID, hello.Router, s.metrics)
 	heard := func() { _ = conn.SetReadDeadline(time.Now().Add(s.timing.silenceTimeout)) }
 	heard()
 	conn.SetPongHandler(func(string) error { heard(); return nil })
@@ -92,10 +92,12 @@ func (s *server) readLoop(sess *session, heard func()) error {
 		switch msg.Type {
 		case protocol.TypeAck:
 			s.hub.acked(sess, msg.Version)
+			s.metrics.acked(sess, msg.Version)
 			s.log.Info("router_acked", "node_id", sess.nodeID, "version", msg.Version)
 		case protocol.TypeNack:
 			errText := truncate(msg.Error, maxNackErrorBytes)
 			s.hub.nacked(sess, msg.Version, errText)
+			s.metrics.nacked(sess, msg.Version)
 			s.log.Warn("router_nacked", "node_id", sess.nodeID, "version", msg.Version, "error", errText)
 		default:
 			// Skipped rather than fatal, so a newer router can add frames.

@@ -140,6 +140,12 @@ func (h *hub) nacked(s *session, version, errText string) {
 	h.nodes[s.nodeID].LastNack = &protocol.LastNack{Version: version, Error: errText}
 }
 
+func (h *hub) connectedNodes() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.sessions)
+}
+
 func (h *hub) status() protocol.Status {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -7,11 +7,11 @@ import (
 
 func TestHubForgetsTheOldestDisconnectedNodesBeyondItsBound(t *testing.T) {
 	h := newHub(&document{version: "v1"})
-	live := newSession(nil, "edge-live", "go")
+	live := newSession(nil, "edge-live", "go", nil)
 	h.join(live)
 	const extra = 5
 	for i := range maxRetainedNodes + extra {
-		s := newSession(nil, fmt.Sprintf("edge-%05d", i), "go")
+		s := newSession(nil, fmt.Sprintf("edge-%05d", i), "go", nil)
 		h.join(s)
 		h.leave(s)
 	}
@@ -38,10 +38,10 @@ func TestHubForgetsTheOldestDisconnectedNodesBeyondItsBound(t *testing.T) {
 
 func TestHubIgnoresAReplacedSession(t *testing.T) {
 	h := newHub(&document{version: "v1"})
-	old := newSession(nil, "edge-a", "go")
+	old := newSession(nil, "edge-a", "go", nil)
 	h.join(old)
 	h.acked(old, "v1")
-	replacement := newSession(nil, "edge-a", "pingora")
+	replacement := newSession(nil, "edge-a", "pingora", nil)
 	h.sessions["edge-a"] = replacement // as join does, without closing a nil conn
 	h.acked(old, "v0")
 	h.nacked(old, "v0", "kind_invalid: late")

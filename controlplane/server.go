@@ -39,11 +39,12 @@ const (
 // PUT /config, which is written back to that file so a restart keeps it),
 // and the hub that fans every change out to the routers.
 type server struct {
-	log    *slog.Logger
-	path   string
-	token  string
-	timing timing
-	hub    *hub
+	log     *slog.Logger
+	path    string
+	token   string
+	timing  timing
+	hub     *hub
+	metrics *metrics
 
 	// update serialises the two writers of the document (file reload and
 	// PUT), so that validate → persist → publish happens as one step.
@@ -76,12 +77,14 @@ func newServer(log *slog.Logger, path, token string, t timing) (*server, error) 
 	if err != nil {
 		return nil, err
 	}
+	h := newHub(doc)
 	return &server{
 		log:           log,
 		path:          path,
 		token:         token,
 		timing:        t,
-		hub:           newHub(doc),
+		hub:           h,
+		metrics:       newMetrics(h.connectedNodes),
 		lastFileBytes: raw,
 	}, nil
 }

@@ -460,7 +460,7 @@ func TestSlowRouterDoesNotBlockOthers(t *testing.T) {
 }
 
 func TestSessionQueueKeepsOnlyTheNewestSnapshot(t *testing.T) {
-	s := newSession(nil, "edge-a", "go")
+	s := newSession(nil, "edge-a", "go", nil)
 	docs := []*document{{version: "v1"}, {version: "v2"}, {version: "v3"}}
 	for _, d := range docs {
 		s.offer(d)

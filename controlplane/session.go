@@ -14,26 +14,30 @@ import (
 // that (its write stalls past writeTimeout) is disconnected and resyncs on
 // reconnect.
 type session struct {
-	conn   *websocket.Conn
-	nodeID string
-	router string
+	conn    *websocket.Conn
+	nodeID  string
+	router  string
+	metrics *metrics
 
-	mu      sync.Mutex
-	pending *document     // the newest snapshot not yet written
-	wake    chan struct{} // capacity 1: "pending changed"
+	mu       sync.Mutex
+	pending  *document     // the newest snapshot not yet written
+	wake     chan struct{} // capacity 1: "pending changed"
+	pushed   string        // version of the last snapshot written and not yet answered
+	pushedAt time.Time
 
 	closeOnce sync.Once
 	reason    string        // why the session ended; set once, before done is closed
 	done      chan struct{} // closed when the session ends
 }
 
-func newSession(conn *websocket.Conn, nodeID, router string) *session {
+func newSession(conn *websocket.Conn, nodeID, router string, m *metrics) *session {
 	return &session{
-		conn:   conn,
-		nodeID: nodeID,
-		router: router,
-		wake:   make(chan struct{}, 1),
-		done:   make(chan struct{}),
+		conn:    conn,
+		nodeID:  nodeID,
+		router:  router,
+		metrics: m,
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
 	}
 }
 
@@ -58,6 +62,26 @@ func (s *session) take() *document {
 	return d
 }
 
+// wrote records that d went out, for the push-to-ack latency.
+func (s *session) wrote(d *document) {
+	s.metrics.pushes.Inc()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pushed, s.pushedAt = d.version, time.Now()
+}
+
+// answered reports how long ago the snapshot of version was written, if it
+// is the last one written and not yet answered, and marks it answered.
+func (s *session) answered(version string) (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pushed == "" || s.pushed != version {
+		return 0, false
+	}
+	s.pushed = ""
+	return time.Since(s.pushedAt), true
+}
+
 // writeLoop is the only writer of data frames on the connection: it sends
 // queued snapshots and the periodic pings until the session ends.
 func (s *session) writeLoop(t timing) {
@@ -77,6 +101,7 @@ func (s *session) writeLoop(t timing) {
 				s.close(websocket.CloseGoingAway, "snapshot write failed: "+err.Error())
 				return
 			}
+			s.wrote(d)
 		case <-ping.C:
 			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(t.writeTimeout)); err != nil {
 				s.close(websocket.CloseGoingAway, "ping write failed: "+err.Error())
