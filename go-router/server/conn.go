@@ -48,6 +48,9 @@ type conn struct {
 	base context.Context
 	// headDeadline bounds the first head from the accept; zero after it.
 	headDeadline time.Time
+	// headEnd is the deadline of the head being read when it is handed
+	// over; net/http's own header timeout is held to it.
+	headEnd time.Time
 }
 
 func newConn(s *Server, rwc net.Conn) *conn {
@@ -102,9 +105,10 @@ func (c *conn) readRequest() (*http.Request, bool) {
 	// The first head is bounded from the accept (as net/http does); a later
 	// one waits IdleTimeout for its first byte, then ReadHeaderTimeout.
 	first := !c.headDeadline.IsZero()
+	c.headEnd = time.Time{}
 	if first {
 		_ = c.rwc.SetReadDeadline(c.headDeadline)
-		c.headDeadline = time.Time{}
+		c.headEnd, c.headDeadline = c.headDeadline, time.Time{}
 	} else if d := c.s.fallback.IdleTimeout; d > 0 {
 		_ = c.rwc.SetReadDeadline(time.Now().Add(d))
 	}
@@ -119,7 +123,8 @@ func (c *conn) readRequest() (*http.Request, bool) {
 		// The head is arriving in pieces: only now does the header
 		// timeout need arming (the common head arrives whole).
 		if d := c.s.fallback.ReadHeaderTimeout; d > 0 && !first {
-			_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+			c.headEnd = time.Now().Add(d)
+			_ = c.rwc.SetReadDeadline(c.headEnd)
 		}
 		for head == nil {
 			if c.br.Buffered() == c.br.Size() {
@@ -193,7 +198,11 @@ func (c *conn) handOver() bool {
 	buffered, _ := c.br.Peek(c.br.Buffered())
 	pending := append([]byte(nil), buffered...)
 	_ = c.rwc.SetReadDeadline(time.Time{})
-	return c.s.handOver(&replayConn{Conn: c.rwc, in: prefixReader{pending: pending, r: c.rwc}})
+	rc := &replayConn{Conn: c.rwc, in: prefixReader{pending: pending, r: c.rwc}}
+	if !c.headEnd.IsZero() {
+		rc.headEnd.Store(c.headEnd.UnixNano())
+	}
+	return c.s.handOver(rc)
 }
 
 func (c *conn) closeIfIdle() {
@@ -230,6 +239,26 @@ func (p *prefixReader) Read(b []byte) (int, error) {
 type replayConn struct {
 	net.Conn
 	in prefixReader
+	// headEnd (UnixNano, 0 = none) caps net/http's first read deadline, its
+	// header timeout: a head the fast path gave up on keeps the deadline it
+	// had, rather than starting a new one at the hand-over.
+	headEnd atomic.Int64
+}
+
+func (r *replayConn) SetReadDeadline(t time.Time) error {
+	if end := r.headEnd.Swap(0); end != 0 {
+		if e := time.Unix(0, end); t.IsZero() || t.After(e) {
+			t = e
+		}
+	}
+	return r.Conn.SetReadDeadline(t)
+}
+
+func (r *replayConn) SetDeadline(t time.Time) error {
+	if err := r.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return r.Conn.SetWriteDeadline(t)
 }
 
 func (r *replayConn) Read(b []byte) (int, error) { return r.in.Read(b) }
