@@ -251,6 +251,49 @@ type Conn struct {
 	busy  atomic.Bool
 	since atomic.Int64
 	once  sync.Once
+	// headCut: a read waiting for a head failed on its deadline (the head
+	// or the idle timeout), and nothing has been read since. cutDeadline:
+	// the read deadline is a cut in the distant past (net/http and
+	// go-router/server abort a pending read so), not a timeout.
+	headCut     atomic.Bool
+	cutDeadline atomic.Bool
+}
+
+// distantPast separates a deadline set to cut a read short from a timeout.
+var distantPast = time.Unix(1<<30, 0)
+
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.cutDeadline.Store(!t.IsZero() && t.Before(distantPast))
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.cutDeadline.Store(!t.IsZero() && t.Before(distantPast))
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *Conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	switch {
+	case n > 0:
+		if c.headCut.Load() {
+			c.headCut.Store(false)
+		}
+	case err != nil && !c.busy.Load() && !c.cutDeadline.Load() && errors.Is(err, os.ErrDeadlineExceeded):
+		c.headCut.Store(true)
+	}
+	return n, err
+}
+
+// Write refuses what net/http.Server writes once its header timeout has
+// cut a head: bufio hands it the partial line it holds as a whole one, so
+// it answers 400 ("malformed MIME header line") where the contract closes
+// without an answer, as it does itself when the cut falls between lines.
+func (c *Conn) Write(p []byte) (int, error) {
+	if c.headCut.Load() && !c.busy.Load() {
+		return 0, os.ErrDeadlineExceeded
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *Conn) markWaiting() {
