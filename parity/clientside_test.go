@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"cellbench/internal/slowclient"
+	"cellbench/internal/testkit"
 )
 
 // Contract §5 "Client connections": under a slow-head attack with more
@@ -64,8 +65,8 @@ func TestSlowHeadAttack(t *testing.T) {
 	res := slowclient.Probe(probeCtx, r.base+"/", header, 20*time.Millisecond, 2*time.Second)
 	<-sampled
 	s := stats.Snapshot()
-	t.Logf("%s router, RLIMIT_NOFILE %d: well-behaved client %d/%d answered (%.2f %%), longest outage %v; attack: %d dials (%d failed), %d connections closed by the router, %d open at most",
-		routerName, nofile, res.Answered, res.Sent, 100*res.SuccessRate(), res.LongestOutage.Round(time.Millisecond), s.Dials, s.DialErrors, s.ClosedByServer, peak)
+	t.Logf("%s router %v, RLIMIT_NOFILE %d: well-behaved client %d/%d answered (%.2f %%), longest outage %v; attack: %d dials (%d failed), %d connections closed by the router, %d open at most",
+		routerName, routerArgs, nofile, res.Answered, res.Sent, 100*res.SuccessRate(), res.LongestOutage.Round(time.Millisecond), s.Dials, s.DialErrors, s.ClosedByServer, peak)
 	if res.Sent < 100 {
 		t.Fatalf("the probe sent only %d requests in %v", res.Sent, ramp+measure)
 	}
@@ -454,4 +455,27 @@ func trickleUntilClosed(conn net.Conn, msg string, interval time.Duration) (stri
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// Contract §5: the client-side flags are usage errors unless positive
+// (the cap: not negative), exit 2 in both routers.
+func TestClientFlagsValidated(t *testing.T) {
+	t.Parallel()
+	path := t.TempDir() + "/ok.json"
+	writeConfig(t, path, configDoc("x", "a", nil, doc{"a": placement("shared", "http://127.0.0.1:1", nil)}))
+	for _, args := range [][]string{
+		{"--client-head-timeout-ms", "0"},
+		{"--client-idle-timeout-ms", "-5"},
+		{"--client-body-idle-timeout-ms", "x"},
+		{"--max-client-connections", "-1"},
+	} {
+		t.Run(strings.Join(args, "="), func(t *testing.T) {
+			p := startProc(t, "router", routerBin, append([]string{"--config", path,
+				"--listen", testkit.FreeAddr(t), "--admin", testkit.FreeAddr(t), "--access-log", "off"}, args...), nil)
+			code, ok := p.waitExit(startTimeout)
+			if !ok || code != 2 {
+				t.Errorf("router %v: exited %v with %d, want exit 2\nstderr:\n%s", args, ok, code, p.stderr.String())
+			}
+		})
+	}
 }

@@ -316,7 +316,9 @@ func startRouterVia(t testing.TB, launcher []string, cfg any, extraArgs ...strin
 			args = append(args, extraArgs...)
 		}
 		if len(launcher) > 0 {
-			r.proc = startProc(t, "router", launcher[0], append(append(launcher[1:len(launcher):len(launcher)], routerBin), args...), nil)
+			cmd := append(slices.Clip(launcher[1:]), routerBin)
+			cmd = append(append(cmd, routerArgs...), args...)
+			r.proc = startProc(t, "router", launcher[0], cmd, nil)
 		} else {
 			r.proc = startProc(t, "router", routerBin, args, nil)
 		}
