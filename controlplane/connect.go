@@ -91,13 +91,14 @@ func (s *server) readLoop(sess *session, heard func()) error {
 		}
 		switch msg.Type {
 		case protocol.TypeAck:
-			s.hub.acked(sess, msg.Version)
+			// Counted first: what /status shows is then already in /metrics.
 			s.metrics.acked(sess, msg.Version)
+			s.hub.acked(sess, msg.Version)
 			s.log.Info("router_acked", "node_id", sess.nodeID, "version", msg.Version)
 		case protocol.TypeNack:
 			errText := truncate(msg.Error, maxNackErrorBytes)
-			s.hub.nacked(sess, msg.Version, errText)
 			s.metrics.nacked(sess, msg.Version)
+			s.hub.nacked(sess, msg.Version, errText)
 			s.log.Warn("router_nacked", "node_id", sess.nodeID, "version", msg.Version, "error", errText)
 		default:
 			// Skipped rather than fatal, so a newer router can add frames.

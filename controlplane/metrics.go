@@ -23,7 +23,7 @@ func newMetrics(connectedNodes func() int) *metrics {
 		registry: prometheus.NewRegistry(),
 		pushes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cellbench_cp_snapshot_pushes_total",
-			Help: "Config snapshots written to a router's connection.",
+			Help: "Config snapshots sent to routers (counted as each write starts).",
 		}),
 		acks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cellbench_cp_acks_total",

@@ -62,8 +62,10 @@ func (s *session) take() *document {
 	return d
 }
 
-// wrote records that d went out, for the push-to-ack latency.
-func (s *session) wrote(d *document) {
+// pushing records that d is being written, for the push-to-ack latency.
+// Before the write, not after: the router's ack can be read before the
+// write call has returned.
+func (s *session) pushing(d *document) {
 	s.metrics.pushes.Inc()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -97,11 +99,11 @@ func (s *session) writeLoop(t timing) {
 				continue
 			}
 			_ = s.conn.SetWriteDeadline(time.Now().Add(t.writeTimeout))
+			s.pushing(d)
 			if err := s.conn.WritePreparedMessage(d.frame); err != nil {
 				s.close(websocket.CloseGoingAway, "snapshot write failed: "+err.Error())
 				return
 			}
-			s.wrote(d)
 		case <-ping.C:
 			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(t.writeTimeout)); err != nil {
 				s.close(websocket.CloseGoingAway, "ping write failed: "+err.Error())
