@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cellbench/internal/stats"
+
 	"fmt"
 	"net/http"
 	"testing"
@@ -51,7 +53,7 @@ func TestFiftyRoutersConvergeOnEveryPush(t *testing.T) {
 	}
 	sortDurations(all)
 	t.Logf("push-to-ack, 50 routers x %d pushes (this run's build flags apply; see BenchmarkPushToAck): p50 %v, max %v",
-		pushes, percentile(all, 0.5).Round(time.Microsecond), all[len(all)-1].Round(time.Microsecond))
+		pushes, stats.Percentile(all, 0.5).Round(time.Microsecond), all[len(all)-1].Round(time.Microsecond))
 }
 
 // BenchmarkPushToAck measures from PUT /config to the acks of 1 and of 50
@@ -80,9 +82,9 @@ func BenchmarkPushToAck(b *testing.B) {
 			b.StopTimer()
 			sortDurations(acks)
 			sortDurations(converged)
-			b.ReportMetric(ms(percentile(acks, 0.5)), "p50-ack-ms")
+			b.ReportMetric(ms(stats.Percentile(acks, 0.5)), "p50-ack-ms")
 			b.ReportMetric(ms(acks[len(acks)-1]), "max-ack-ms")
-			b.ReportMetric(ms(percentile(converged, 0.5)), "p50-converged-ms")
+			b.ReportMetric(ms(stats.Percentile(converged, 0.5)), "p50-converged-ms")
 			b.ReportMetric(ms(converged[len(converged)-1]), "max-converged-ms")
 		})
 	}

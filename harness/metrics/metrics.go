@@ -7,10 +7,11 @@
 package metrics
 
 import (
-	"cmp"
 	"math"
 	"sort"
 	"time"
+
+	"cellbench/internal/stats"
 )
 
 // Record is one request as the harness saw it.
@@ -105,25 +106,6 @@ type Count struct {
 	Count int    `json:"count"`
 }
 
-// Percentile returns the p-quantile (0..1) of sorted values by the
-// nearest-rank method: the smallest value with at least p of the values at
-// or below it, so p99 of 100 values is the 99th, never an interpolation
-// between two values no request saw.
-func Percentile[T cmp.Ordered](sorted []T, p float64) T {
-	if len(sorted) == 0 {
-		var zero T
-		return zero
-	}
-	rank := int(math.Ceil(p * float64(len(sorted))))
-	if rank < 1 {
-		rank = 1
-	}
-	if rank > len(sorted) {
-		rank = len(sorted)
-	}
-	return sorted[rank-1]
-}
-
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // LatencyOf computes the percentiles of the records that got a response.
@@ -143,11 +125,11 @@ func LatencyOf(recs []Record) Latency {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	return Latency{
 		Mean:  ms(sum) / float64(len(lat)),
-		P50:   ms(Percentile(lat, 0.50)),
-		P90:   ms(Percentile(lat, 0.90)),
-		P99:   ms(Percentile(lat, 0.99)),
-		P999:  ms(Percentile(lat, 0.999)),
-		P9999: ms(Percentile(lat, 0.9999)),
+		P50:   ms(stats.Percentile(lat, 0.50)),
+		P90:   ms(stats.Percentile(lat, 0.90)),
+		P99:   ms(stats.Percentile(lat, 0.99)),
+		P999:  ms(stats.Percentile(lat, 0.999)),
+		P9999: ms(stats.Percentile(lat, 0.9999)),
 		Max:   ms(lat[len(lat)-1]),
 		Count: len(lat),
 	}
@@ -420,7 +402,7 @@ func SpreadOf(values []float64) Spread {
 	}
 	sorted := append([]float64(nil), values...)
 	sort.Float64s(sorted)
-	return Spread{Median: Percentile(sorted, 0.5), Min: sorted[0], Max: sorted[len(sorted)-1], N: len(sorted)}
+	return Spread{Median: stats.Percentile(sorted, 0.5), Min: sorted[0], Max: sorted[len(sorted)-1], N: len(sorted)}
 }
 
 // Overlaps reports whether two ranges share a value: then the rounds do

@@ -9,25 +9,6 @@ func rec(startMs, latMs int, code uint16) Record {
 	return Record{Start: time.Duration(startMs) * time.Millisecond, Latency: time.Duration(latMs) * time.Millisecond, Code: code}
 }
 
-func TestPercentileNearestRank(t *testing.T) {
-	var v []time.Duration
-	for i := 1; i <= 100; i++ {
-		v = append(v, time.Duration(i)*time.Millisecond)
-	}
-	cases := []struct {
-		p    float64
-		want time.Duration
-	}{{0.5, 50 * time.Millisecond}, {0.9, 90 * time.Millisecond}, {0.99, 99 * time.Millisecond}, {0.999, 100 * time.Millisecond}, {0, time.Millisecond}, {1, 100 * time.Millisecond}}
-	for _, c := range cases {
-		if got := Percentile(v, c.p); got != c.want {
-			t.Errorf("p%v = %v, want %v", c.p, got, c.want)
-		}
-	}
-	if got := Percentile([]time.Duration(nil), 0.5); got != 0 {
-		t.Errorf("empty: %v", got)
-	}
-}
-
 func TestSummarize(t *testing.T) {
 	recs := []Record{
 		rec(0, 1, 200), rec(100, 2, 200), rec(200, 3, 503), rec(300, 4, 200),
