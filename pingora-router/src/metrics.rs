@@ -22,6 +22,8 @@ use prometheus::{
 
 use crate::routing::RouteReason;
 
+mod process;
+
 /// Request-duration buckets: they resolve the sub-millisecond range of a
 /// proxy on loopback, up to the longest default response-header timeout.
 const DURATION_BUCKETS: [f64; 16] = [
@@ -115,6 +117,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(rate_limited.clone()),
         Box::new(retries.clone()),
         Box::new(LiveUpstreams::new()),
+        Box::new(process::ProcessCollector::new()),
     ] {
         registry
             .register(collector)
