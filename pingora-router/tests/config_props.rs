@@ -174,6 +174,7 @@ fn placement() -> impl Strategy<Value = Json> {
     let timeouts = sub_object(vec![
         ("connect_ms", 0.7, integer(&["100", "1000"])),
         ("response_header_ms", 0.7, integer(&["100", "15000"])),
+        ("response_body_idle_ms", 0.7, integer(&["100", "60000"])),
     ]);
     let health_check = sub_object(vec![
         (
