@@ -17,11 +17,12 @@ import (
 	"cellbench/go-router/tunedpath"
 )
 
-// The stdlib engine is net/http alone: real traffic through it, covering
-// both request paths of each side (bodiless and with a body, plain and
-// unusual heads, interim and streamed responses, timeouts), reaches none of
-// the tuned engine's own pieces. The same traffic through the tuned engine
-// reaches every one, which shows the marks work and this test can fail.
+// The stdlib engine is net/http alone: real traffic through it, with every
+// placement feature on and covering both request paths of each side
+// (bodiless and with a body, plain and unusual heads, interim and streamed
+// responses, timeouts), reaches none of the tuned engine's own pieces. The
+// same traffic through the tuned engine reaches every one, which shows the
+// marks work and this test can fail.
 //
 // The marks are per process, so the engines run one after the other and
 // nothing else in this package may run in parallel with this test.
@@ -63,7 +64,10 @@ func serveMixedTraffic(t *testing.T, engine proxy.Engine) {
 	doc := fmt.Sprintf(`{"version": "engine-1", "default_placement": "p", "routes": {},
 	  "placements": {"p": {"kind": "shared", "endpoint": %q,
 	    "timeouts": {"connect_ms": 500, "response_header_ms": 100},
-	    "retry": {"max_attempts": 2}, "max_request_body_bytes": 1048576}}}`, cell.URL)
+	    "health_check": {"path": "/health", "interval_ms": 50, "timeout_ms": 40, "unhealthy_threshold": 3, "healthy_threshold": 1},
+	    "circuit_breaker": {"failure_threshold": 100, "open_ms": 1000},
+	    "rate_limit": {"requests_per_second": 1000, "burst": 1000, "per": "routing_key"},
+	    "retry": {"max_attempts": 2}, "concurrency_limit": 100, "max_request_body_bytes": 1048576}}}`, cell.URL)
 	if err := rt.Apply([]byte(doc), proxy.SourceFile); err != nil {
 		t.Fatal(err)
 	}
