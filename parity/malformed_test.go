@@ -658,7 +658,7 @@ func TestMalformedFraming(t *testing.T) {
 					t.Logf("documented divergence (docs/parity.md#%s): %s answers %q", tc.want.divergence, routerName, want.answer)
 				}
 				payload := strings.ReplaceAll(tc.raw, "{k}", key)
-				got, fromCell, err := framingExchange(r.listen, []byte(payload), 5*time.Second, time.Second)
+				got, fromCell, err := framingExchange(r.listen, []byte(payload), 5*time.Second, 2*time.Second)
 				if err != nil {
 					t.Fatalf("%s: %v", tc.rfc, err)
 				}
