@@ -24,6 +24,13 @@ type upstreamClient interface {
 	retire()
 }
 
+// deadlineBody is a response body on a connection its client owns (the
+// tuned pool's), so that a read can be bounded by the connection's read
+// deadline; other bodies are bounded by a timer (idleReader, handler.go).
+type deadlineBody interface {
+	readWithin(p []byte, idle time.Duration) (int, error)
+}
+
 func newUpstreamClient(engine Engine, host string, connect, header time.Duration) upstreamClient {
 	if engine == EngineStdlib {
 		return newStdlibClient(connect, header)

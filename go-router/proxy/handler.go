@@ -215,10 +215,10 @@ func loggedPath(r *http.Request) string {
 // http.Transport body, whose connection is out of reach, is closed by a
 // timer reset around every read.
 type idleReader struct {
-	body   io.ReadCloser
-	idle   time.Duration
-	pooled *pooledBody
-	t      *bodyTimer // the Transport case only, so the reader stays on the stack
+	body  io.ReadCloser
+	idle  time.Duration
+	owned deadlineBody // the tuned pool's bodies
+	t     *bodyTimer   // the Transport case only, so the reader stays on the stack
 }
 
 type bodyTimer struct {
@@ -228,7 +228,7 @@ type bodyTimer struct {
 
 func newIdleReader(body io.ReadCloser, idle time.Duration) idleReader {
 	r := idleReader{body: body, idle: idle}
-	r.pooled, _ = body.(*pooledBody)
+	r.owned, _ = body.(deadlineBody)
 	return r
 }
 
@@ -236,8 +236,8 @@ func (r *idleReader) read(p []byte) (int, error) {
 	if r.idle <= 0 {
 		return r.body.Read(p)
 	}
-	if r.pooled != nil {
-		return r.pooled.readWithin(p, r.idle)
+	if r.owned != nil {
+		return r.owned.readWithin(p, r.idle)
 	}
 	if r.t == nil {
 		t, body := &bodyTimer{}, r.body
