@@ -40,7 +40,9 @@ import (
 // outcome is one router's expected answer and what its cell receives.
 type outcome struct {
 	answer string   // statuses then "close" or "keep"; "close" alone: no answer
-	cell   []string // requests at the cell, "METHOD TARGET[ BODY]"; nil: nothing
+	cell   []string // requests at the cell, "METHOD TARGET[ BODY]"; nil: nothing;
+	// "METHOD TARGET [cut]": a head whose streamed body the router aborted
+	// (the connection to the cell broken before the body's end)
 }
 
 func answer(a string, cell ...string) outcome { return outcome{a, cell} }
