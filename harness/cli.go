@@ -256,7 +256,13 @@ func loadScenarios(e *env, dir, only string) ([]*scenario.Scenario, error) {
 		}
 	}
 	if only == "" {
-		return all, nil
+		var defaults []*scenario.Scenario
+		for _, s := range all {
+			if !s.OptIn {
+				defaults = append(defaults, s)
+			}
+		}
+		return defaults, nil
 	}
 	byName := map[string]*scenario.Scenario{}
 	for _, s := range all {
@@ -309,7 +315,7 @@ func compare(ctx context.Context, e *env, scs []*scenario.Scenario, targets []st
 	prog := newProgress(e, scs, targets)
 	for _, sc := range scs {
 		sr := report.ScenarioResult{Name: sc.Name, Question: sc.Question, Config: sc.Config, SLO: sc.SLO,
-			Scale: sc.Scale(e.scale), Capacity: sc.Steps != nil, HasTimeline: len(sc.Timeline) > 0}
+			Scale: sc.Scale(e.scale), Capacity: sc.Steps != nil, HasTimeline: len(sc.Timeline) > 0, SlowHeads: sc.SlowHeads}
 		if sr.Config == "" {
 			sr.Config = "inline"
 		}

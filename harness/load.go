@@ -31,9 +31,10 @@ type load struct {
 	wire []loadgen.Request
 	// vegeta is the same list for vegeta's attacker.
 	vegeta vegeta.Targeter
-	// client is vegeta's keep-alive client, kept across the warm-up and
-	// the measurement so connections are reused as a long-lived client's
-	// would be.
+	// pool and client are loadgen's and vegeta's keep-alive connections,
+	// kept across the warm-up, the probe and every step, so connections
+	// are reused as a long-lived client's would be.
+	pool   *loadgen.Pool
 	client *http.Client
 }
 
@@ -63,10 +64,14 @@ func newLoad(targets []scenario.Target, addr func(i int) string) *load {
 	// len(list) requests, which is what the per-placement check needs.
 	l.vegeta = vegeta.NewStaticTargeter(vts...)
 	l.client = &http.Client{Transport: newTransport(), Timeout: requestTimeout}
+	l.pool = loadgen.NewPool(requestTimeout)
 	return l
 }
 
-func (l *load) close() { l.client.CloseIdleConnections() }
+func (l *load) close() {
+	l.client.CloseIdleConnections()
+	l.pool.Close()
+}
 
 func sortedKeys(m map[string]string) []string {
 	keys := make([]string, 0, len(m))
@@ -81,14 +86,14 @@ func sortedKeys(m map[string]string) []string {
 // returns the records in schedule order, with Start relative to origin.
 func (l *load) openLoop(rate, conns int, d time.Duration, origin time.Time) []metrics.Record {
 	start := time.Now()
-	res, err := loadgen.Attack(loadgen.Plan{Requests: l.wire, Rate: rate, Duration: d, Conns: conns, Timeout: requestTimeout})
+	res, err := loadgen.Attack(loadgen.Plan{Requests: l.wire, Rate: rate, Duration: d, Conns: conns, Timeout: requestTimeout, Pool: l.pool})
 	return fromLoadgen(res, err, start.Sub(origin))
 }
 
 // closedLoop keeps conns connections busy for d on loadgen.
 func (l *load) closedLoop(conns int, d time.Duration, origin time.Time) []metrics.Record {
 	start := time.Now()
-	res, err := loadgen.Attack(loadgen.Plan{Requests: l.wire, Duration: d, Conns: conns, Timeout: requestTimeout})
+	res, err := loadgen.Attack(loadgen.Plan{Requests: l.wire, Duration: d, Conns: conns, Timeout: requestTimeout, Pool: l.pool})
 	return fromLoadgen(res, err, start.Sub(origin))
 }
 

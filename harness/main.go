@@ -28,7 +28,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(compareCmd(), runCmd(), crosscheckCmd(), reportCmd())
+	root.AddCommand(compareCmd(), runCmd(), crosscheckCmd(), reportCmd(), slowheadsCmd())
 
 	// Ctrl-C or SIGTERM: stop every child before leaving, whatever the
 	// harness was doing.

@@ -111,8 +111,10 @@ func measureSteady(ctx context.Context, e *env, sc *scenario.Scenario, setup *ru
 	d := sc.Duration(e.scale)
 	s0 := setup.sample()
 	origin := s0.at
+	smp := startSampler(setup.observedPID(), origin)
 	done := make(chan []report.Action, 1)
 	go func() { done <- runTimeline(ctx, sc, setup, target, origin, sc.Scale(e.scale)) }()
+	stopAttack := setup.startSlowHeads(ctx, sc, d, run)
 	var recs []metrics.Record
 	switch {
 	case sc.ClosedLoop():
@@ -123,10 +125,19 @@ func measureSteady(ctx context.Context, e *env, sc *scenario.Scenario, setup *ru
 		recs = l.openLoop(sc.Rate, sc.Connections(), d, origin)
 	}
 	actions := <-done
+	stopAttack()
+	run.Samples = smp.finish()
+	run.Growth = growth(run.Samples, d)
+	if run.Attack != nil {
+		for _, sm := range run.Samples {
+			run.Attack.PeakFDs = max(run.Attack.PeakFDs, sm.FDs)
+		}
+	}
 	w := setup.between(s0, setup.sample(), len(recs))
 	run.OtherLoad, run.Router, run.Generator, run.Cells = w.otherLoad, w.router, w.generator, w.cells
 	run.DurationMs = msOf(d)
 	run.Summary = metrics.Summarize(recs, d)
+	run.LongestOutageMs = msOf(metrics.LongestOutage(recs, d))
 	run.Timeline = metrics.Timeline(recs, d)
 	run.Actions = analyseActions(actions, recs, d, setup.cfg.Version)
 	run.Phases = chaosPhases(actions, recs, d)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -259,6 +260,7 @@ func start(ctx context.Context, e *env, sc *scenario.Scenario, target, dir strin
 	if sc.ControlPlane {
 		args = append(args, "--control-plane", "ws://"+s.cpAddr+"/connect")
 	}
+	bin, args = proxyArgv(sc, bin, args)
 	p, stdout, err := startProc("router", e.routerCPUs, dir, bin, args...)
 	if err != nil {
 		return s, err
@@ -286,6 +288,7 @@ func (s *runSetup) startFloor(ctx context.Context, e *env, sc *scenario.Scenario
 	if target == report.TargetPingoraFloor {
 		bin, args = e.pingoraFloor, append(args, "--workers", strconv.Itoa(e.workers))
 	}
+	bin, args = proxyArgv(sc, bin, args)
 	p, stdout, err := startProc(target, e.routerCPUs, s.dir, bin, args...)
 	if err != nil {
 		return err
@@ -296,6 +299,75 @@ func (s *runSetup) startFloor(ctx context.Context, e *env, sc *scenario.Scenario
 		return fmt.Errorf("cpu quota: %w", err)
 	}
 	return waitHealthy(ctx, p, "http://"+s.routerAddr+"/health", 10*time.Second)
+}
+
+// observedPID is the process whose memory and descriptors a run samples:
+// the proxy, or for the direct baseline the cells.
+func (s *runSetup) observedPID() int {
+	if s.router != nil {
+		return s.router.pid()
+	}
+	return s.mocks.pid()
+}
+
+// startSlowHeads starts the scenario's slow-head attack, if it has one,
+// against what the load goes to (the proxy, or for direct the first
+// target's cell), for at most d; the returned func waits for it and
+// records what it did in run. The attack is a child process of its own
+// (`harness slowheads`) on the proxy's CPUs but outside its quota: in the
+// generator's process its thousands of connections would take the
+// well-behaved client's CPU and make every run invalid.
+func (s *runSetup) startSlowHeads(ctx context.Context, sc *scenario.Scenario, d time.Duration, run *report.Run) func() {
+	a := sc.SlowHeads
+	if a == nil {
+		return func() {}
+	}
+	addr := s.routerAddr
+	if s.router == nil {
+		addr = s.ready.Cells[run.Expected[sc.Targets[0].RoutingKey]]
+	}
+	self, err := os.Executable()
+	if err != nil {
+		run.Error = err.Error()
+		return func() {}
+	}
+	p, stdout, err := startProc("slowheads", s.env.routerCPUs, s.dir, self, "slowheads", "--addr", addr,
+		"--conns", strconv.Itoa(a.Conns), "--byte-interval", (time.Duration(a.ByteIntervalMs) * time.Millisecond).String(),
+		"--duration", d.String())
+	if err != nil {
+		run.Error = err.Error()
+		return func() {}
+	}
+	lines := make(chan []byte, 1)
+	go func() {
+		defer stdout.Close()
+		b, _ := io.ReadAll(stdout)
+		lines <- b
+	}()
+	return func() {
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			p.kill()
+		}
+		var st report.AttackStats
+		if err := json.Unmarshal(<-lines, &st); err != nil {
+			run.Error = fmt.Sprintf("slowheads: %v: %s", err, p.stderrTail())
+			return
+		}
+		st.NoFile = a.NoFile
+		run.Attack = &st
+	}
+}
+
+// proxyArgv prefixes a proxy's command with prlimit when the scenario
+// lowers its descriptor limit.
+func proxyArgv(sc *scenario.Scenario, bin string, args []string) (string, []string) {
+	if sc.SlowHeads == nil {
+		return bin, args
+	}
+	n := strconv.Itoa(sc.SlowHeads.NoFile)
+	return "prlimit", append([]string{"--nofile=" + n + ":" + n, "--", bin}, args...)
 }
 
 // startNginx starts the anchor under the same CPU list and quota as the
@@ -313,7 +385,8 @@ func (s *runSetup) startNginx(ctx context.Context, e *env, sc *scenario.Scenario
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return err
 	}
-	p, stdout, err := startProc("nginx", e.routerCPUs, s.dir, e.nginx, "-p", s.dir, "-c", confPath, "-e", filepath.Join(s.dir, "nginx-error.log"))
+	bin, args := proxyArgv(sc, e.nginx, []string{"-p", s.dir, "-c", confPath, "-e", filepath.Join(s.dir, "nginx-error.log")})
+	p, stdout, err := startProc("nginx", e.routerCPUs, s.dir, bin, args...)
 	if err != nil {
 		return err
 	}

@@ -36,8 +36,9 @@ func newConns(timeout time.Duration) *conns {
 }
 
 func (c *conns) close() {
-	for _, k := range c.byAddr {
+	for addr, k := range c.byAddr {
 		k.nc.Close()
+		delete(c.byAddr, addr)
 	}
 }
 

@@ -58,6 +58,40 @@ type Plan struct {
 	Conns int
 	// Timeout bounds each request (connect, write and the whole response).
 	Timeout time.Duration
+	// Pool keeps the connections for the next attack (a warm-up's for the
+	// measurement, one step's for the next), as a long-lived client would;
+	// nil: the attack's own, closed at its end.
+	Pool *Pool
+}
+
+// Pool is keep-alive connections that outlive an attack: worker i of every
+// attack uses the pool's i-th set.
+type Pool struct {
+	mu      sync.Mutex
+	timeout time.Duration
+	workers []*conns
+}
+
+// NewPool makes an empty pool whose connects time out after timeout.
+func NewPool(timeout time.Duration) *Pool { return &Pool{timeout: timeout} }
+
+func (p *Pool) worker(i int) *conns {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.workers) <= i {
+		p.workers = append(p.workers, newConns(p.timeout))
+	}
+	return p.workers[i]
+}
+
+// Close closes every connection of the pool.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.workers {
+		c.close()
+	}
+	p.workers = nil
 }
 
 // Result is one request. Times are offsets from the attack's start.
@@ -97,6 +131,10 @@ func Attack(p Plan) ([]Result, error) {
 	if p.Timeout <= 0 {
 		p.Timeout = 10 * time.Second
 	}
+	if p.Pool == nil {
+		p.Pool = NewPool(p.Timeout)
+		defer p.Pool.Close()
+	}
 	a := &attack{plan: p, start: time.Now()}
 	if p.Rate > 0 {
 		return a.openLoop()
@@ -124,10 +162,9 @@ func (a *attack) openLoop() ([]Result, error) {
 	var wg sync.WaitGroup
 	for w := 0; w < p.Conns; w++ {
 		wg.Add(1)
+		c := p.Pool.worker(w)
 		go func() {
 			defer wg.Done()
-			c := newConns(p.Timeout)
-			defer c.close()
 			for {
 				idle.Add(1)
 				i, ok := <-released
@@ -165,10 +202,9 @@ func (a *attack) closedLoop() []Result {
 	var wg sync.WaitGroup
 	for w := 0; w < p.Conns; w++ {
 		wg.Add(1)
+		c := p.Pool.worker(w)
 		go func() {
 			defer wg.Done()
-			c := newConns(p.Timeout)
-			defer c.close()
 			mine := make([]Result, 0, 1024)
 			for a.since() < p.Duration {
 				i := int(next.Add(1) - 1)

@@ -244,3 +244,25 @@ func TestPlanValidation(t *testing.T) {
 		}
 	}
 }
+
+// A pool carries its connections from one attack to the next.
+func TestPoolKeepsConnectionsAcrossAttacks(t *testing.T) {
+	var conns atomic.Int32
+	srv := cellServer(t)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	addr := srv.Listener.Addr().String()
+	pool := NewPool(time.Second)
+	defer pool.Close()
+	for i := 0; i < 3; i++ {
+		if _, err := Attack(Plan{Requests: requestsFor(addr, "/a"), Rate: 200, Duration: 50 * time.Millisecond, Conns: 2, Pool: pool}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := conns.Load(); n > 2 {
+		t.Fatalf("%d connections for three attacks on a pool of two", n)
+	}
+}

@@ -408,3 +408,19 @@ func SpreadOf(values []float64) Spread {
 // Overlaps reports whether two ranges share a value: then the rounds do
 // not separate the two figures.
 func (a Spread) Overlaps(b Spread) bool { return a.Min <= b.Max && b.Min <= a.Max }
+
+// LongestOutage is the longest stretch of scheduled time without a
+// successful request: from the window's start to the first success, between
+// two successes, or from the last success to the window's end. recs must
+// be sorted by Start.
+func LongestOutage(recs []Record, window time.Duration) time.Duration {
+	var longest, last time.Duration
+	for _, r := range recs {
+		if !r.Success() {
+			continue
+		}
+		longest = max(longest, r.Start-last)
+		last = r.Start
+	}
+	return max(longest, window-last)
+}

@@ -137,3 +137,13 @@ func TestLateSendsMakeARunInvalid(t *testing.T) {
 		t.Fatalf("1.1 %% late sends kept up: %+v", s)
 	}
 }
+
+func TestLongestOutage(t *testing.T) {
+	recs := []Record{rec(0, 1, 200), rec(100, 1, 503), rec(2600, 1, 0), rec(2700, 1, 200), rec(2800, 1, 200)}
+	if got := LongestOutage(recs, 3*time.Second); got != 2700*time.Millisecond {
+		t.Fatalf("outage %v, want 2.7s (0 → 2700 ms)", got)
+	}
+	if got := LongestOutage(nil, time.Second); got != time.Second {
+		t.Fatalf("no request answered: %v", got)
+	}
+}

@@ -439,3 +439,33 @@ func (plainTicks) Ticks(min, max float64) []plot.Tick {
 	}
 	return ticks
 }
+
+// sampleChart draws one figure of the proxy's samples over the run, round
+// 1 of every target.
+func sampleChart(dir string, s *ScenarioResult, file, title, ylabel string, get func(ProcSample) float64) (string, error) {
+	var ss []series
+	for _, r := range firstRounds(s) {
+		var xys plotter.XYs
+		for _, sm := range r.Samples {
+			xys = append(xys, plotter.XY{X: sm.AtMs / 1000, Y: get(sm)})
+		}
+		ss = append(ss, series{target: r.Target, xys: xys})
+	}
+	if empty(ss) {
+		return "", nil
+	}
+	p := newPlot(s.Name+": "+title, timeAxis(s), ylabel)
+	p.X.Tick.Marker, p.Y.Tick.Marker = plainTicks{}, plainTicks{}
+	if err := addSeries(p, ss); err != nil {
+		return "", err
+	}
+	return save(p, dir, s.Name+"-"+file+".png")
+}
+
+func fdChart(dir string, s *ScenarioResult) (string, error) {
+	return sampleChart(dir, s, "fds", "open descriptors of the proxy (direct: the cells)", "descriptors", func(sm ProcSample) float64 { return float64(sm.FDs) })
+}
+
+func rssChart(dir string, s *ScenarioResult) (string, error) {
+	return sampleChart(dir, s, "rss", "resident memory of the proxy (direct: the cells)", "RSS (MiB)", func(sm ProcSample) float64 { return sm.RSSMiB })
+}

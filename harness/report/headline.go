@@ -34,6 +34,12 @@ type Headline struct {
 	CapacityRPS     metrics.Spread `json:"capacity_rps"`
 	CapacityPerCore metrics.Spread `json:"capacity_rps_per_core"`
 	Bound           string         `json:"bound,omitempty"`
+	// LongestOutageMs is the longest stretch without a 2xx answer;
+	// PeakFDs the proxy's most open descriptors; RSSGrowth its resident
+	// memory's growth per minute after the warm-up, in percent.
+	LongestOutageMs metrics.Spread `json:"longest_outage_ms"`
+	PeakFDs         metrics.Spread `json:"peak_fds"`
+	RSSGrowth       metrics.Spread `json:"rss_growth_percent_per_min"`
 }
 
 // Verdict answers one question of a scenario from the headline figures.
@@ -56,7 +62,7 @@ func Aggregate(s *ScenarioResult, budget Budget) {
 			continue
 		}
 		h.Rounds = len(rounds)
-		var p50, p99, succ, rcpu, gcpu, ccpu, capRPS, perCore []float64
+		var p50, p99, succ, rcpu, gcpu, ccpu, capRPS, perCore, outage, fds, rss []float64
 		bounds := map[string]int{}
 		for _, r := range rounds {
 			if !usable(r) {
@@ -75,6 +81,17 @@ func Aggregate(s *ScenarioResult, budget Budget) {
 				bounds[r.Bound]++
 			} else {
 				h.LatencyRate = sum.OfferedRate
+				outage = append(outage, r.LongestOutageMs)
+			}
+			if len(r.Samples) > 0 {
+				peak := 0
+				for _, sm := range r.Samples {
+					peak = max(peak, sm.FDs)
+				}
+				fds = append(fds, float64(peak))
+			}
+			if r.Growth != nil {
+				rss = append(rss, r.Growth.RSSPercentPerMin)
 			}
 			p50 = append(p50, sum.Latency.P50)
 			p99 = append(p99, sum.Latency.P99)
@@ -93,6 +110,7 @@ func Aggregate(s *ScenarioResult, budget Budget) {
 		h.RouterCPUUs, h.GeneratorCPUUs, h.CellsCPUUs = metrics.SpreadOf(rcpu), metrics.SpreadOf(gcpu), metrics.SpreadOf(ccpu)
 		h.CapacityRPS, h.CapacityPerCore = metrics.SpreadOf(capRPS), metrics.SpreadOf(perCore)
 		h.Bound = oneBound(bounds)
+		h.LongestOutageMs, h.PeakFDs, h.RSSGrowth = metrics.SpreadOf(outage), metrics.SpreadOf(fds), metrics.SpreadOf(rss)
 		s.Headline = append(s.Headline, h)
 	}
 	s.Verdicts = verdicts(s)
@@ -154,7 +172,38 @@ func verdicts(s *ScenarioResult) []Verdict {
 		out = append(out, lowerVerdict(s, "CPU per request", pair[0], pair[1], func(h *Headline) metrics.Spread { return h.RouterCPUUs }, "µs"))
 	}
 	out = append(out, floorVerdict(s))
+	if s.SlowHeads != nil {
+		out = append(out, slowHeadsVerdict(s))
+	}
 	return compact(out)
+}
+
+// Goals of a slow-head attack (issue 11): the well-behaved client keeps at
+// least this share of answers and never waits longer than this.
+const (
+	slowHeadsMinSuccess = 0.99
+	slowHeadsMaxOutage  = 2000.0 // ms
+)
+
+// slowHeadsVerdict says, per target, whether the well-behaved client kept
+// being served during the attack.
+func slowHeadsVerdict(s *ScenarioResult) Verdict {
+	var parts []string
+	for _, t := range AllTargets {
+		h := s.HeadlineOf(t)
+		if h == nil {
+			continue
+		}
+		ok := h.SuccessRate.Min >= slowHeadsMinSuccess && h.LongestOutageMs.Max <= slowHeadsMaxOutage
+		mark := "meets the goal"
+		if !ok {
+			mark = "MISSES the goal"
+		}
+		parts = append(parts, fmt.Sprintf("%s %s (%.2f %% answered, longest outage %.0f ms, peak %.0f descriptors)", t, mark,
+			100*h.SuccessRate.Min, h.LongestOutageMs.Max, h.PeakFDs.Max))
+	}
+	return Verdict{Question: fmt.Sprintf("slow heads beyond the descriptor limit (goal: >= %.0f %% answered, no outage over %.0f s)", 100*slowHeadsMinSuccess, slowHeadsMaxOutage/1000),
+		Text: strings.Join(parts, "; ")}
 }
 
 // floorOf is each router's framework floor.

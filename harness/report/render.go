@@ -176,6 +176,15 @@ func writeSummary(w writer, r *Results) {
 		row("p99 (ms)"+at, func(h *Headline) string { return FormatSpread(h.P99Ms, 3) })
 		row("proxy CPU µs/request"+at, func(h *Headline) string { return FormatSpread(h.RouterCPUUs, 1) })
 		row("generator CPU µs/request"+at, func(h *Headline) string { return FormatSpread(h.GeneratorCPUUs, 1) })
+		if !s.Capacity {
+			row("longest outage (ms)", func(h *Headline) string { return FormatSpread(h.LongestOutageMs, 0) })
+		}
+		if s.SlowHeads != nil {
+			row("peak open descriptors", func(h *Headline) string { return FormatSpread(h.PeakFDs, 0) })
+		}
+		if hasGrowth(s) {
+			row("RSS growth after warm-up (% per min)", func(h *Headline) string { return FormatSpread(h.RSSGrowth, 2) })
+		}
 		row("valid rounds", func(h *Headline) string { return fmt.Sprintf("%d/%d", h.Valid, h.Rounds) })
 		if hasVersions(s) {
 			w("| %s | config change visible to all clients after (max, ms, round 1) | %s |\n", s.Name, cells(s, func(r *Run) string {
@@ -187,6 +196,17 @@ func writeSummary(w writer, r *Results) {
 		}
 	}
 	w("\n")
+}
+
+// hasGrowth: a run long enough for its memory trend to mean something
+// (a soak).
+func hasGrowth(s *ScenarioResult) bool {
+	for _, r := range s.Runs {
+		if r.Growth != nil && r.DurationMs >= 60000 {
+			return true
+		}
+	}
+	return false
 }
 
 func scaled(sp metrics.Spread, f float64) metrics.Spread {
@@ -539,11 +559,14 @@ func writeCharts(w writer, dir string, s *ScenarioResult) error {
 	if s.Capacity {
 		charts = append(charts, capacityChart, capacityP50Chart, capacityP99Chart, capacityCPUChart)
 	}
-	if hasPhases(s) || anyFailures(s) {
+	if hasPhases(s) || anyFailures(s) || s.SlowHeads != nil {
 		charts = append(charts, successChart)
 	}
 	if hasVersions(s) {
 		charts = append(charts, visibilityChart)
+	}
+	if s.SlowHeads != nil || hasGrowth(s) {
+		charts = append(charts, fdChart, rssChart)
 	}
 	for _, c := range charts {
 		name, err := c(dir, s)

@@ -115,6 +115,8 @@ type ScenarioResult struct {
 	Scale       float64 `json:"scale"`
 	Capacity    bool    `json:"capacity"`
 	HasTimeline bool    `json:"has_timeline"`
+	// SlowHeads is the scenario's slow-head attack, if any.
+	SlowHeads *scenario.SlowHeads `json:"slow_heads,omitempty"`
 	// Runs holds every round of every target, in the order they ran.
 	Runs []Run `json:"runs"`
 	// Headline is each target's figures over the rounds and Verdicts what
@@ -169,6 +171,51 @@ type Run struct {
 	// OtherLoad is CPU used on the machine outside this run while it ran,
 	// in cores: other users' work competing with the measurement.
 	OtherLoad float64 `json:"other_load_cores"`
+	// LongestOutageMs is the longest stretch of scheduled time without a
+	// 2xx answer (steady runs).
+	LongestOutageMs float64 `json:"longest_outage_ms"`
+	// Samples are the proxy's (for direct: the cells') resident memory,
+	// open descriptors and threads over the run; Growth their trend after
+	// the warm-up share of the run.
+	Samples []ProcSample `json:"samples,omitempty"`
+	Growth  *Growth      `json:"growth,omitempty"`
+	// Attack is what a slow-head attack beside the load did.
+	Attack *AttackStats `json:"attack,omitempty"`
+}
+
+// ProcSample is one reading of a process.
+type ProcSample struct {
+	AtMs    float64 `json:"at_ms"`
+	RSSMiB  float64 `json:"rss_mib"`
+	FDs     int     `json:"fds"`
+	Threads int     `json:"threads"`
+}
+
+// Growth is how the samples moved after the warm-up share of a run: RSS
+// per minute as a share of the RSS at the end of the warm-up, and
+// descriptors and threads from then to the end.
+type Growth struct {
+	AfterMs          float64 `json:"after_ms"`
+	RSSPercentPerMin float64 `json:"rss_percent_per_min"`
+	RSSStartMiB      float64 `json:"rss_start_mib"`
+	RSSEndMiB        float64 `json:"rss_end_mib"`
+	FDsStart         int     `json:"fds_start"`
+	FDsEnd           int     `json:"fds_end"`
+	ThreadsStart     int     `json:"threads_start"`
+	ThreadsEnd       int     `json:"threads_end"`
+}
+
+// AttackStats counts a slow-head attack: connections dialled, dials that
+// failed, connections the target closed, the most open at once, and the
+// target's descriptor limit.
+type AttackStats struct {
+	Conns          int   `json:"conns"`
+	NoFile         int   `json:"nofile"`
+	Dials          int64 `json:"dials"`
+	DialErrors     int64 `json:"dial_errors"`
+	ClosedByServer int64 `json:"closed_by_server"`
+	PeakOpen       int64 `json:"peak_open"`
+	PeakFDs        int   `json:"peak_fds"`
 }
 
 // Step is one rate of a capacity staircase.

@@ -62,6 +62,12 @@ type Scenario struct {
 	// own clocks (health-check intervals, breaker open time) means nothing
 	// when its phases are shorter than those clocks.
 	FixedTiming bool `json:"fixed_timing,omitempty"`
+	// SlowHeads runs a slow-head attack beside the load (the load is then
+	// the well-behaved client whose answers count).
+	SlowHeads *SlowHeads `json:"slow_heads,omitempty"`
+	// OptIn scenarios run only when --only names them (a soak is longer
+	// than a whole default compare).
+	OptIn bool `json:"opt_in,omitempty"`
 	// MaxRounds caps --rounds for this scenario (0: no cap). For a
 	// scenario whose figures are event times on the routers' own clocks
 	// (health-check intervals, breaker open time) rather than rates, more
@@ -99,6 +105,16 @@ type Steps struct {
 	Conns   int `json:"conns"`
 	StepMs  int `json:"step_ms"`
 	PauseMs int `json:"pause_ms"`
+}
+
+// SlowHeads is a slow-head ("slowloris") attack: Conns connections that
+// send a request head one byte every ByteIntervalMs and never finish it,
+// against a proxy whose descriptor limit (RLIMIT_NOFILE) is NoFile, so the
+// attack is beyond what the proxy can hold open.
+type SlowHeads struct {
+	Conns          int `json:"conns"`
+	ByteIntervalMs int `json:"byte_interval_ms"`
+	NoFile         int `json:"nofile"`
 }
 
 // Load engines.
@@ -255,6 +271,14 @@ func (s *Scenario) validate() error {
 	}
 	if s.MaxRounds < 0 {
 		return errors.New("max_rounds: must not be negative")
+	}
+	if a := s.SlowHeads; a != nil {
+		if s.Steps != nil || s.ClosedLoop() {
+			return errors.New("slow_heads runs beside a steady open-loop load")
+		}
+		if a.Conns < 1 || a.Conns > 20000 || a.ByteIntervalMs < 10 || a.NoFile < 64 || a.NoFile > 1<<20 {
+			return fmt.Errorf("slow_heads %+v: want conns 1..20000, byte_interval_ms >= 10, nofile 64..%d", *a, 1<<20)
+		}
 	}
 	if s.SLO.MinSuccess <= 0 || s.SLO.MinSuccess > 1 {
 		return fmt.Errorf("slo.min_success %v: want a fraction in (0, 1]", s.SLO.MinSuccess)
