@@ -166,17 +166,8 @@ func TestClientTimeouts(t *testing.T) {
 		io.WriteString(conn, strings.Repeat(field, 5))
 		got, _ := trickleUntilClosed(conn, "X-Slow: 1\r\n", 50*time.Millisecond)
 		took := time.Since(start)
-		if took < ms(headMs)-50*time.Millisecond || took > ms(headMs)+300*time.Millisecond {
-			t.Errorf("closed %v after the accept, want about %dms", took, headMs)
-		}
-		// net/http parses the partial field line it has when its header
-		// timeout fires ("missing colon") and answers 400 before closing;
-		// the contract allows that (docs/parity.md, differences allowed).
-		if got != "" && !strings.HasPrefix(got, "HTTP/1.1 400 ") {
-			t.Errorf("the router sent %q; want nothing, or a 400 for the partial head", got)
-		}
-		if got != "" {
-			t.Logf("%s router answered the cut head with %q", routerName, strings.SplitN(got, "\r\n", 2)[0])
+		if took < ms(headMs)-50*time.Millisecond || took > ms(headMs)+300*time.Millisecond || got != "" {
+			t.Errorf("closed %v after the accept with %q, want about %dms and nothing", took, got, headMs)
 		}
 	})
 
