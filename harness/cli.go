@@ -364,6 +364,12 @@ func compare(ctx context.Context, e *env, scs []*scenario.Scenario, targets []st
 		return err
 	}
 	e.log("report: %s (%s in all)", filepath.Join(out, "report.md"), time.Since(res.StartedAt).Round(time.Second))
+	if e.quick {
+		if err := checkQuick(out, res); err != nil {
+			return err
+		}
+		e.log("quick compare: every scenario, target and section produced")
+	}
 	return nil
 }
 

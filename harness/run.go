@@ -157,6 +157,9 @@ func floorNotApplicable(sc *scenario.Scenario, root string) string {
 	if sc.ControlPlane || len(sc.Timeline) > 0 {
 		return "a floor proxy has no config source, fallbacks or breakers"
 	}
+	if sc.SlowHeads != nil {
+		return "a floor proxy has no client-side protection (it exits when descriptors run out)"
+	}
 	cfg, err := sc.RouterConfig(root)
 	if err != nil {
 		return err.Error()
