@@ -22,7 +22,7 @@ type session struct {
 	mu       sync.Mutex
 	pending  *document     // the newest snapshot not yet written
 	wake     chan struct{} // capacity 1: "pending changed"
-	pushed   string        // version of the last snapshot written and not yet answered
+	pushed   string        // version of the last snapshot sent and not yet answered
 	pushedAt time.Time
 
 	closeOnce sync.Once
