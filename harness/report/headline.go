@@ -155,6 +155,11 @@ const minRounds = 2
 var rivals = [][2]string{{TargetGo, TargetPingora}, {TargetGoTuned, TargetPingora}, {TargetGo, TargetGoTuned}}
 
 func verdicts(s *ScenarioResult) []Verdict {
+	if s.SlowHeads != nil {
+		// Under an attack the question is whether the client is served;
+		// latency and CPU per request there measure the attack.
+		return compact([]Verdict{slowHeadsVerdict(s)})
+	}
 	var out []Verdict
 	if s.Capacity {
 		for _, pair := range rivals {
@@ -172,9 +177,6 @@ func verdicts(s *ScenarioResult) []Verdict {
 		out = append(out, lowerVerdict(s, "CPU per request", pair[0], pair[1], func(h *Headline) metrics.Spread { return h.RouterCPUUs }, "µs"))
 	}
 	out = append(out, floorVerdict(s))
-	if s.SlowHeads != nil {
-		out = append(out, slowHeadsVerdict(s))
-	}
 	return compact(out)
 }
 
