@@ -381,6 +381,22 @@ func TestResponseBodyTimeouts(t *testing.T) {
 		}
 	})
 
+	t.Run("a header timeout on a pooled connection is one timeout, not a replay", func(t *testing.T) {
+		wantServed(t, r.get(t, "/", "k"), "a", "default", "") // leaves a pooled connection
+		before := c.counters(t, "a").Requests
+		start := time.Now()
+		rp := r.get(t, "/?delay_ms=2000", "k")
+		took := time.Since(start)
+		wantRouterError(t, rp, http.StatusGatewayTimeout, "upstream_timeout")
+		wantHeaders(t, rp, map[string]string{"X-Upstream-Attempts": "1"})
+		if took > 800*time.Millisecond {
+			t.Errorf("504 after %v, want about the 300ms header timeout", took)
+		}
+		if n := c.counters(t, "a").Requests - before; n != 1 {
+			t.Errorf("the cell saw %d requests, want 1 (a timeout is not replayed as a stale connection)", n)
+		}
+	})
+
 	t.Run("a body idle timeout below the header timeout", func(t *testing.T) {
 		resp, body, err, firstAt, endAt := get(t, "/?size=4000&chunks=2&chunk_delay_ms=3000", "kb")
 		cut := endAt - firstAt

@@ -33,11 +33,11 @@ use async_trait::async_trait;
 use futures_util::task::AtomicWaker;
 use pingora::apps::ServerApp;
 use pingora::protocols::http::ServerSession;
-use pingora::protocols::{
-    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest,
-    Ssl, Stream, TimingDigest, UniqueID, UniqueIDType,
-};
 use pingora::protocols::raw_connect::ProxyDigest;
+use pingora::protocols::{
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream,
+    TimingDigest, UniqueID, UniqueIDType,
+};
 use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
@@ -96,7 +96,7 @@ pub fn raise_nofile_limit() -> u64 {
             }
         }
     }
-    lim.rlim_cur as u64
+    lim.rlim_cur
 }
 
 /// One registered connection: what the hooks and the registry share.
@@ -206,7 +206,11 @@ fn oldest_waiting(conns: &HashMap<u64, Arc<Entry>>, n: usize) -> Vec<Arc<Entry>>
         })
         .collect();
     waiting.sort_by_key(|(since, _)| *since);
-    waiting.into_iter().take(n).map(|(_, e)| Arc::clone(e)).collect()
+    waiting
+        .into_iter()
+        .take(n)
+        .map(|(_, e)| Arc::clone(e))
+        .collect()
 }
 
 fn entry_of(session: &ServerSession) -> Option<&Entry> {
@@ -468,7 +472,7 @@ mod tests {
         let b = reg.admit().unwrap();
         let c = reg.admit().unwrap();
         a.busy.store(true, Ordering::Release); // a request under way
-        // b waits since its accept, c since later
+                                               // b waits since its accept, c since later
         c.waiting_since.store(1, Ordering::Relaxed);
         let d = reg.admit().unwrap();
         assert!(!a.shed.load(Ordering::Acquire));
@@ -477,6 +481,9 @@ mod tests {
         assert_eq!(reg.open(), 3);
         c.busy.store(true, Ordering::Release);
         d.busy.store(true, Ordering::Release);
-        assert!(reg.admit().is_none(), "nothing to shed: the newcomer is refused");
+        assert!(
+            reg.admit().is_none(),
+            "nothing to shed: the newcomer is refused"
+        );
     }
 }

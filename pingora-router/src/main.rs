@@ -16,17 +16,17 @@ use async_trait::async_trait;
 use clap::Parser;
 use pingora::apps::HttpServerOptions;
 use pingora::proxy::http_proxy;
-use pingora::services::listening::Service;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::services::listening::Service;
 use socket2::SockRef;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use pingora_router::config_source::{ConfigSink, Source};
 use pingora_router::control_plane::ControlPlaneClient;
+use pingora_router::guard::{self, ClientLimits, GuardedApp, Registry};
 use pingora_router::proxy::{self, Router};
 use pingora_router::snapshot::SnapshotStore;
-use pingora_router::guard::{self, ClientLimits, GuardedApp, Registry};
 use pingora_router::{admin, config_source, control_plane, logs};
 
 /// Exit status for a missing or invalid config at startup (contract §5).

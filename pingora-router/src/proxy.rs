@@ -929,7 +929,9 @@ impl ProxyHttp for Router {
         }
         let stale_pooled_connection =
             client_reused && matches!(e.retry, pingora::RetryType::ReusedOnly);
-        if stale_pooled_connection && ctx.body_bytes == 0 {
+        // A head deadline that cut a pooled connection looks the same to
+        // Pingora (closed before any answer): it is a timeout, not a replay.
+        if stale_pooled_connection && ctx.body_bytes == 0 && !ctx.head_timed_out {
             // The upstream closed a pooled connection before reading the
             // request: replay it on a fresh connection, same attempt.
             ctx.replay = true;
