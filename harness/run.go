@@ -81,8 +81,9 @@ func (e *env) notApplicable(sc *scenario.Scenario, target string) string {
 }
 
 // warmup is the unmeasured load before every measured run: it opens the
-// keep-alive connections and lets both routers reach a steady state.
-const warmup = 2 * time.Second
+// keep-alive connections (kept for the measurement) and lets every proxy
+// reach a steady state.
+const warmup = time.Second
 
 // runSetup is the live processes and files of one run.
 type runSetup struct {
