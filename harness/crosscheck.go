@@ -187,12 +187,12 @@ end
 	return b.String()
 }
 
+// wrkDone is the line the script's done() prints.
 type wrkDone struct {
-	Requests   int   `json:"requests"`
-	DurationUs int64 `json:"duration_us"`
-	P50Us      float64
-	RawP50     int `json:"p50_us"`
-	Errors     int `json:"errors"`
+	Requests   int     `json:"requests"`
+	DurationUs int64   `json:"duration_us"`
+	P50Us      float64 `json:"p50_us"`
+	Errors     int     `json:"errors"`
 }
 
 func (w wrkDone) rps() float64 {
@@ -209,7 +209,6 @@ func parseWrkDone(out string) (wrkDone, error) {
 			if err := json.Unmarshal([]byte(j), &w); err != nil {
 				return w, fmt.Errorf("wrk done(): %w", err)
 			}
-			w.P50Us = float64(w.RawP50)
 			return w, nil
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -71,5 +72,70 @@ func TestPlacementExpectations(t *testing.T) {
 	}
 	if n := misrouted(exp, targets, recs); n != 1 {
 		t.Fatalf("misrouted %d, want 1", n)
+	}
+}
+
+func TestWrkScriptAndItsLine(t *testing.T) {
+	script := wrkScript([]scenario.Target{
+		{RoutingKey: "acme", Method: "GET", Path: "/a", Weight: 2},
+		{RoutingKey: "visa", Method: "POST", Path: "/b", BodyBytes: 3, Headers: map[string]string{"Content-Type": "text/plain"}, Weight: 1},
+	})
+	for _, want := range []string{
+		`wrk.format("GET", "/a", {["X-Routing-Key"] = "acme"}, nil)`,
+		`wrk.format("POST", "/b", {["X-Routing-Key"] = "visa", ["Content-Type"] = "text/plain"}, string.rep("x", 3))`,
+		"function done(summary, latency, requests)",
+	} {
+		if !strings.Contains(script, want) {
+			t.Errorf("script lacks %q:\n%s", want, script)
+		}
+	}
+	if n := strings.Count(script, `"/a"`); n != 2 {
+		t.Errorf("weight 2 gives %d entries", n)
+	}
+	w, err := parseWrkDone("Running 5s test\nCROSSCHECK {\"requests\":1010,\"duration_us\":5000000,\"p50_us\":250,\"errors\":10}\n")
+	if err != nil || w.rps() != 200 || w.P50Us != 250 {
+		t.Fatalf("%+v %v", w, err)
+	}
+	if _, err := parseWrkDone("no line"); err == nil {
+		t.Fatal("missing line accepted")
+	}
+}
+
+func TestStepRatesFollowTheProbe(t *testing.T) {
+	st := &scenario.Steps{Rates: []int{1000}, Fractions: []float64{0.5, 0.9, 1.1}}
+	got := stepRates(st, 10_040)
+	want := []int{1000, 5000, 9000, 11000}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("%v, want %v", got, want)
+	}
+	// Fractions under the last fixed rate are left out.
+	if got := stepRates(st, 1500); fmt.Sprint(got) != "[1000 1400 1700]" {
+		t.Fatalf("%v", got)
+	}
+}
+
+func TestCapacityBound(t *testing.T) {
+	step := func(sustained bool, routerUtil, genBusy, late float64) report.Step {
+		return report.Step{Rate: 5000, Sustained: sustained, Why: "p99 above the SLO", GeneratorSideBusy: genBusy,
+			Router: &report.ProcStats{Utilization: routerUtil}, Summary: metrics.Summary{LateFraction: late}}
+	}
+	cases := []struct {
+		name   string
+		last   report.Step
+		direct bool
+		want   string
+	}{
+		{"proxy saturated, generator idle", step(false, 0.97, 0.5, 0), false, report.BoundRouter},
+		{"generator saturated", step(false, 0.97, 0.95, 0), false, report.BoundGenerator},
+		{"generator late", step(false, 0.97, 0.5, 0.02), false, report.BoundGenerator},
+		{"neither", step(false, 0.5, 0.5, 0), false, report.BoundUnclear},
+		{"every step held", step(true, 0.5, 0.5, 0), false, report.BoundNotReached},
+		{"direct", step(false, 0, 0.5, 0), true, report.BoundGenerator},
+	}
+	for _, c := range cases {
+		run := &report.Run{Steps: []report.Step{c.last}}
+		if got, why := capacityBound(run, c.direct); got != c.want {
+			t.Errorf("%s: %s (%s), want %s", c.name, got, why, c.want)
+		}
 	}
 }
