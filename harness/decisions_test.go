@@ -41,9 +41,10 @@ func TestSustained(t *testing.T) {
 		t.Fatalf("96 %% answered within the SLO not sustained: %s", why)
 	}
 	cases := map[string]metrics.Summary{
-		"success below": {SuccessRate: 0.998, Throughput: 1000, Latency: metrics.Latency{P99: 10}},
-		"p99 above":     {SuccessRate: 1, Throughput: 1000, Latency: metrics.Latency{P99: 26}},
-		"under 95 %":    {SuccessRate: 1, Throughput: 940, Latency: metrics.Latency{P99: 10}},
+		"success below":  {SuccessRate: 0.998, Throughput: 1000, Latency: metrics.Latency{P99: 10}},
+		"p99 above":      {SuccessRate: 1, Throughput: 1000, Latency: metrics.Latency{P99: 26}},
+		"under 95 %":     {SuccessRate: 1, Throughput: 940, Latency: metrics.Latency{P99: 10}},
+		"generator late": {SuccessRate: 1, Throughput: 1000, Latency: metrics.Latency{P99: 10}, LateFraction: 0.02},
 	}
 	for want, sum := range cases {
 		if s, why := sustained(sum, 1000, slo); s || !strings.Contains(why, want) {
