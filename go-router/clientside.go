@@ -17,6 +17,7 @@ type clientFlags struct {
 	idleTimeoutMs     int64
 	bodyIdleTimeoutMs int64
 	maxConnections    int64
+	registry          *guard.Registry // set by protect
 }
 
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
@@ -49,5 +50,14 @@ func (c *clientFlags) protect(srv *http.Server, ln net.Listener) net.Listener {
 		MaxConns:        int(c.maxConnections),
 	})
 	reg.Protect(srv)
+	c.registry = reg
 	return reg.Listener(ln)
+}
+
+// stats are the registry's counts for /metrics (zeros before protect).
+func (c *clientFlags) stats() (open int, shed, refused int64) {
+	if c.registry == nil {
+		return 0, 0, 0
+	}
+	return c.registry.Stats()
 }

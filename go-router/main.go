@@ -161,6 +161,7 @@ func run(args []string) int {
 
 	httpServer := newHTTPServer(rt, events)
 	proxyLn = o.client.protect(httpServer, engineListener(o.engine, proxyLn))
+	rt.ReadClientStats(o.client.stats)
 	proxyServer := newProxyServer(o.engine, httpServer)
 	admin := &http.Server{Handler: rt.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
 	events.Info("started", "router", proxy.RouterName, "engine", string(o.engine), "listen", proxyLn.Addr().String(), "admin", adminLn.Addr().String())

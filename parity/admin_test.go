@@ -22,6 +22,8 @@ var contractMetrics = []string{
 	"cellbench_control_plane_connected",
 	"cellbench_rate_limited_total",
 	"cellbench_retries_total",
+	"cellbench_client_connections",
+	"cellbench_client_connections_dropped_total",
 }
 
 // Contract §6: the admin listener.

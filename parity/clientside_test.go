@@ -255,6 +255,13 @@ func TestClientConnectionCap(t *testing.T) {
 		for _, c := range idle {
 			c.Close()
 		}
+		m := r.metrics(t)
+		if v := m.value(t, "cellbench_client_connections_dropped_total", labels{"reason": "shed"}); v < 1 {
+			t.Errorf("cellbench_client_connections_dropped_total{reason=shed} = %v, want >= 1", v)
+		}
+		if v := m.value(t, "cellbench_client_connections_dropped_total", labels{"reason": "refused"}); v != 0 {
+			t.Errorf("cellbench_client_connections_dropped_total{reason=refused} = %v before any refusal, want 0", v)
+		}
 	})
 
 	t.Run("with every connection busy the newcomer is refused", func(t *testing.T) {
@@ -283,11 +290,18 @@ func TestClientConnectionCap(t *testing.T) {
 		if got != "" || took > 500*time.Millisecond {
 			t.Errorf("the newcomer got %q after %v; want the connection closed at once without an answer", got, took)
 		}
+		m := r.metrics(t) // an admin connection: not a client one
+		if v := m.value(t, "cellbench_client_connections", nil); v != maxConns {
+			t.Errorf("cellbench_client_connections = %v with %d requests under way, want %d", v, maxConns, maxConns)
+		}
 		wg.Wait()
 		for i, s := range results {
 			if s != "200 OK" {
 				t.Errorf("busy connection %d: %s, want 200 OK (a busy connection is never shed)", i, s)
 			}
+		}
+		if v := r.metrics(t).value(t, "cellbench_client_connections_dropped_total", labels{"reason": "refused"}); v < 1 {
+			t.Errorf("cellbench_client_connections_dropped_total{reason=refused} = %v, want >= 1", v)
 		}
 	})
 }

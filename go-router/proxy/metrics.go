@@ -37,6 +37,47 @@ type metrics struct {
 	mu          sync.Mutex
 	byPlacement map[string]*placementMetrics
 	unrouted    *placementMetrics // requests refused before routing
+
+	// clientStats reads the proxy listener's connection registry at scrape
+	// time (go-router/guard); zeros until one is installed.
+	clientStats atomic.Pointer[func() (open int, shed, refused int64)]
+}
+
+// ReadClientStats sets where the client connection series are read from:
+// open connections, waiting ones shed at the cap, newcomers refused there.
+func (rt *Router) ReadClientStats(read func() (open int, shed, refused int64)) {
+	rt.metrics.clientStats.Store(&read)
+}
+
+func (m *metrics) readClientStats() (open int, shed, refused int64) {
+	if read := m.clientStats.Load(); read != nil {
+		return (*read)()
+	}
+	return 0, 0, 0
+}
+
+// clientCollectors are the client connection series (contract §6).
+func (m *metrics) clientCollectors() []prometheus.Collector {
+	dropped := func(reason string, pick func(shed, refused int64) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "cellbench_client_connections_dropped_total",
+			Help:        "Client connections closed at --max-client-connections: shed (waiting for a head, to admit a newcomer) or refused (a newcomer while every connection was busy).",
+			ConstLabels: prometheus.Labels{"reason": reason},
+		}, func() float64 {
+			_, shed, refused := m.readClientStats()
+			return float64(pick(shed, refused))
+		})
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cellbench_client_connections", Help: "Client connections open on the proxy listener.",
+		}, func() float64 {
+			open, _, _ := m.readClientStats()
+			return float64(open)
+		}),
+		dropped("shed", func(shed, _ int64) int64 { return shed }),
+		dropped("refused", func(_, refused int64) int64 { return refused }),
+	}
 }
 
 // placementMetrics caches one placement's series so that the request path
@@ -88,6 +129,7 @@ func newMetrics(live prometheus.Collector, engine Engine) *metrics {
 	routerInfo.Set(1)
 	m.registry.MustRegister(m.requests, m.duration, m.configInfo, m.reloads, m.cpConnected, m.rateLimited, m.retries, live, routerInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registry.MustRegister(m.clientCollectors()...)
 	m.reloads.WithLabelValues("applied")
 	m.reloads.WithLabelValues("rejected")
 	m.unrouted = m.newPlacement("")

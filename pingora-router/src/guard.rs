@@ -128,6 +128,10 @@ pub struct Registry {
     limits: ClientLimits,
     next_id: AtomicU64,
     conns: Mutex<HashMap<u64, Arc<Entry>>>,
+    /// Waiting connections closed to admit a newcomer.
+    shed: AtomicU64,
+    /// Newcomers closed because every connection was busy.
+    refused: AtomicU64,
 }
 
 impl Registry {
@@ -136,6 +140,8 @@ impl Registry {
             limits,
             next_id: AtomicU64::new(1),
             conns: Mutex::new(HashMap::new()),
+            shed: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         })
     }
 
@@ -163,6 +169,7 @@ impl Registry {
             if conns.len() >= self.limits.max_connections {
                 victims = oldest_waiting(&conns, (self.limits.max_connections / 64).max(1));
                 if victims.is_empty() {
+                    self.refused.fetch_add(1, Ordering::Relaxed);
                     return None;
                 }
                 for v in &victims {
@@ -172,6 +179,7 @@ impl Registry {
             conns.insert(entry.id, Arc::clone(&entry));
             victims
         };
+        self.shed.fetch_add(victims.len() as u64, Ordering::Relaxed);
         for v in victims {
             v.shed.store(true, Ordering::Release);
             v.waker.wake();
@@ -189,6 +197,15 @@ impl Registry {
     /// Open connections now.
     pub fn open(&self) -> usize {
         self.conns.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Open connections, connections shed and newcomers refused so far.
+    pub fn stats(&self) -> (usize, u64, u64) {
+        (
+            self.open(),
+            self.shed.load(Ordering::Relaxed),
+            self.refused.load(Ordering::Relaxed),
+        )
     }
 }
 

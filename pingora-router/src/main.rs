@@ -27,7 +27,7 @@ use pingora_router::control_plane::ControlPlaneClient;
 use pingora_router::guard::{self, ClientLimits, GuardedApp, Registry};
 use pingora_router::proxy::{self, Router};
 use pingora_router::snapshot::SnapshotStore;
-use pingora_router::{admin, config_source, control_plane, logs};
+use pingora_router::{admin, config_source, control_plane, logs, metrics};
 
 /// Exit status for a missing or invalid config at startup (contract §5).
 const EXIT_CONFIG: i32 = 2;
@@ -219,7 +219,10 @@ fn main() {
     options.allow_connect_method_proxying = true;
     proxy.server_options = Some(options);
     // Every client connection counted and guarded (head, idle, the cap).
-    let guarded = GuardedApp::new(proxy, Registry::new(limits));
+    let registry = Registry::new(limits);
+    let stats = Arc::clone(&registry);
+    metrics::read_clients_from(move || stats.stats());
+    let guarded = GuardedApp::new(proxy, registry);
     let mut service = Service::new("cellbench proxy".to_string(), guarded);
     service.add_tcp(&flags.listen);
     server.add_service(service);

@@ -117,6 +117,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(rate_limited.clone()),
         Box::new(retries.clone()),
         Box::new(LiveUpstreams::new()),
+        Box::new(LiveClients::new()),
         Box::new(process::ProcessCollector::new()),
     ] {
         registry
@@ -353,6 +354,71 @@ impl Collector for LiveUpstreams {
             .collect()
             .into_iter()
             .chain(circuit.collect())
+            .collect()
+    }
+}
+
+type ClientReader = Box<dyn Fn() -> (usize, u64, u64) + Send + Sync>;
+
+static CLIENTS: OnceLock<ClientReader> = OnceLock::new();
+
+/// Sets where the client connection series are read from at scrape time:
+/// open connections, waiting ones shed at the cap, newcomers refused there
+/// (`guard::Registry::stats`). Zeros until one is installed.
+pub fn read_clients_from(reader: impl Fn() -> (usize, u64, u64) + Send + Sync + 'static) {
+    let _ = CLIENTS.set(Box::new(reader));
+}
+
+/// `cellbench_client_connections` and
+/// `cellbench_client_connections_dropped_total{reason}`, read at collect.
+struct LiveClients {
+    descs: Vec<Desc>,
+}
+
+impl LiveClients {
+    fn new() -> LiveClients {
+        let (open, dropped) = client_series();
+        let descs = open
+            .desc()
+            .into_iter()
+            .chain(dropped.desc())
+            .cloned()
+            .collect();
+        LiveClients { descs }
+    }
+}
+
+fn client_series() -> (IntGauge, IntCounterVec) {
+    let open = IntGauge::new(
+        "cellbench_client_connections",
+        "Client connections open on the proxy listener.",
+    )
+    .expect("valid metric");
+    let dropped = IntCounterVec::new(
+        Opts::new(
+            "cellbench_client_connections_dropped_total",
+            "Client connections closed at --max-client-connections: shed (waiting for a head, to admit a newcomer) or refused (a newcomer while every connection was busy).",
+        ),
+        &["reason"],
+    )
+    .expect("valid metric");
+    (open, dropped)
+}
+
+impl Collector for LiveClients {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let (open, dropped) = client_series();
+        let (n, shed, refused) = CLIENTS.get().map_or((0, 0, 0), |read| read());
+        open.set(i64::try_from(n).unwrap_or(i64::MAX));
+        dropped.with_label_values(&["shed"]).inc_by(shed);
+        dropped.with_label_values(&["refused"]).inc_by(refused);
+        open.collect()
+            .into_iter()
+            .chain(dropped.collect())
             .collect()
     }
 }
