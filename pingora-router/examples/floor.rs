@@ -13,6 +13,11 @@ use clap::Parser;
 use pingora::prelude::*;
 use pingora::server::configuration::ServerConf;
 
+/// The router's allocator (its lib.rs), so that floor and router differ only
+/// in what the router does per request.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Flags {
     /// Listen address.
