@@ -15,7 +15,14 @@ import (
 
 func cellServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return cellServerWith(t, nil)
+}
+
+// cellServerWith starts the test cell, calling connState (if set) on
+// every connection state change.
+func cellServerWith(t *testing.T, connState func(net.Conn, http.ConnState)) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Routed-To", "eu1")
 		w.Header().Set("X-Config-Version", "v7")
 		switch r.URL.Path {
@@ -33,6 +40,8 @@ func cellServer(t *testing.T) *httptest.Server {
 			w.Write([]byte("ok"))
 		}
 	}))
+	srv.Config.ConnState = connState
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -248,12 +257,11 @@ func TestPlanValidation(t *testing.T) {
 // A pool carries its connections from one attack to the next.
 func TestPoolKeepsConnectionsAcrossAttacks(t *testing.T) {
 	var conns atomic.Int32
-	srv := cellServer(t)
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+	srv := cellServerWith(t, func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			conns.Add(1)
 		}
-	}
+	})
 	addr := srv.Listener.Addr().String()
 	pool := NewPool(time.Second)
 	defer pool.Close()
