@@ -23,8 +23,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -32,6 +33,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures_util::task::AtomicWaker;
 use pingora::apps::ServerApp;
+use pingora::listeners::ConnectionFilter;
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::protocols::{
@@ -40,6 +42,7 @@ use pingora::protocols::{
 };
 use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 use tokio::time::Sleep;
 
 /// Defaults (contract §5 says why these values).
@@ -132,6 +135,13 @@ pub struct Registry {
     shed: AtomicU64,
     /// Newcomers closed because every connection was busy.
     refused: AtomicU64,
+    /// Admitted in the accept loop ([`AdmitFilter`]), not yet handed to
+    /// [`GuardedApp`]; keyed by peer address, unique among live connections.
+    pending: Mutex<HashMap<SocketAddr, Arc<Entry>>>,
+    /// Shed connections whose descriptor is not closed yet, and the signal
+    /// that one was.
+    closing: AtomicUsize,
+    closed: Notify,
 }
 
 impl Registry {
@@ -142,6 +152,9 @@ impl Registry {
             conns: Mutex::new(HashMap::new()),
             shed: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            pending: Mutex::new(HashMap::new()),
+            closing: AtomicUsize::new(0),
+            closed: Notify::new(),
         })
     }
 
@@ -180,6 +193,7 @@ impl Registry {
             victims
         };
         self.shed.fetch_add(victims.len() as u64, Ordering::Relaxed);
+        self.closing.fetch_add(victims.len(), Ordering::AcqRel);
         for v in victims {
             v.shed.store(true, Ordering::Release);
             v.waker.wake();
@@ -192,6 +206,36 @@ impl Registry {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
+    }
+
+    /// A connection's descriptor is about to close.
+    fn release(&self, entry: &Entry) {
+        self.remove(entry.id);
+        if entry.shed.load(Ordering::Acquire) {
+            self.closing.fetch_sub(1, Ordering::AcqRel);
+            self.closed.notify_waiters();
+        }
+    }
+
+    /// Holds the accept loop while many shed connections still hold their
+    /// descriptors: their tasks close them, and an accept loop that ran
+    /// ahead of those tasks reached EMFILE under an attack (Pingora then
+    /// sleeps 1 s before accepting again). Bounded, so a stuck task cannot
+    /// stop accepting.
+    async fn wait_for_closing(&self) {
+        let slack = (self.limits.max_connections / 8).max(8);
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
+        while self.closing.load(Ordering::Acquire) > slack {
+            let closed = self.closed.notified();
+            tokio::pin!(closed);
+            closed.as_mut().enable();
+            if self.closing.load(Ordering::Acquire) <= slack {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, closed).await.is_err() {
+                break;
+            }
+        }
     }
 
     /// Open connections now.
@@ -279,7 +323,7 @@ impl fmt::Debug for GuardedStream {
 
 impl Drop for GuardedStream {
     fn drop(&mut self) {
-        self.registry.remove(self.entry.id);
+        self.registry.release(&self.entry);
     }
 }
 
@@ -420,6 +464,49 @@ impl Peek for GuardedStream {
     }
 }
 
+/// Admission in Pingora's accept loop (its `ConnectionFilter` hook, which
+/// runs before the accepted stream gets a task): the cap is applied, and
+/// waiting connections shed, as each connection is accepted, and the loop
+/// waits for shed descriptors to close before it accepts more. The entry is
+/// handed to [`GuardedApp`] by peer address.
+#[derive(Debug)]
+pub struct AdmitFilter {
+    registry: Arc<Registry>,
+}
+
+impl AdmitFilter {
+    pub fn new(registry: Arc<Registry>) -> Self {
+        AdmitFilter { registry }
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl ConnectionFilter for AdmitFilter {
+    async fn should_accept(&self, addr: Option<&SocketAddr>) -> bool {
+        let Some(addr) = addr else {
+            return true; // admitted by GuardedApp instead
+        };
+        let Some(entry) = self.registry.admit() else {
+            return false;
+        };
+        self.registry
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(*addr, entry);
+        self.registry.wait_for_closing().await;
+        true
+    }
+}
+
 /// The proxy's `ServerApp` with every connection registered and guarded.
 pub struct GuardedApp<A> {
     inner: Arc<A>,
@@ -442,8 +529,27 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for GuardedApp<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        // Over the cap with nothing to shed: dropping the stream closes it.
-        let entry = self.registry.admit()?;
+        let peer = stream
+            .get_socket_digest()
+            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet().copied()));
+        let admitted = peer.and_then(|p| {
+            self.registry
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&p)
+        });
+        // Admitted at the accept (AdmitFilter), else now. Over the cap with
+        // nothing to shed: dropping the stream closes it.
+        let entry = match admitted {
+            Some(entry) => entry,
+            None => self.registry.admit()?,
+        };
+        if entry.shed.load(Ordering::Acquire) {
+            // Shed while it waited for this task.
+            self.registry.release(&entry);
+            return None;
+        }
         let guarded = GuardedStream {
             inner: stream,
             entry,

@@ -24,7 +24,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use pingora_router::config_source::{ConfigSink, Source};
 use pingora_router::control_plane::ControlPlaneClient;
-use pingora_router::guard::{self, ClientLimits, GuardedApp, Registry};
+use pingora_router::guard::{self, AdmitFilter, ClientLimits, GuardedApp, Registry};
 use pingora_router::proxy::{self, Router};
 use pingora_router::snapshot::SnapshotStore;
 use pingora_router::{admin, config_source, control_plane, logs, metrics};
@@ -222,8 +222,10 @@ fn main() {
     let registry = Registry::new(limits);
     let stats = Arc::clone(&registry);
     metrics::read_clients_from(move || stats.stats());
+    let filter = Arc::new(AdmitFilter::new(Arc::clone(&registry)));
     let guarded = GuardedApp::new(proxy, registry);
     let mut service = Service::new("cellbench proxy".to_string(), guarded);
+    service.set_connection_filter(filter);
     service.add_tcp(&flags.listen);
     server.add_service(service);
 
