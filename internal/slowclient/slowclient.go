@@ -163,14 +163,27 @@ func (r ProbeResult) SuccessRate() float64 {
 	return float64(r.Answered) / float64(r.Sent)
 }
 
-// Probe sends GET url with header on one keep-alive connection, one
-// request every interval (or back to back if a request takes longer),
-// each with requestTimeout, until ctx is done. A request counts as
-// answered when it gets a 2xx with its whole body.
-func Probe(ctx context.Context, url string, header http.Header, interval, requestTimeout time.Duration) ProbeResult {
+// ProbeOptions describe the well-behaved client.
+type ProbeOptions struct {
+	URL    string
+	Header http.Header
+	// Interval between the starts of two requests (back to back if one
+	// takes longer); RequestTimeout bounds each.
+	Interval, RequestTimeout time.Duration
+	// ReconnectEvery > 0 closes the connection after every so many
+	// requests, so the client needs new connections during an attack as
+	// real keep-alive clients do (pool turnover, server-side limits).
+	ReconnectEvery int
+}
+
+// Probe sends GET requests on one keep-alive connection at a time until
+// ctx is done. A request counts as answered when it gets a 2xx with its
+// whole body.
+func Probe(ctx context.Context, o ProbeOptions) ProbeResult {
 	tr := &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, DisableCompression: true}
 	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: requestTimeout}
+	client := &http.Client{Transport: tr, Timeout: o.RequestTimeout}
+	url, header, interval := o.URL, o.Header, o.Interval
 	var res ProbeResult
 	start := time.Now()
 	last := start
@@ -182,6 +195,9 @@ func Probe(ctx context.Context, url string, header http.Header, interval, reques
 			return res
 		}
 		req.Header = header.Clone()
+		if o.ReconnectEvery > 0 && (res.Sent+1)%o.ReconnectEvery == 0 {
+			req.Close = true // the next request needs a new connection
+		}
 		ok, why := probeOnce(client, req)
 		if ctx.Err() != nil && !ok {
 			break // cut by the end of the probe, not by the server
