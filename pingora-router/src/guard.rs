@@ -609,4 +609,44 @@ mod tests {
             "nothing to shed: the newcomer is refused"
         );
     }
+
+    #[tokio::test]
+    async fn shed_connections_are_counted_until_their_descriptor_closes() {
+        let reg = Registry::new(limits(2));
+        let a = reg.admit().unwrap();
+        let _b = reg.admit().unwrap();
+        let _c = reg.admit().unwrap(); // sheds a, the longest waiting
+        assert!(a.shed.load(Ordering::Acquire));
+        assert_eq!(reg.closing.load(Ordering::Acquire), 1);
+        assert_eq!(reg.stats(), (2, 1, 0));
+        // Below the slack the accept loop does not wait.
+        tokio::time::timeout(Duration::from_millis(50), reg.wait_for_closing())
+            .await
+            .expect("no wait below the slack");
+        reg.release(&a);
+        assert_eq!(reg.closing.load(Ordering::Acquire), 0);
+        assert_eq!(reg.open(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_filter_admits_by_peer_address() {
+        let reg = Registry::new(limits(1));
+        let filter = AdmitFilter::new(Arc::clone(&reg));
+        let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        assert!(filter.should_accept(Some(&peer)).await);
+        assert!(reg.pending.lock().unwrap().contains_key(&peer));
+        reg.pending
+            .lock()
+            .unwrap()
+            .get(&peer)
+            .unwrap()
+            .busy
+            .store(true, Ordering::Release);
+        let other: SocketAddr = "127.0.0.1:40001".parse().unwrap();
+        assert!(
+            !filter.should_accept(Some(&other)).await,
+            "at the cap with every connection busy"
+        );
+        assert_eq!(reg.stats(), (1, 0, 1));
+    }
 }
