@@ -49,8 +49,8 @@ fn main() {
             add_explain_headers(
                 resp,
                 &Explain {
-                    request_id: "0123456789abcdef-1",
-                    config_version: Some(snapshot.version()),
+                    request_id: &http::HeaderValue::from_static("0123456789abcdef-1"),
+                    config_version: snapshot.version_header.as_ref(),
                     reason: Some(decision.reason),
                     failover: decision.failover,
                     serving: Some(&*snapshot.placements[serving]),

@@ -108,11 +108,12 @@ impl RequestIds {
         }
     }
 
-    fn next(&self) -> String {
+    /// A header value from the start: it goes into two headers as is.
+    fn next(&self) -> HeaderValue {
         let mut id = String::with_capacity(self.prefix.len() + 13);
         id.push_str(&self.prefix);
         push_base36(&mut id, self.seq.fetch_add(1, Ordering::Relaxed) + 1);
-        id
+        HeaderValue::try_from(id).expect("hex and base36 digits are a header value")
     }
 }
 
@@ -143,7 +144,8 @@ pub struct RequestCtx {
     started: Instant,
     _active: ActiveRequest,
     snapshot: Option<Arc<Snapshot>>,
-    request_id: String,
+    /// Visible ASCII only (checked or generated), so also a `&str`.
+    request_id: HeaderValue,
     routing_key: String,
     route_reason: Option<RouteReason>,
     primary: Option<usize>,
@@ -181,6 +183,10 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
+    fn request_id(&self) -> &str {
+        self.request_id.to_str().unwrap_or_default()
+    }
+
     fn placement(&self) -> Option<&Arc<PlacementRuntime>> {
         Some(&self.snapshot.as_ref()?.placements[self.serving?])
     }
@@ -283,7 +289,7 @@ impl Router {
     ) -> Result<()> {
         ctx.error = Some(code);
         let body =
-            serde_json::json!({ "error": code, "message": message, "request_id": ctx.request_id });
+            serde_json::json!({ "error": code, "message": message, "request_id": ctx.request_id() });
         let body = Bytes::from(body.to_string());
         let mut resp = ResponseHeader::build(status, Some(12))?;
         resp.insert_header(header::CONTENT_TYPE, "application/json")?;
@@ -318,8 +324,8 @@ impl Router {
 /// What the explainability headers (contract §3) say about one request;
 /// `None` where it is not known (yet).
 pub struct Explain<'a> {
-    pub request_id: &'a str,
-    pub config_version: Option<&'a str>,
+    pub request_id: &'a HeaderValue,
+    pub config_version: Option<&'a HeaderValue>,
     pub reason: Option<RouteReason>,
     pub failover: Option<FailoverReason>,
     pub serving: Option<&'a PlacementRuntime>,
@@ -333,7 +339,7 @@ impl<'a> Explain<'a> {
     fn of(ctx: &'a RequestCtx) -> Self {
         Explain {
             request_id: &ctx.request_id,
-            config_version: ctx.snapshot.as_ref().map(|s| s.version()),
+            config_version: ctx.snapshot.as_ref().and_then(|s| s.version_header.as_ref()),
             reason: ctx.route_reason,
             failover: ctx.failover,
             serving: ctx.placement().map(|p| p.as_ref()),
@@ -345,26 +351,31 @@ impl<'a> Explain<'a> {
 }
 
 /// Adds the explainability headers to a response, upstream's or the router's.
+/// Values are static or made once per snapshot (a `HeaderValue` clone shares
+/// its bytes): a `&str` value would be copied and checked on every request.
 pub fn add_explain_headers(resp: &mut ResponseHeader, e: &Explain<'_>) -> Result<()> {
-    resp.insert_header("X-Request-Id", e.request_id)?;
-    resp.insert_header("X-Router", logs::ROUTER)?;
+    resp.insert_header("X-Request-Id", e.request_id.clone())?;
+    resp.insert_header("X-Router", HeaderValue::from_static(logs::ROUTER))?;
     if let Some(version) = e.config_version {
-        resp.insert_header("X-Config-Version", version)?;
+        resp.insert_header("X-Config-Version", version.clone())?;
     }
     if let Some(reason) = e.reason {
-        resp.insert_header("X-Route-Reason", reason.as_str())?;
+        resp.insert_header("X-Route-Reason", HeaderValue::from_static(reason.as_str()))?;
     }
     if let Some(failover) = e.failover {
-        resp.insert_header("X-Failover-Reason", failover.as_str())?;
+        resp.insert_header(
+            "X-Failover-Reason",
+            HeaderValue::from_static(failover.as_str()),
+        )?;
     }
-    if let Some(p) = e.serving {
-        resp.insert_header("X-Routed-To", &p.name)?;
+    if let Some(name) = e.serving.and_then(|p| p.name_header.as_ref()) {
+        resp.insert_header("X-Routed-To", name.clone())?;
     }
     if let Some(circuit) = e.circuit {
-        resp.insert_header("X-Circuit-State", circuit.as_str())?;
+        resp.insert_header("X-Circuit-State", HeaderValue::from_static(circuit.as_str()))?;
     }
     if e.attempts > 0 {
-        resp.insert_header("X-Upstream-Attempts", e.attempts)?;
+        resp.insert_header("X-Upstream-Attempts", attempts_value(e.attempts))?;
         // Milliseconds with three decimals, from integer microseconds: float
         // formatting is a measurable share of this hook's time.
         let us = e.upstream.as_micros();
@@ -374,6 +385,14 @@ pub fn add_explain_headers(resp: &mut ResponseHeader, e: &Explain<'_>) -> Result
         )?;
     }
     Ok(())
+}
+
+/// Attempts are at most 5 (`max_attempts`): a static value, not a formatted one.
+fn attempts_value(n: u32) -> HeaderValue {
+    const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    DIGITS
+        .get(n as usize)
+        .map_or_else(|| HeaderValue::from(n), |d| HeaderValue::from_static(d))
 }
 
 fn body_too_large_message(p: &PlacementRuntime) -> String {
@@ -567,15 +586,24 @@ fn asks_for_trailers(headers: &http::HeaderMap) -> bool {
         .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
 }
 
-/// Appends `value` to a comma-separated list that may arrive on several lines.
-fn append_list(existing: http::header::GetAll<'_, HeaderValue>, value: &str) -> String {
+/// `Via` added by this router to a request that has none.
+const VIA: HeaderValue = HeaderValue::from_static("1.1 cellbench");
+
+/// Appends `value` to a comma-separated list that may arrive on several
+/// lines; without one, `value` as it is (the common case, nothing copied).
+fn append_list(existing: http::header::GetAll<'_, HeaderValue>, value: HeaderValue) -> HeaderValue {
+    let mut parts = existing.iter().filter_map(|v| v.to_str().ok()).peekable();
+    if parts.peek().is_none() {
+        return value;
+    }
     let mut out = String::new();
-    for v in existing.iter().filter_map(|v| v.to_str().ok()) {
+    for v in parts {
         out.push_str(v);
         out.push_str(", ");
     }
-    out.push_str(value);
-    out
+    out.push_str(value.to_str().unwrap_or_default());
+    // Visible ASCII joined by ", ": always a valid value.
+    HeaderValue::try_from(out).unwrap_or(value)
 }
 
 /// How an error after the connection was made ended the attempt.
@@ -666,7 +694,7 @@ impl ProxyHttp for Router {
             started: Instant::now(),
             _active: ActiveRequest::enter(),
             snapshot: None,
-            request_id: String::new(),
+            request_id: HeaderValue::from_static(""),
             routing_key: String::new(),
             route_reason: None,
             primary: None,
@@ -718,9 +746,7 @@ impl ProxyHttp for Router {
         // never a valid id (it has a space): only a single line is kept.
         let mut ids = req.headers.get_all("x-request-id").iter();
         ctx.request_id = match (ids.next(), ids.next()) {
-            (Some(id), None) if valid_request_id(id.as_bytes()) => {
-                String::from_utf8_lossy(id.as_bytes()).into_owned()
-            }
+            (Some(id), None) if valid_request_id(id.as_bytes()) => id.clone(),
             _ => self.ids.next(),
         };
 
@@ -1004,11 +1030,11 @@ impl ProxyHttp for Router {
                 IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
                 v4 => v4,
             })
-            .map(|ip| ip.to_string())
-            .unwrap_or_default();
+            .and_then(|ip| HeaderValue::try_from(ip.to_string()).ok())
+            .unwrap_or(HeaderValue::from_static(""));
         let client = session.req_header();
-        let forwarded_for = append_list(client.headers.get_all("x-forwarded-for"), &client_ip);
-        let via = append_list(client.headers.get_all(header::VIA), "1.1 cellbench");
+        let forwarded_for = append_list(client.headers.get_all("x-forwarded-for"), client_ip);
+        let via = append_list(client.headers.get_all(header::VIA), VIA);
         let host = client.headers.get(header::HOST).cloned();
         // RFC 9112 §3.2.2: a proxy sends origin-form to an origin server; for an
         // absolute-form target the Uri holds just its path and query.
@@ -1029,9 +1055,9 @@ impl ProxyHttp for Router {
                 upstream.insert_header(header::CONTENT_LENGTH, length)?;
             }
         }
-        upstream.insert_header("X-Request-Id", &ctx.request_id)?;
+        upstream.insert_header("X-Request-Id", ctx.request_id.clone())?;
         upstream.insert_header("X-Forwarded-For", forwarded_for)?;
-        upstream.insert_header("X-Forwarded-Proto", "http")?;
+        upstream.insert_header("X-Forwarded-Proto", HeaderValue::from_static("http"))?;
         match host {
             Some(host) => upstream.insert_header("X-Forwarded-Host", host)?,
             None => {
@@ -1226,7 +1252,7 @@ impl ProxyHttp for Router {
             .filter(|_| ctx.attempts > 0)
             .map(|p| p.endpoint.clone());
         logs::access(&AccessRecord {
-            request_id: &ctx.request_id,
+            request_id: ctx.request_id(),
             method: req.method.as_str(),
             path: req.uri.path(),
             routing_key: &ctx.routing_key,
@@ -1258,6 +1284,7 @@ mod tests {
         let a = ids.next();
         let b = ids.next();
         assert_ne!(a, b);
+        let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
         assert_eq!(a.len(), 18);
         assert!(a.ends_with("-1") && b.ends_with("-2"), "{a} {b}");
         let mut s = String::new();

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use http::HeaderValue;
 use serde_json::{json, Value};
 
 use crate::config::{self, Config, ConfigError, Placement, RateLimitScope};
@@ -29,6 +30,8 @@ use crate::{admin, logs};
 /// One placement as requests use it.
 pub struct PlacementRuntime {
     pub name: String,
+    /// `name` as the `X-Routed-To` value, made once, not per response.
+    pub name_header: Option<HeaderValue>,
     pub endpoint: String,
     /// `None` when the endpoint's host name did not resolve when the snapshot
     /// was built: attempts then fail as connect failures.
@@ -109,6 +112,8 @@ pub struct Snapshot {
     /// `placements`.
     pub table: Table,
     pub placements: Vec<Arc<PlacementRuntime>>,
+    /// The version as the `X-Config-Version` value, made once, not per response.
+    pub version_header: Option<HeaderValue>,
 }
 
 impl Snapshot {
@@ -287,6 +292,7 @@ fn build(
         })
         .collect();
     Snapshot {
+        version_header: HeaderValue::from_str(&config.version).ok(),
         config,
         source,
         applied_at: logs::rfc3339_now(),
@@ -378,6 +384,7 @@ fn placement_runtime(
     });
     PlacementRuntime {
         name: name.to_owned(),
+        name_header: HeaderValue::from_str(name).ok(),
         endpoint: p.endpoint.clone(),
         addr,
         connect_timeout: p.connect_timeout(),
