@@ -139,8 +139,10 @@ func (o *options) prepare() (*env, string, error) {
 			return nil, "", fmt.Errorf("binary missing (build it, or drop --skip-build): %w", err)
 		}
 	}
-	out := o.out
-	if out == "" {
+	// Absolute, because children (nginx's -p prefix above all) resolve
+	// their paths from it.
+	out := abs(root, o.out)
+	if o.out == "" {
 		out = filepath.Join(root, "reports", time.Now().UTC().Format("20060102T150405Z"))
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
