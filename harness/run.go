@@ -264,17 +264,26 @@ func start(ctx context.Context, e *env, sc *scenario.Scenario, target, dir strin
 	if sc.ControlPlane {
 		args = append(args, "--control-plane", "ws://"+s.cpAddr+"/connect")
 	}
-	bin, args = proxyArgv(sc, bin, args)
-	p, stdout, err := startProc("router", e.routerCPUs, dir, bin, args...)
-	if err != nil {
+	if err := s.startProxy(sc, "router", bin, args); err != nil {
 		return s, err
+	}
+	return s, waitHealthy(ctx, s.router, "http://"+admin+"/healthz", 20*time.Second)
+}
+
+// startProxy starts the proxy under test on the proxies' CPU list, inside
+// their quota, under prlimit when the scenario lowers its descriptor limit.
+func (s *runSetup) startProxy(sc *scenario.Scenario, name, bin string, args []string) error {
+	bin, args = proxyArgv(sc, bin, args)
+	p, stdout, err := startProc(name, s.env.routerCPUs, s.dir, bin, args...)
+	if err != nil {
+		return err
 	}
 	discardStdout(stdout)
 	s.router = p
-	if err := e.quota.add(p.pid()); err != nil {
-		return s, fmt.Errorf("cpu quota: %w", err)
+	if err := s.env.quota.add(p.pid()); err != nil {
+		return fmt.Errorf("cpu quota: %w", err)
 	}
-	return s, waitHealthy(ctx, p, "http://"+admin+"/healthz", 20*time.Second)
+	return nil
 }
 
 // startFloor starts a framework floor proxy with the one cell of the
@@ -292,17 +301,10 @@ func (s *runSetup) startFloor(ctx context.Context, e *env, sc *scenario.Scenario
 	if target == report.TargetPingoraFloor {
 		bin, args = e.pingoraFloor, append(args, "--workers", strconv.Itoa(e.workers))
 	}
-	bin, args = proxyArgv(sc, bin, args)
-	p, stdout, err := startProc(target, e.routerCPUs, s.dir, bin, args...)
-	if err != nil {
+	if err := s.startProxy(sc, target, bin, args); err != nil {
 		return err
 	}
-	discardStdout(stdout)
-	s.router = p
-	if err := e.quota.add(p.pid()); err != nil {
-		return fmt.Errorf("cpu quota: %w", err)
-	}
-	return waitHealthy(ctx, p, "http://"+s.routerAddr+"/health", 10*time.Second)
+	return waitHealthy(ctx, s.router, "http://"+s.routerAddr+"/health", 10*time.Second)
 }
 
 // observedPID is the process whose memory and descriptors a run samples:
@@ -389,17 +391,10 @@ func (s *runSetup) startNginx(ctx context.Context, e *env, sc *scenario.Scenario
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return err
 	}
-	bin, args := proxyArgv(sc, e.nginx, []string{"-p", s.dir, "-c", confPath, "-e", filepath.Join(s.dir, "nginx-error.log")})
-	p, stdout, err := startProc("nginx", e.routerCPUs, s.dir, bin, args...)
-	if err != nil {
+	if err := s.startProxy(sc, "nginx", e.nginx, []string{"-p", s.dir, "-c", confPath, "-e", filepath.Join(s.dir, "nginx-error.log")}); err != nil {
 		return err
 	}
-	discardStdout(stdout)
-	s.router = p
-	if err := e.quota.add(p.pid()); err != nil {
-		return fmt.Errorf("cpu quota: %w", err)
-	}
-	return waitHealthy(ctx, p, "http://"+s.routerAddr+"/", 10*time.Second)
+	return waitHealthy(ctx, s.router, "http://"+s.routerAddr+"/", 10*time.Second)
 }
 
 func (s *runSetup) startControlPlane(ctx context.Context, e *env) error {

@@ -159,27 +159,21 @@ func (a *attack) openLoop() ([]Result, error) {
 	a.results = make([]Result, total)
 	released := make(chan int, total)
 	var idle atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < p.Conns; w++ {
-		wg.Add(1)
-		c := p.Pool.worker(w)
-		go func() {
-			defer wg.Done()
-			for {
-				idle.Add(1)
-				i, ok := <-released
-				idle.Add(-1)
-				if !ok {
-					return
-				}
-				r := &a.results[i]
-				c.do(r, p.Requests[i%len(p.Requests)], a.since)
-				if !r.NoFreeConn {
-					r.GeneratorLag = max(0, r.Sent-r.Due)
-				}
+	wait := a.eachConn(func(c *conns) {
+		for {
+			idle.Add(1)
+			i, ok := <-released
+			idle.Add(-1)
+			if !ok {
+				return
 			}
-		}()
-	}
+			r := &a.results[i]
+			c.do(r, p.Requests[i%len(p.Requests)], a.since)
+			if !r.NoFreeConn {
+				r.GeneratorLag = max(0, r.Sent-r.Due)
+			}
+		}
+	})
 	err := pace(a.start, interval, total, func(i int) {
 		r := &a.results[i]
 		r.Due = time.Duration(i) * interval
@@ -189,8 +183,23 @@ func (a *attack) openLoop() ([]Result, error) {
 		released <- i
 	})
 	close(released)
-	wg.Wait()
+	wait()
 	return a.results, err
+}
+
+// eachConn runs work on its own goroutine for each connection of the
+// pool and returns a func that waits for all of them.
+func (a *attack) eachConn(work func(*conns)) (wait func()) {
+	var wg sync.WaitGroup
+	for w := 0; w < a.plan.Conns; w++ {
+		wg.Add(1)
+		c := a.plan.Pool.worker(w)
+		go func() {
+			defer wg.Done()
+			work(c)
+		}()
+	}
+	return wg.Wait
 }
 
 // closedLoop keeps every connection busy until the duration is over.
@@ -199,26 +208,20 @@ func (a *attack) closedLoop() []Result {
 	var next atomic.Int64
 	var mu sync.Mutex
 	var all []Result
-	var wg sync.WaitGroup
-	for w := 0; w < p.Conns; w++ {
-		wg.Add(1)
-		c := p.Pool.worker(w)
-		go func() {
-			defer wg.Done()
-			mine := make([]Result, 0, 1024)
-			for a.since() < p.Duration {
-				i := int(next.Add(1) - 1)
-				var r Result
-				c.do(&r, p.Requests[i%len(p.Requests)], a.since)
-				r.Due = r.Sent
-				mine = append(mine, r)
-			}
-			mu.Lock()
-			all = append(all, mine...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	wait := a.eachConn(func(c *conns) {
+		mine := make([]Result, 0, 1024)
+		for a.since() < p.Duration {
+			i := int(next.Add(1) - 1)
+			var r Result
+			c.do(&r, p.Requests[i%len(p.Requests)], a.since)
+			r.Due = r.Sent
+			mine = append(mine, r)
+		}
+		mu.Lock()
+		all = append(all, mine...)
+		mu.Unlock()
+	})
+	wait()
 	sortByDue(all)
 	return all
 }
