@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -15,7 +16,10 @@ import (
 // has at most one request in flight, so a connection never carries two.
 type conns struct {
 	timeout time.Duration
-	byAddr  map[string]*conn
+	// mu guards byAddr against Pool.prepare's parallel connects; during an
+	// attack only the worker touches it.
+	mu     sync.Mutex
+	byAddr map[string]*conn
 	// strings interns the few distinct header values (placements, versions)
 	// so that a result does not allocate for them.
 	strings map[string]string
@@ -36,6 +40,8 @@ func newConns(timeout time.Duration) *conns {
 }
 
 func (c *conns) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for addr, k := range c.byAddr {
 		k.nc.Close()
 		delete(c.byAddr, addr)
@@ -74,19 +80,33 @@ func (c *conns) do(r *Result, req Request, since func() time.Duration) {
 }
 
 func (c *conns) get(addr string) (*conn, error) {
-	if k := c.byAddr[addr]; k != nil {
+	c.mu.Lock()
+	k := c.byAddr[addr]
+	c.mu.Unlock()
+	if k != nil {
 		return k, nil
 	}
+	k, err := c.dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.byAddr[addr] = k
+	c.mu.Unlock()
+	return k, nil
+}
+
+func (c *conns) dial(addr string) (*conn, error) {
 	nc, err := net.DialTimeout("tcp", addr, c.timeout)
 	if err != nil {
 		return nil, err
 	}
-	k := &conn{nc: nc, br: bufio.NewReaderSize(nc, 16<<10)}
-	c.byAddr[addr] = k
-	return k, nil
+	return &conn{nc: nc, br: bufio.NewReaderSize(nc, 16<<10)}, nil
 }
 
 func (c *conns) drop(addr string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if k := c.byAddr[addr]; k != nil {
 		k.nc.Close()
 		delete(c.byAddr, addr)

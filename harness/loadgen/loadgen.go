@@ -84,6 +84,40 @@ func (p *Pool) worker(i int) *conns {
 	return p.workers[i]
 }
 
+// prepare opens every connection the attack's workers will use, before
+// its clock starts, so that no measured request pays for a connect (a
+// burst of hundreds of connects on the generator's core made most of a
+// first second's sends late). A connect that fails here is tried again,
+// and reported, by the request that needs it.
+func (p *Pool) prepare(workers int, addrs []string) {
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		c := p.worker(i)
+		for _, addr := range addrs {
+			c.mu.Lock()
+			open := c.byAddr[addr] != nil
+			c.mu.Unlock()
+			if open {
+				continue
+			}
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				k, err := c.dial(addr)
+				if err == nil {
+					c.mu.Lock()
+					c.byAddr[addr] = k
+					c.mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+}
+
 // Close closes every connection of the pool.
 func (p *Pool) Close() {
 	p.mu.Lock()
@@ -135,6 +169,7 @@ func Attack(p Plan) ([]Result, error) {
 		p.Pool = NewPool(p.Timeout)
 		defer p.Pool.Close()
 	}
+	p.Pool.prepare(p.Conns, addrsOf(p.Requests))
 	a := &attack{plan: p, start: time.Now()}
 	if p.Rate > 0 {
 		return a.openLoop()
@@ -265,6 +300,18 @@ func pace(start time.Time, interval time.Duration, total int, release func(int))
 		}
 	}
 	return nil
+}
+
+func addrsOf(reqs []Request) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range reqs {
+		if !seen[r.Addr] {
+			seen[r.Addr] = true
+			out = append(out, r.Addr)
+		}
+	}
+	return out
 }
 
 func sortByDue(rs []Result) {
