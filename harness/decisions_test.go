@@ -128,7 +128,8 @@ func TestCapacityBound(t *testing.T) {
 	}{
 		{"proxy saturated, generator idle", step(false, 0.97, 0.5, 0), false, report.BoundRouter},
 		{"generator saturated", step(false, 0.97, 0.95, 0), false, report.BoundGenerator},
-		{"generator late", step(false, 0.97, 0.5, 0.02), false, report.BoundGenerator},
+		{"generator late, proxy with budget left", step(false, 0.6, 0.5, 0.02), false, report.BoundGenerator},
+		{"late behind a saturated proxy's bursts", step(false, 0.97, 0.5, 0.02), false, report.BoundRouter},
 		{"neither", step(false, 0.5, 0.5, 0), false, report.BoundUnclear},
 		{"every step held", step(true, 0.5, 0.5, 0), false, report.BoundNotReached},
 		{"direct", step(false, 0, 0.5, 0), true, report.BoundGenerator},
