@@ -41,7 +41,11 @@ impl ProxyHttp for Floor {
     fn new_ctx(&self) {}
 
     async fn upstream_peer(&self, _: &mut Session, _: &mut ()) -> Result<Box<HttpPeer>> {
-        Ok(Box::new(HttpPeer::new(self.upstream.as_str(), false, String::new())))
+        Ok(Box::new(HttpPeer::new(
+            self.upstream.as_str(),
+            false,
+            String::new(),
+        )))
     }
 }
 
@@ -58,7 +62,12 @@ fn main() {
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut proxy = http_proxy_service(&server.configuration, Floor { upstream: flags.upstream });
+    let mut proxy = http_proxy_service(
+        &server.configuration,
+        Floor {
+            upstream: flags.upstream,
+        },
+    );
     proxy.add_tcp(&flags.listen);
     server.add_service(proxy);
     server.run_forever();

@@ -288,8 +288,7 @@ impl Router {
         retry_after: Option<u64>,
     ) -> Result<()> {
         ctx.error = Some(code);
-        let body =
-            serde_json::json!({ "error": code, "message": message, "request_id": ctx.request_id() });
+        let body = serde_json::json!({ "error": code, "message": message, "request_id": ctx.request_id() });
         let body = Bytes::from(body.to_string());
         let mut resp = ResponseHeader::build(status, Some(12))?;
         resp.insert_header(header::CONTENT_TYPE, "application/json")?;
@@ -339,7 +338,10 @@ impl<'a> Explain<'a> {
     fn of(ctx: &'a RequestCtx) -> Self {
         Explain {
             request_id: &ctx.request_id,
-            config_version: ctx.snapshot.as_ref().and_then(|s| s.version_header.as_ref()),
+            config_version: ctx
+                .snapshot
+                .as_ref()
+                .and_then(|s| s.version_header.as_ref()),
             reason: ctx.route_reason,
             failover: ctx.failover,
             serving: ctx.placement().map(|p| p.as_ref()),
@@ -372,7 +374,10 @@ pub fn add_explain_headers(resp: &mut ResponseHeader, e: &Explain<'_>) -> Result
         resp.insert_header("X-Routed-To", name.clone())?;
     }
     if let Some(circuit) = e.circuit {
-        resp.insert_header("X-Circuit-State", HeaderValue::from_static(circuit.as_str()))?;
+        resp.insert_header(
+            "X-Circuit-State",
+            HeaderValue::from_static(circuit.as_str()),
+        )?;
     }
     if e.attempts > 0 {
         resp.insert_header("X-Upstream-Attempts", attempts_value(e.attempts))?;
@@ -535,27 +540,28 @@ fn request_head_bytes(req: &RequestHeader) -> usize {
 }
 
 /// Request fields a proxy must not forward (RFC 9110 §7.6.1), beyond those
-/// Pingora's upstream request policy already strips.
-const HOP_BY_HOP_REQUEST: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "upgrade",
-    "proxy-authorization",
-    "trailer",
+/// Pingora's upstream request policy already strips. Names, not `&str`s: a
+/// `&str` is parsed into a name again on every removal.
+static HOP_BY_HOP_REQUEST: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+    header::TRAILER,
 ];
 
 /// Response fields a proxy must not forward (RFC 9110 §7.6.1). Framing
 /// (`Transfer-Encoding`, `Content-Length`) is left to Pingora, which
 /// re-frames the body for the client connection.
-const HOP_BY_HOP_RESPONSE: [&str; 6] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "te",
-    "trailer",
+static HOP_BY_HOP_RESPONSE: [HeaderName; 6] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::TE,
+    header::TRAILER,
 ];
 
 /// Field names listed in `Connection` headers (RFC 9110 §7.6.1).
@@ -1016,7 +1022,7 @@ impl ProxyHttp for Router {
         for name in connection_nominated(&client.headers) {
             upstream.remove_header(&name);
         }
-        for name in HOP_BY_HOP_REQUEST {
+        for name in &HOP_BY_HOP_REQUEST {
             upstream.remove_header(name);
         }
         if asks_for_trailers(&client.headers) {
@@ -1113,7 +1119,7 @@ impl ProxyHttp for Router {
         for name in connection_nominated(&resp.headers) {
             resp.remove_header(&name);
         }
-        for name in HOP_BY_HOP_RESPONSE {
+        for name in &HOP_BY_HOP_RESPONSE {
             resp.remove_header(name);
         }
         if resp.status != StatusCode::SWITCHING_PROTOCOLS {
