@@ -140,4 +140,10 @@ func TestCapacityBound(t *testing.T) {
 			t.Errorf("%s: %s (%s), want %s", c.name, got, why, c.want)
 		}
 	}
+	// After a bisection the last step may be a sustained one: the bound
+	// comes from the last failed step.
+	run := &report.Run{Steps: []report.Step{step(true, 0.5, 0.5, 0), step(false, 0.97, 0.5, 0), step(true, 0.9, 0.5, 0)}}
+	if got, _ := capacityBound(run, false); got != report.BoundRouter {
+		t.Errorf("bisected staircase: %s", got)
+	}
 }

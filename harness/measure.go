@@ -159,19 +159,14 @@ func measureCapacity(ctx context.Context, e *env, sc *scenario.Scenario, setup *
 	probe := l.closedLoop(st.ProbeConns, probeLen, origin)
 	run.ProbeRPS = metrics.Summarize(probe, probeLen).Throughput
 	all := probe
-	for i, rate := range stepRates(st, run.ProbeRPS) {
-		if ctx.Err() != nil {
-			break
-		}
-		if i > 0 {
-			time.Sleep(pause)
-		}
+	// try runs one step, and once more if it is not sustained: on a
+	// shared machine a single burst of foreign load can sink one step;
+	// both tries are reported.
+	try := func(rate int) bool {
+		time.Sleep(pause)
 		step, recs := capacityStep(sc, setup, l, rate, stepLen, origin)
 		all = append(all, recs...)
 		if !step.Sustained {
-			// One repeat before giving up: on a shared machine a single
-			// burst of foreign load can sink one step; both tries are
-			// reported.
 			run.Steps = append(run.Steps, step)
 			time.Sleep(repeatPause)
 			step, recs = capacityStep(sc, setup, l, rate, stepLen, origin)
@@ -179,10 +174,30 @@ func measureCapacity(ctx context.Context, e *env, sc *scenario.Scenario, setup *
 			all = append(all, recs...)
 		}
 		run.Steps = append(run.Steps, step)
-		if !step.Sustained {
+		return step.Sustained
+	}
+	failed := 0
+	for _, rate := range stepRates(st, run.ProbeRPS) {
+		if ctx.Err() != nil {
+			break
+		}
+		if !try(rate) {
+			failed = rate
 			break
 		}
 		run.MaxSustainedRPS = rate
+	}
+	// Bisect between the highest sustained step and the first failed one.
+	for i := 0; i < st.Refine && failed > 0 && ctx.Err() == nil; i++ {
+		mid := (run.MaxSustainedRPS + failed) / 200 * 100
+		if mid <= run.MaxSustainedRPS || mid >= failed {
+			break
+		}
+		if try(mid) {
+			run.MaxSustainedRPS = mid
+		} else {
+			failed = mid
+		}
 	}
 	run.Bound, run.BoundWhy = capacityBound(run, setup.router == nil)
 	total := time.Since(origin)
@@ -261,9 +276,15 @@ func capacityBound(run *report.Run, direct bool) (string, string) {
 	if len(run.Steps) == 0 {
 		return report.BoundUnclear, "no step ran"
 	}
-	last := run.Steps[len(run.Steps)-1]
-	if last.Sustained {
-		return report.BoundNotReached, fmt.Sprintf("every step up to %d req/s was sustained", last.Rate)
+	// The failed step nearest the capacity: the last one not sustained.
+	var last *report.Step
+	for i := range run.Steps {
+		if !run.Steps[i].Sustained {
+			last = &run.Steps[i]
+		}
+	}
+	if last == nil {
+		return report.BoundNotReached, fmt.Sprintf("every step up to %d req/s was sustained", run.Steps[len(run.Steps)-1].Rate)
 	}
 	gen := fmt.Sprintf("generator side %.0f %% busy, %.1f %% late sends", 100*last.GeneratorSideBusy, 100*last.Summary.LateFraction)
 	if direct {

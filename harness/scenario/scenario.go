@@ -101,6 +101,9 @@ type Steps struct {
 	Fractions  []float64 `json:"fractions"`
 	ProbeMs    int       `json:"probe_ms"`
 	ProbeConns int       `json:"probe_conns"`
+	// Refine bisects that many times between the highest sustained step
+	// and the first failed one.
+	Refine int `json:"refine,omitempty"`
 	// Conns is the open-loop steps' connection pool.
 	Conns   int `json:"conns"`
 	StepMs  int `json:"step_ms"`
@@ -350,6 +353,9 @@ func (s *Scenario) validateLoad() error {
 	if st.PauseMs < 0 {
 		return errors.New("steps.pause_ms: must not be negative")
 	}
+	if st.Refine < 0 || st.Refine > 6 {
+		return fmt.Errorf("steps.refine %d: want 0..6 bisections", st.Refine)
+	}
 	return nil
 }
 
@@ -476,7 +482,7 @@ func (s *Scenario) Duration(scale float64) time.Duration {
 		scale = 1
 	}
 	if st := s.Steps; st != nil {
-		n := len(st.Rates) + len(st.Fractions)
+		n := len(st.Rates) + len(st.Fractions) + st.Refine
 		return time.Duration(float64(st.ProbeMs+n*st.StepMs+n*st.PauseMs)*scale) * time.Millisecond
 	}
 	return time.Duration(float64(s.DurationMs)*scale) * time.Millisecond
