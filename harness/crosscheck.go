@@ -48,7 +48,7 @@ func within(a, b float64) bool {
 func crosscheckCmd() *cobra.Command {
 	var o options
 	var file string
-	var conns int
+	var conns, pairs int
 	var seconds float64
 	cmd := &cobra.Command{
 		Use:   "crosscheck",
@@ -84,7 +84,7 @@ func crosscheckCmd() *cobra.Command {
 						continue
 					}
 					dir := filepath.Join(out, "crosscheck", fmt.Sprintf("%s-%d", t, round))
-					r := crosscheckOne(cmd.Context(), e, sc, t, dir, wrk, conns, d)
+					r := crosscheckOne(cmd.Context(), e, sc, t, dir, wrk, conns, pairs, d)
 					r.Round = round
 					e.log("crosscheck %s round %d: harness %.0f req/s p50 %.3f ms, wrk %.0f req/s p50 %.3f ms %s",
 						t, round, r.HarnessRPS, r.HarnessP50, r.WrkRPS, r.WrkP50, r.Error)
@@ -101,14 +101,15 @@ func crosscheckCmd() *cobra.Command {
 	o.register(cmd)
 	cmd.Flags().StringVar(&file, "scenario", "scenarios/capacity.json", "scenario whose config and request shapes are used")
 	cmd.Flags().IntVar(&conns, "conns", 64, "connections of both tools")
-	cmd.Flags().Float64Var(&seconds, "seconds", 5, "measured seconds per tool and target")
+	cmd.Flags().Float64Var(&seconds, "seconds", 3, "seconds of each window")
+	cmd.Flags().IntVar(&pairs, "pairs", 3, "windows per tool, taking turns on the same proxy; medians are compared")
 	return cmd
 }
 
 // crosscheckOne starts the target as a capacity run would, warms it up,
-// then measures it closed loop with loadgen and with wrk, one after the
-// other, on the same connections count and duration.
-func crosscheckOne(ctx context.Context, e *env, sc *scenario.Scenario, target, dir, wrk string, conns int, d time.Duration) crossResult {
+// then measures it closed loop with loadgen and with wrk, taking turns, on
+// the same connection count and window length.
+func crosscheckOne(ctx context.Context, e *env, sc *scenario.Scenario, target, dir, wrk string, conns, pairs int, d time.Duration) crossResult {
 	res := crossResult{Target: target}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		res.Error = err.Error()
@@ -126,30 +127,44 @@ func crosscheckOne(ctx context.Context, e *env, sc *scenario.Scenario, target, d
 	defer l.close()
 	l.closedLoop(conns, warmup, time.Now())
 
-	recs := l.closedLoop(conns, d, time.Now())
-	sum := metrics.Summarize(recs, d)
-	res.HarnessRPS, res.HarnessP50, res.HarnessErrs = sum.Throughput, sum.Latency.P50, sum.Requests-sum.Successes
-
 	script := filepath.Join(dir, "crosscheck.lua")
 	if err := os.WriteFile(script, []byte(wrkScript(sc.Targets)), 0o644); err != nil {
 		res.Error = err.Error()
 		return res
 	}
+	// The two tools take turns, pairs times, on the same running proxy,
+	// and their medians are compared: one window each would compare the
+	// proxy's own drift between two windows (10-40 % on this machine), not
+	// the tools.
+	var hRPS, hP50, wRPS, wP50 []float64
+	for i := 0; i < pairs; i++ {
+		recs := l.closedLoop(conns, d, time.Now())
+		sum := metrics.Summarize(recs, d)
+		hRPS, hP50 = append(hRPS, sum.Throughput), append(hP50, sum.Latency.P50)
+		res.HarnessErrs += sum.Requests - sum.Successes
+		w, err := runWrk(ctx, wrk, script, setup.routerAddr, conns, d)
+		if err != nil {
+			res.Error = err.Error()
+			return res
+		}
+		wRPS, wP50 = append(wRPS, w.rps()), append(wP50, w.P50Us/1000)
+		res.WrkErrs += w.Errors
+	}
+	res.HarnessRPS, res.HarnessP50 = metrics.SpreadOf(hRPS).Median, metrics.SpreadOf(hP50).Median
+	res.WrkRPS, res.WrkP50 = metrics.SpreadOf(wRPS).Median, metrics.SpreadOf(wP50).Median
+	return res
+}
+
+// runWrk runs wrk once, closed loop, and reads its done() line.
+func runWrk(ctx context.Context, wrk, script, addr string, conns int, d time.Duration) (wrkDone, error) {
 	secs := strconv.Itoa(max(1, int(math.Round(d.Seconds()))))
 	cmd := exec.CommandContext(ctx, wrk, "-t1", "-c"+strconv.Itoa(conns), "-d"+secs+"s", "--timeout", "10s",
-		"-s", script, "http://"+setup.routerAddr)
+		"-s", script, "http://"+addr)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		res.Error = fmt.Sprintf("wrk: %v: %s", err, lastLines(string(out), 5))
-		return res
+		return wrkDone{}, fmt.Errorf("wrk: %v: %s", err, lastLines(string(out), 5))
 	}
-	w, err := parseWrkDone(string(out))
-	if err != nil {
-		res.Error = err.Error()
-		return res
-	}
-	res.WrkRPS, res.WrkP50, res.WrkErrs = w.rps(), w.P50Us/1000, w.Errors
-	return res
+	return parseWrkDone(string(out))
 }
 
 // wrkScript sends the scenario's request shapes round-robin by weight, as
@@ -216,7 +231,7 @@ func parseWrkDone(out string) (wrkDone, error) {
 }
 
 func printCrosscheck(results []crossResult, conns int, d time.Duration, e *env) error {
-	fmt.Printf("\nclosed loop, %d connections, %s per tool, proxy on CPU(s) %s with quota %s, generators on CPU(s) %s\n\n",
+	fmt.Printf("\nclosed loop, %d connections, medians of windows of %s taking turns, proxy on CPU(s) %s with quota %s, generators on CPU(s) %s\n\n",
 		conns, d, e.routerCPUs, quotaText(e), e.generatorCPUs)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "target\tround\tharness req/s\twrk req/s\tdiff\tharness p50 ms\twrk p50 ms\tdiff\tagree (15 %)")
