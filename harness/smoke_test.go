@@ -5,13 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"cellbench/harness/report"
 	"cellbench/harness/scenario"
+	"cellbench/internal/testkit"
 )
 
 // TestSmokeRuns builds the Go router and the mock backends, runs short
@@ -222,20 +222,7 @@ func smokeStarvedGenerator(t *testing.T, e *env) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				for i := 0; i < 1e6; i++ {
-				}
-			}
-		}
-	}()
+	defer testkit.StarveScheduler()()
 	run := runScenario(ctx, e, sc, report.TargetDirect, filepath.Join(t.TempDir(), "direct"))
 	if run.Error != "" {
 		t.Fatal(run.Error)

@@ -6,11 +6,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"cellbench/internal/testkit"
 )
 
 func cellServer(t *testing.T) *httptest.Server {
@@ -206,21 +207,9 @@ func TestMalformedResponsesAreErrors(t *testing.T) {
 func TestStarvedGeneratorReportsLateSends(t *testing.T) {
 	srv := cellServer(t)
 	addr := srv.Listener.Addr().String()
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	stop := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				for i := 0; i < 1e6; i++ {
-				}
-			}
-		}
-	}()
+	restore := testkit.StarveScheduler()
 	res, err := Attack(Plan{Requests: requestsFor(addr, "/a"), Rate: 2000, Duration: 300 * time.Millisecond, Conns: 8})
-	close(stop)
+	restore()
 	if err != nil {
 		t.Fatal(err)
 	}

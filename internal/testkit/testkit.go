@@ -5,6 +5,7 @@ package testkit
 import (
 	"bytes"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 )
@@ -39,4 +40,30 @@ func FreeAddr(t testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// StarveScheduler leaves this process one P and a goroutine that never
+// blocks, so every other goroutine runs only when the scheduler preempts
+// it: a load generator starved of CPU. The returned func undoes both.
+func StarveScheduler() (restore func()) {
+	prev := runtime.GOMAXPROCS(1)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				for i := 0; i < 1e6; i++ {
+				}
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+		runtime.GOMAXPROCS(prev)
+	}
 }
