@@ -177,7 +177,60 @@ func verdicts(s *ScenarioResult) []Verdict {
 		out = append(out, lowerVerdict(s, "CPU per request", pair[0], pair[1], func(h *Headline) metrics.Spread { return h.RouterCPUUs }, "µs"))
 	}
 	out = append(out, floorVerdict(s))
+	out = append(out, targetsVerdict(s))
 	return compact(out)
+}
+
+// The performance targets of the fair fight (issue 10): per core at least
+// this share of nginx's capacity; at one request in flight at most this
+// multiple of nginx's added p50; CPU per request at most this multiple of
+// the router's own framework floor.
+const (
+	targetCapacityOfNginx = 0.7
+	targetAddedP50OfNginx = 1.05
+	targetCPUOfFloor      = 1.15
+)
+
+// targetsVerdict says, for the tuned routers, whether each target was met
+// in this scenario.
+func targetsVerdict(s *ScenarioResult) Verdict {
+	nginx, direct := s.HeadlineOf(TargetNginx), s.HeadlineOf(TargetDirect)
+	var parts []string
+	met := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "MISSED"
+	}
+	for _, t := range []string{TargetGoTuned, TargetPingora} {
+		h, f := s.HeadlineOf(t), s.HeadlineOf(floorOf[t])
+		if h == nil {
+			continue
+		}
+		if s.Capacity && nginx != nil && nginx.CapacityRPS.Median > 0 {
+			r := h.CapacityRPS.Median / nginx.CapacityRPS.Median
+			line := fmt.Sprintf("%s capacity %.2f× nginx (target ≥ %.2f: %s", t, r, targetCapacityOfNginx, met(r >= targetCapacityOfNginx))
+			if nginx.Bound != BoundRouter {
+				line += ", nginx " + nginx.Bound + "-bound: its figure is a floor, the ratio an upper bound"
+			}
+			parts = append(parts, line+")")
+		}
+		if !s.Capacity && s.SlowHeads == nil && nginx != nil && direct != nil {
+			base := nginx.P50Ms.Median - direct.P50Ms.Median
+			if base > 0 {
+				r := (h.P50Ms.Median - direct.P50Ms.Median) / base
+				parts = append(parts, fmt.Sprintf("%s added p50 %.2f× nginx's (target ≤ %.2f: %s)", t, r, targetAddedP50OfNginx, met(r <= targetAddedP50OfNginx)))
+			}
+		}
+		if f != nil && f.RouterCPUUs.Median > 0 && h.RouterCPUUs.N > 0 {
+			r := h.RouterCPUUs.Median / f.RouterCPUUs.Median
+			parts = append(parts, fmt.Sprintf("%s CPU per request %.2f× %s's (target ≤ %.2f: %s)", t, r, floorOf[t], targetCPUOfFloor, met(r <= targetCPUOfFloor)))
+		}
+	}
+	if len(parts) == 0 {
+		return Verdict{}
+	}
+	return Verdict{Question: "performance targets (go-tuned and pingora)", Text: strings.Join(parts, "; ")}
 }
 
 // Goals of a slow-head attack (issue 11): the well-behaved client keeps at
