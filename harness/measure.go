@@ -20,20 +20,6 @@ func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecon
 // (other users, builds), which makes numbers noisy and is reported.
 type cpuSample struct{ machine, ours time.Duration }
 
-func (s *runSetup) cpuSample() cpuSample {
-	var c cpuSample
-	c.machine, _ = machineBusy()
-	self, _ := readProcStats(os.Getpid())
-	c.ours = self.CPU
-	for _, p := range []*proc{s.mocks, s.router, s.cp} {
-		if p != nil && !p.exited() {
-			st, _ := readProcStats(p.pid())
-			c.ours += st.CPU
-		}
-	}
-	return c
-}
-
 // otherLoad is the CPU used outside this run between two samples, in
 // cores (1.0 = one core fully busy with something else).
 func otherLoad(a, b cpuSample, wall time.Duration) float64 {
@@ -51,16 +37,24 @@ type sample struct {
 	at                       time.Time
 }
 
+// sample reads each process of the run once: its own figures, and their
+// sum for the machine's foreign load.
 func (s *runSetup) sample() sample {
-	sm := sample{all: s.cpuSample(), at: time.Now()}
+	sm := sample{at: time.Now()}
+	sm.all.machine, _ = machineBusy()
+	read := func(p *proc) procStats {
+		if p == nil || p.exited() {
+			return procStats{}
+		}
+		st, _ := readProcStats(p.pid())
+		return st
+	}
+	sm.router, sm.cells = read(s.router), read(s.mocks)
 	if s.router != nil {
-		sm.router, _ = readProcStats(s.router.pid())
 		sm.router.Throttled = s.env.quota.throttled()
 	}
 	sm.generator, _ = readProcStats(os.Getpid())
-	if s.mocks != nil {
-		sm.cells, _ = readProcStats(s.mocks.pid())
-	}
+	sm.all.ours = sm.router.CPU + sm.cells.CPU + sm.generator.CPU + read(s.cp).CPU
 	return sm
 }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -16,10 +15,7 @@ import (
 // has at most one request in flight, so a connection never carries two.
 type conns struct {
 	timeout time.Duration
-	// mu guards byAddr against Pool.prepare's parallel connects; during an
-	// attack only the worker touches it.
-	mu     sync.Mutex
-	byAddr map[string]*conn
+	byAddr  map[string]*conn
 	// strings interns the few distinct header values (placements, versions)
 	// so that a result does not allocate for them.
 	strings map[string]string
@@ -40,8 +36,6 @@ func newConns(timeout time.Duration) *conns {
 }
 
 func (c *conns) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for addr, k := range c.byAddr {
 		k.nc.Close()
 		delete(c.byAddr, addr)
@@ -80,19 +74,14 @@ func (c *conns) do(r *Result, req Request, since func() time.Duration) {
 }
 
 func (c *conns) get(addr string) (*conn, error) {
-	c.mu.Lock()
-	k := c.byAddr[addr]
-	c.mu.Unlock()
-	if k != nil {
+	if k := c.byAddr[addr]; k != nil {
 		return k, nil
 	}
 	k, err := c.dial(addr)
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
 	c.byAddr[addr] = k
-	c.mu.Unlock()
 	return k, nil
 }
 
@@ -105,8 +94,6 @@ func (c *conns) dial(addr string) (*conn, error) {
 }
 
 func (c *conns) drop(addr string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if k := c.byAddr[addr]; k != nil {
 		k.nc.Close()
 		delete(c.byAddr, addr)

@@ -90,32 +90,40 @@ func (p *Pool) worker(i int) *conns {
 // first second's sends late). A connect that fails here is tried again,
 // and reported, by the request that needs it.
 func (p *Pool) prepare(workers int, addrs []string) {
-	sem := make(chan struct{}, 16)
-	var wg sync.WaitGroup
+	type slot struct {
+		c    *conns
+		addr string
+		k    *conn
+	}
+	var missing []*slot
 	for i := 0; i < workers; i++ {
 		c := p.worker(i)
 		for _, addr := range addrs {
-			c.mu.Lock()
-			open := c.byAddr[addr] != nil
-			c.mu.Unlock()
-			if open {
-				continue
+			if c.byAddr[addr] == nil {
+				missing = append(missing, &slot{c: c, addr: addr})
 			}
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				k, err := c.dial(addr)
-				if err == nil {
-					c.mu.Lock()
-					c.byAddr[addr] = k
-					c.mu.Unlock()
-				}
-			}()
 		}
 	}
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for _, m := range missing {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			m.k, _ = m.c.dial(m.addr)
+		}()
+	}
 	wg.Wait()
+	// Assigned here, not by the dialling goroutines, so that a worker's
+	// map is only ever touched by one goroutine at a time and needs no
+	// lock on the request path.
+	for _, m := range missing {
+		if m.k != nil {
+			m.c.byAddr[m.addr] = m.k
+		}
+	}
 }
 
 // Close closes every connection of the pool.

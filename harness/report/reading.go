@@ -55,20 +55,9 @@ func meets(r *Run, s *ScenarioResult) bool {
 }
 
 func latencyReading(s *ScenarioResult, g, p, d *Run) []string {
+	// Which target is faster is the Verdicts' to say, over the rounds;
+	// this reading describes round 1 only.
 	var out []string
-	if ok(g) && ok(p) {
-		gl, pl := g.Summary.Latency, p.Summary.Latency
-		better, worse, bl, wl := "Pingora", "Go", pl, gl
-		if gl.P99 < pl.P99 {
-			better, worse, bl, wl = "Go", "Pingora", gl, pl
-		}
-		out = append(out, fmt.Sprintf("%s has the lower p99 (%.2f ms vs %s's %.2f ms; p50 %.2f vs %.2f ms).",
-			better, bl.P99, worse, wl.P99, bl.P50, wl.P50))
-		if g.Router != nil && p.Router != nil && g.Router.CPUPerKReqMs > 0 && p.Router.CPUPerKReqMs > 0 {
-			out = append(out, fmt.Sprintf("Router CPU per 1k requests: Go %.1f ms, Pingora %.1f ms (ratio Go/Pingora %.2f).",
-				g.Router.CPUPerKReqMs, p.Router.CPUPerKReqMs, g.Router.CPUPerKReqMs/p.Router.CPUPerKReqMs))
-		}
-	}
 	if ok(d) {
 		out = append(out, fmt.Sprintf("Direct (no router) p50 %.2f ms, p99 %.2f ms: the rest is what the router adds.", d.Summary.Latency.P50, d.Summary.Latency.P99))
 		if !meets(d, s) {

@@ -215,16 +215,6 @@ func scaled(sp metrics.Spread, f float64) metrics.Spread {
 
 func pct(f float64) string { return fmt.Sprintf("%.3f %%", 100*f) }
 
-func lastSustained(r *Run) *Step {
-	var last *Step
-	for i := range r.Steps {
-		if r.Steps[i].Sustained {
-			last = &r.Steps[i]
-		}
-	}
-	return last
-}
-
 func hasVersions(s *ScenarioResult) bool {
 	for _, r := range firstRounds(s) {
 		for _, a := range r.Actions {

@@ -179,7 +179,7 @@ func TestRenderWritesReportAndValidCharts(t *testing.T) {
 	}
 }
 
-func TestReadingNamesTheLowerP99(t *testing.T) {
+func TestReadingDescribesButDoesNotRank(t *testing.T) {
 	res := syntheticResults()
 	s := &res.Scenarios[0]
 	if got := reading(s); !strings.HasPrefix(got, "go: 6 non-2xx of 3000") {
@@ -188,8 +188,10 @@ func TestReadingNamesTheLowerP99(t *testing.T) {
 	for i := range s.Runs {
 		s.Runs[i].Phases = nil
 	}
-	// go has the lowest base latency in the synthetic runs.
-	if got := reading(s); !strings.Contains(got, "Go has the lower p99") {
+	// A one-round reading names no winner: that is the verdicts' job,
+	// over the rounds (issue 9: verdicts came from one run).
+	got := reading(s)
+	if strings.Contains(got, "lower p99") || !strings.Contains(got, "Direct (no router) p50") {
 		t.Fatalf("latency reading: %s", got)
 	}
 }

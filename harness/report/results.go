@@ -39,16 +39,6 @@ func IsFloor(target string) bool { return target == TargetGoFloor || target == T
 // Routers are the targets that implement the contract.
 var Routers = []string{TargetGo, TargetGoTuned, TargetPingora}
 
-// IsRouter reports whether target implements the contract.
-func IsRouter(target string) bool {
-	for _, r := range Routers {
-		if r == target {
-			return true
-		}
-	}
-	return false
-}
-
 // Bounds of a capacity result: what stopped the staircase.
 const (
 	// BoundRouter: the proxy used its CPU budget while the generator kept
