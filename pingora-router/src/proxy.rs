@@ -55,9 +55,7 @@ const MAX_REQUEST_ID_BYTES: usize = 128;
 /// attempts (the request never reached the upstream).
 pub const MAX_PINGORA_RETRIES: usize = 8;
 
-/// How long the rest of a request body is read after an error answer
-/// before the connection is closed.
-const BODY_DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
+mod linger;
 
 /// Requests being processed right now, all placements: the drain on shutdown
 /// waits for this to reach zero.
@@ -1212,13 +1210,9 @@ impl ProxyHttp for Router {
                 can_reuse_downstream: false,
             };
         }
-        if status != 413 {
-            // Pingora closes the connection after a proxy error. Read what is
-            // left of the request body first (bounded), so that the close is
-            // a FIN after the answer, not a reset that can destroy it.
-            let drain = session.as_downstream_mut().drain_request_body();
-            let _ = tokio::time::timeout(BODY_DRAIN_TIMEOUT, drain).await;
-        }
+        // Pingora closes the connection after a proxy error: make that a FIN
+        // after the answer, not a reset that can destroy it.
+        linger::linger_close(session).await;
         FailToProxy {
             error_code: status,
             can_reuse_downstream: false,
