@@ -17,7 +17,7 @@ var actionClient = &http.Client{Timeout: 5 * time.Second}
 
 // runTimeline performs the scenario's actions at their offsets from origin
 // and reports when each really happened.
-func runTimeline(ctx context.Context, sc *scenario.Scenario, s *runSetup, target string, origin time.Time, scale float64) []report.Action {
+func runTimeline(ctx context.Context, sc *scenario.Scenario, s *runSetup, origin time.Time, scale float64) []report.Action {
 	var out []report.Action
 	for _, a := range sc.Timeline {
 		select {
@@ -27,10 +27,7 @@ func runTimeline(ctx context.Context, sc *scenario.Scenario, s *runSetup, target
 		}
 		res := report.Action{AtMs: msOf(time.Since(origin)), Kind: a.Kind, Detail: describeAction(a),
 			Version: a.Version, Invalid: a.Invalid}
-		if target == report.TargetDirect && a.ConfigAction() {
-			// No router: there is no config to change.
-			res.Skipped = true
-		} else if err := s.perform(ctx, a); err != nil {
+		if err := s.perform(ctx, a); err != nil {
 			res.Error = err.Error()
 		}
 		out = append(out, res)

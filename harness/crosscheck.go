@@ -32,6 +32,11 @@ type crossResult struct {
 	WrkRPS      float64 `json:"wrk_rps"`
 	HarnessP50  float64 `json:"harness_p50_ms"`
 	WrkP50      float64 `json:"wrk_p50_ms"`
+	// The means are shown, not judged: by Little's law they follow the
+	// throughput, so they tell a p50 that differs because the latency
+	// distribution's shape differs from one that differs in queueing.
+	HarnessMean float64 `json:"harness_mean_ms"`
+	WrkMean     float64 `json:"wrk_mean_ms"`
 	HarnessErrs int     `json:"harness_errors"`
 	WrkErrs     int     `json:"wrk_errors"`
 	Error       string  `json:"error,omitempty"`
@@ -136,22 +141,23 @@ func crosscheckOne(ctx context.Context, e *env, sc *scenario.Scenario, target, d
 	// and their medians are compared: one window each would compare the
 	// proxy's own drift between two windows (10-40 % on this machine), not
 	// the tools.
-	var hRPS, hP50, wRPS, wP50 []float64
+	var hRPS, hP50, hMean, wRPS, wP50, wMean []float64
 	for i := 0; i < pairs; i++ {
 		recs := l.closedLoop(conns, d, time.Now())
 		sum := metrics.Summarize(recs, d)
-		hRPS, hP50 = append(hRPS, sum.Throughput), append(hP50, sum.Latency.P50)
+		hRPS, hP50, hMean = append(hRPS, sum.Throughput), append(hP50, sum.Latency.P50), append(hMean, sum.Latency.Mean)
 		res.HarnessErrs += sum.Requests - sum.Successes
 		w, err := runWrk(ctx, wrk, script, setup.routerAddr, conns, d)
 		if err != nil {
 			res.Error = err.Error()
 			return res
 		}
-		wRPS, wP50 = append(wRPS, w.rps()), append(wP50, w.P50Us/1000)
+		wRPS, wP50, wMean = append(wRPS, w.rps()), append(wP50, w.P50Us/1000), append(wMean, w.MeanUs/1000)
 		res.WrkErrs += w.Errors
 	}
 	res.HarnessRPS, res.HarnessP50 = metrics.SpreadOf(hRPS).Median, metrics.SpreadOf(hP50).Median
 	res.WrkRPS, res.WrkP50 = metrics.SpreadOf(wRPS).Median, metrics.SpreadOf(wP50).Median
+	res.HarnessMean, res.WrkMean = metrics.SpreadOf(hMean).Median, metrics.SpreadOf(wMean).Median
 	return res
 }
 
@@ -195,8 +201,8 @@ function request()
 end
 function done(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("CROSSCHECK {\"requests\":%d,\"duration_us\":%d,\"p50_us\":%d,\"errors\":%d}\n",
-    summary.requests, summary.duration, latency:percentile(50), e.connect + e.read + e.write + e.status + e.timeout))
+  io.write(string.format("CROSSCHECK {\"requests\":%d,\"duration_us\":%d,\"p50_us\":%d,\"mean_us\":%.1f,\"errors\":%d}\n",
+    summary.requests, summary.duration, latency:percentile(50), latency.mean, e.connect + e.read + e.write + e.status + e.timeout))
 end
 `)
 	return b.String()
@@ -207,6 +213,7 @@ type wrkDone struct {
 	Requests   int     `json:"requests"`
 	DurationUs int64   `json:"duration_us"`
 	P50Us      float64 `json:"p50_us"`
+	MeanUs     float64 `json:"mean_us"`
 	Errors     int     `json:"errors"`
 }
 
@@ -234,7 +241,7 @@ func printCrosscheck(results []crossResult, conns int, d time.Duration, e *env) 
 	fmt.Printf("\nclosed loop, %d connections, medians of windows of %s taking turns, proxy on CPU(s) %s with quota %s, generators on CPU(s) %s\n\n",
 		conns, d, e.routerCPUs, quotaText(e), e.generatorCPUs)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "target\tround\tharness req/s\twrk req/s\tdiff\tharness p50 ms\twrk p50 ms\tdiff\tagree (15 %)")
+	fmt.Fprintln(tw, "target\tround\tharness req/s\twrk req/s\tdiff\tharness p50 ms\twrk p50 ms\tdiff\tagree (15 %)\tharness mean ms\twrk mean ms")
 	bad := 0
 	for _, r := range results {
 		agree := "yes"
@@ -245,8 +252,8 @@ func printCrosscheck(results []crossResult, conns int, d time.Duration, e *env) 
 		if r.Error != "" {
 			agree = "ERROR " + firstLineOf(r.Error)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%+.1f %%\t%.3f\t%.3f\t%+.1f %%\t%s\n", r.Target, r.Round, r.HarnessRPS, r.WrkRPS,
-			relDiff(r.HarnessRPS, r.WrkRPS), r.HarnessP50, r.WrkP50, relDiff(r.HarnessP50, r.WrkP50), agree)
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%+.1f %%\t%.3f\t%.3f\t%+.1f %%\t%s\t%.3f\t%.3f\n", r.Target, r.Round, r.HarnessRPS, r.WrkRPS,
+			relDiff(r.HarnessRPS, r.WrkRPS), r.HarnessP50, r.WrkP50, relDiff(r.HarnessP50, r.WrkP50), agree, r.HarnessMean, r.WrkMean)
 	}
 	tw.Flush()
 	if bad > 0 {

@@ -93,8 +93,8 @@ func TestWrkScriptAndItsLine(t *testing.T) {
 	if n := strings.Count(script, `"/a"`); n != 2 {
 		t.Errorf("weight 2 gives %d entries", n)
 	}
-	w, err := parseWrkDone("Running 5s test\nCROSSCHECK {\"requests\":1010,\"duration_us\":5000000,\"p50_us\":250,\"errors\":10}\n")
-	if err != nil || w.rps() != 200 || w.P50Us != 250 {
+	w, err := parseWrkDone("Running 5s test\nCROSSCHECK {\"requests\":1010,\"duration_us\":5000000,\"p50_us\":250,\"mean_us\":310.5,\"errors\":10}\n")
+	if err != nil || w.rps() != 200 || w.P50Us != 250 || w.MeanUs != 310.5 {
 		t.Fatalf("%+v %v", w, err)
 	}
 	if _, err := parseWrkDone("no line"); err == nil {

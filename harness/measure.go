@@ -107,7 +107,7 @@ func measureSteady(ctx context.Context, e *env, sc *scenario.Scenario, setup *ru
 	origin := s0.at
 	smp := startSampler(setup.observedPID(), origin)
 	done := make(chan []report.Action, 1)
-	go func() { done <- runTimeline(ctx, sc, setup, target, origin, sc.Scale(e.scale)) }()
+	go func() { done <- runTimeline(ctx, sc, setup, origin, sc.Scale(e.scale)) }()
 	stopAttack := setup.startSlowHeads(ctx, sc, d, run)
 	var recs []metrics.Record
 	switch {
@@ -221,7 +221,7 @@ func stepRates(st *scenario.Steps, probe float64) []int {
 
 // repeatPause lets an overloaded proxy and the generator drain their
 // queues before a failed step is repeated.
-const repeatPause = 2 * time.Second
+const repeatPause = time.Second
 
 // capacityStep runs one step of the staircase.
 func capacityStep(sc *scenario.Scenario, setup *runSetup, l *load, rate int, d time.Duration, origin time.Time) (report.Step, []metrics.Record) {
@@ -310,7 +310,7 @@ func analyseActions(actions []report.Action, recs []metrics.Record, d time.Durat
 	// Versions rank in the order they were applied, after the bootstrap.
 	rank := map[string]int{initialVersion: 0}
 	for _, a := range actions {
-		if a.Version != "" && !a.Invalid && !a.Skipped && a.Error == "" {
+		if a.Version != "" && !a.Invalid && a.Error == "" {
 			if _, dup := rank[a.Version]; !dup {
 				rank[a.Version] = len(rank)
 			}
@@ -318,7 +318,7 @@ func analyseActions(actions []report.Action, recs []metrics.Record, d time.Durat
 	}
 	for i := range actions {
 		a := &actions[i]
-		if a.Skipped || a.Error != "" {
+		if a.Error != "" {
 			continue
 		}
 		switch a.Kind {

@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"cellbench/harness/report"
@@ -19,6 +21,34 @@ type testEvent struct {
 	Action  string
 	Package string
 	Test    string
+}
+
+// runParitySuites runs the parity suite against every router among
+// targets, all at once: the suites wait on timeouts far more than they
+// compute (about 70 s each alone, most of it asleep), and nothing is being
+// measured while they run. Results come back in report.Routers order.
+func runParitySuites(e *env, targets []string) []report.ParityResult {
+	var routers []string
+	for _, t := range report.Routers {
+		if slices.Contains(targets, t) {
+			routers = append(routers, t)
+		}
+	}
+	out := make([]report.ParityResult, len(routers))
+	var wg sync.WaitGroup
+	for i, t := range routers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bin, engine := e.routerCommand(t)
+			e.log("parity suite against %s", t)
+			p := runParity(e, t, bin, engineOf(engine), e.allCPUs)
+			e.log("parity %s: %d pass, %d fail, %d skip %s", t, p.Pass, p.Fail, p.Skip, p.Error)
+			out[i] = p
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // runParity runs the parity suite against one router target (its binary,

@@ -65,6 +65,9 @@ func (e *env) notApplicable(sc *scenario.Scenario, target string) string {
 	if report.IsFloor(target) {
 		return floorNotApplicable(sc, e.root)
 	}
+	if target == report.TargetDirect {
+		return directNotApplicable(sc)
+	}
 	if target != report.TargetNginx {
 		return ""
 	}
@@ -149,6 +152,21 @@ func runScenario(ctx context.Context, e *env, sc *scenario.Scenario, target, dir
 	run.Invalid = invalidity(sc, &run)
 	run.Misrouted = misrouted(run.Expected, sc.Targets, recs)
 	return run
+}
+
+// directNotApplicable: with no router there is no config source, so a
+// scenario about changing the config (reload, control-plane push) has
+// nothing to measure on the direct baseline.
+func directNotApplicable(sc *scenario.Scenario) string {
+	if sc.ControlPlane {
+		return "no router: there is no control plane to push to"
+	}
+	for _, a := range sc.Timeline {
+		if a.ConfigAction() {
+			return "no router: there is no config to change"
+		}
+	}
+	return ""
 }
 
 // floorNotApplicable: a floor proxy has one fixed peer and no features,

@@ -488,8 +488,6 @@ func writeActions(w writer, s *ScenarioResult) {
 
 func outcome(a Action) string {
 	switch {
-	case a.Skipped:
-		return "not applicable without a router"
 	case a.Error != "":
 		return "action failed: " + a.Error
 	case a.Invalid:

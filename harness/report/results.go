@@ -230,11 +230,10 @@ type Step struct {
 
 // Action is what happened to one timeline action and what it caused.
 type Action struct {
-	AtMs    float64 `json:"at_ms"`
-	Kind    string  `json:"action"`
-	Detail  string  `json:"detail"`
-	Skipped bool    `json:"skipped,omitempty"`
-	Error   string  `json:"error,omitempty"`
+	AtMs   float64 `json:"at_ms"`
+	Kind   string  `json:"action"`
+	Detail string  `json:"detail"`
+	Error  string  `json:"error,omitempty"`
 	// Version changes: when the new version reached clients. For an
 	// invalid document, SeenInvalid counts responses that carried it (must
 	// be 0).

@@ -161,7 +161,7 @@ type Action struct {
 }
 
 // ConfigAction reports whether the action changes the router's config
-// source; such actions do not apply to the direct baseline.
+// source (a scenario with one does not apply to the direct baseline).
 func (a Action) ConfigAction() bool {
 	switch a.Kind {
 	case ActionConfigWrite, ActionCPPut, ActionCPKill, ActionCPStart:
