@@ -26,12 +26,12 @@ const crosscheckTolerance = 0.15
 
 // crossResult is one proxy measured by both tools on the same setup.
 type crossResult struct {
-	Target      string  `json:"target"`
-	Round       int     `json:"round"`
-	HarnessRPS  float64 `json:"harness_rps"`
-	WrkRPS      float64 `json:"wrk_rps"`
-	HarnessP50  float64 `json:"harness_p50_ms"`
-	WrkP50      float64 `json:"wrk_p50_ms"`
+	Target     string  `json:"target"`
+	Round      int     `json:"round"`
+	HarnessRPS float64 `json:"harness_rps"`
+	WrkRPS     float64 `json:"wrk_rps"`
+	HarnessP50 float64 `json:"harness_p50_ms"`
+	WrkP50     float64 `json:"wrk_p50_ms"`
 	// The means are shown, not judged: by Little's law they follow the
 	// throughput, so they tell a p50 that differs because the latency
 	// distribution's shape differs from one that differs in queueing.
