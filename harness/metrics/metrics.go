@@ -350,11 +350,14 @@ type Phase struct {
 	P99         float64 `json:"p99_ms"`
 }
 
-// PhaseOf summarizes the records sent in [from, to).
+// PhaseOf summarizes the records sent in [from, to). Sent, not scheduled:
+// a request due before a chaos action but sent after it, late, met the
+// cells' new state (a soak on a loaded machine counted such requests'
+// failures against the phase before each chaos onset).
 func PhaseOf(name string, recs []Record, from, to time.Duration) Phase {
 	var in []Record
 	for _, r := range recs {
-		if r.Start >= from && r.Start < to {
+		if sent := r.Start + r.Lag; sent >= from && sent < to {
 			in = append(in, r)
 		}
 	}
