@@ -217,6 +217,31 @@ func TestReload(t *testing.T) {
 		wantServed(t, r.get(t, "/", "kb"), "q", "shared", "circuit_open")
 	})
 
+	t.Run("changed breaker settings start a closed breaker", func(t *testing.T) {
+		// b is open for 60 s from the subtest above. New settings are a new
+		// breaker (contract §5): closed at once, counting from zero against
+		// the new threshold.
+		if st := r.upstreams(t)["b"]; st.Circuit != "open" {
+			t.Fatalf("/debug/upstreams b circuit %q before the swap, want open", st.Circuit)
+		}
+		retuned := build("reload-8b", map[string]string{"extra": "p"})
+		retuned["placements"].(doc)["b"].(doc)["circuit_breaker"] = breaker(3, 30000)
+		waitVersion(t, "reload-8b", renameOver(t, marshal(retuned)))
+		if st := r.upstreams(t)["b"]; st.Circuit != "closed" {
+			t.Errorf("/debug/upstreams b circuit %q after new breaker settings, want closed", st.Circuit)
+		}
+		for i := range 3 {
+			rp := r.get(t, "/?status=500", "kb")
+			if rp.status != 500 || rp.header.Get("X-Cell") != "b" {
+				t.Fatalf("failure %d: want 500 from b, got:\n%s", i+1, rp)
+			}
+			if st := rp.header.Get("X-Circuit-State"); i < 2 && st != "closed" {
+				t.Errorf("failure %d of threshold 3: X-Circuit-State %q, want closed", i+1, st)
+			}
+		}
+		wantServed(t, r.get(t, "/", "kb"), "q", "shared", "circuit_open")
+	})
+
 	t.Run("a request sees one snapshot, never a mix", func(t *testing.T) {
 		// Versions alternate the route of key "swap" between s and q; every
 		// response must be routed by the version it reports.

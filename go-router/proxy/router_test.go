@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -50,6 +51,33 @@ func TestApplyKeepsStateOfUnchangedEndpoints(t *testing.T) {
 	}
 	if first.cfg.Version != "v1" || second.cfg.Version != "v2" {
 		t.Error("old snapshot was modified")
+	}
+}
+
+// New breaker settings are a new, closed breaker (contract §5); the rest
+// of the placement's state is kept.
+func TestApplyNewBreakerSettingsStartAClosedBreaker(t *testing.T) {
+	ok := upstreamFunc(t, func(http.ResponseWriter, *http.Request) {})
+	rt, _ := newTestRouter(t, twoPlacementDoc("v1", ok, ok, ""))
+	a := rt.current.Load().placements[0]
+	done, allowed := a.breaker.allow()
+	if !allowed {
+		t.Fatal("a closed breaker refused a permit")
+	}
+	done(errAttemptFailed) // threshold 1: open
+	if st := a.breaker.state(); st != circuitOpen {
+		t.Fatalf("breaker %s after a failure at threshold 1, want open", st)
+	}
+	retuned := strings.Replace(twoPlacementDoc("v2", ok, ok, ""), `"open_ms": 60000`, `"open_ms": 30000`, 1)
+	if err := rt.Apply([]byte(retuned), SourceFile); err != nil {
+		t.Fatal(err)
+	}
+	a2 := rt.current.Load().placements[0]
+	if a2.breaker == a.breaker || a2.breaker.state() != circuitClosed {
+		t.Errorf("breaker after new settings: same %v, state %s; want a new, closed one", a2.breaker == a.breaker, a2.breaker.state())
+	}
+	if a2.health != a.health || a2.inflight != a.inflight {
+		t.Error("new breaker settings dropped the placement's health or in-flight state")
 	}
 }
 

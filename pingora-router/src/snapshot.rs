@@ -361,13 +361,10 @@ fn placement_runtime(
     let breaker = p.circuit_breaker.as_ref().map(|cb| {
         let open_for = Duration::from_millis(cb.open_ms as u64);
         let threshold = cb.failure_threshold as u32;
-        match carried.and_then(|old| old.breaker.as_ref()) {
-            Some(existing) => {
-                existing.reconfigure(threshold, open_for);
-                Arc::clone(existing)
-            }
-            None => Arc::new(Breaker::new(threshold, open_for)),
-        }
+        carried
+            .and_then(|old| old.breaker.as_ref())
+            .filter(|b| b.same_settings(threshold, open_for))
+            .map_or_else(|| Arc::new(Breaker::new(threshold, open_for)), Arc::clone)
     });
     let rate_limit = p.rate_limit.as_ref().map(|rl| {
         let per = match rl.per {

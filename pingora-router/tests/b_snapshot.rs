@@ -107,6 +107,30 @@ fn a_new_endpoint_starts_fresh() {
 }
 
 #[test]
+fn new_breaker_settings_start_a_closed_breaker() {
+    let rt = runtime();
+    let store = SnapshotStore::bootstrap(
+        &doc("v1", "http://127.0.0.1:1", 5),
+        Source::File,
+        rt.handle().clone(),
+    )
+    .unwrap();
+    let before = p(&store);
+    before.record(before.admit().unwrap(), false);
+    assert_eq!(before.circuit_state(), CircuitState::Open);
+    let retuned = String::from_utf8(doc("v2", "http://127.0.0.1:1", 5))
+        .unwrap()
+        .replace(r#""open_ms":60000"#, r#""open_ms":30000"#);
+    store.apply(retuned.as_bytes(), Source::File).unwrap();
+    let after = p(&store);
+    assert_eq!(after.circuit_state(), CircuitState::Closed);
+    assert!(
+        Arc::ptr_eq(&before.health, &after.health),
+        "the rest carried"
+    );
+}
+
+#[test]
 fn a_rejected_document_keeps_the_live_snapshot_and_is_recorded() {
     let rt = runtime();
     let store = SnapshotStore::bootstrap(

@@ -89,11 +89,11 @@ impl Breaker {
         }
     }
 
-    /// New thresholds from a config swap; the current state is kept.
-    pub fn reconfigure(&self, failure_threshold: u32, open_for: Duration) {
-        let mut inner = self.lock();
-        inner.failure_threshold = failure_threshold.max(1);
-        inner.open_for = open_for;
+    /// Whether a config swap keeps this breaker: new settings are a new,
+    /// closed breaker (contract §5).
+    pub fn same_settings(&self, failure_threshold: u32, open_for: Duration) -> bool {
+        let inner = self.lock();
+        inner.failure_threshold == failure_threshold.max(1) && inner.open_for == open_for
     }
 
     /// The state as a request arriving at `now` would see it: an open breaker
