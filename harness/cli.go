@@ -235,9 +235,9 @@ func runCmd() *cobra.Command {
 func reportCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "report DIR",
-		Short: "Recompute the headline and verdicts of DIR/results.json and re-render DIR/report.md and its charts",
+		Short: "Recompute the headline and verdicts of DIR/results.json and re-render DIR/report.md, its charts, report.html and report.png",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := report.ReadJSON(args[0])
 			if err != nil {
 				return err
@@ -250,7 +250,10 @@ func reportCmd() *cobra.Command {
 			if err := report.WriteJSON(args[0], res); err != nil {
 				return err
 			}
-			return report.Render(args[0], res)
+			if err := report.Render(args[0], res); err != nil {
+				return err
+			}
+			return checkInBrowser(cmd.Context(), logf, args[0])
 		},
 	}
 }
@@ -365,7 +368,10 @@ func compare(ctx context.Context, e *env, scs []*scenario.Scenario, targets []st
 	if err := report.Render(out, res); err != nil {
 		return err
 	}
-	e.log("report: %s (%s in all)", filepath.Join(out, "report.md"), time.Since(res.StartedAt).Round(time.Second))
+	if err := checkInBrowser(ctx, e.log, out); err != nil {
+		return err
+	}
+	e.log("report: %s and %s (%s in all)", filepath.Join(out, "report.md"), report.HTMLName, time.Since(res.StartedAt).Round(time.Second))
 	if e.quick {
 		if err := checkQuick(out, res); err != nil {
 			return err

@@ -28,12 +28,19 @@ var targetColor = map[string]color.Color{
 
 const chartW, chartH = 7 * vg.Inch, 3.6 * vg.Inch
 
+// chart is one drawn plot and the file name of its PNG (stem.png).
+type chart struct {
+	plot *plot.Plot
+	name string
+}
+
 // series is one target's line; a round after the first has no legend
 // entry of its own (the rounds of a target share its colour).
 type series struct {
 	target string
 	xys    plotter.XYs
 	round  int
+	dashed bool
 }
 
 // firstRounds is the first round of every target that ran: the detail
@@ -72,7 +79,7 @@ func addSeries(p *plot.Plot, ss []series) error {
 		l.Width = vg.Points(1.5)
 		pts.Radius = vg.Points(2)
 		pts.Shape = draw.CircleGlyph{}
-		if s.target == TargetDirect || IsFloor(s.target) {
+		if s.target == TargetDirect || IsFloor(s.target) || s.dashed {
 			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 		}
 		p.Add(l, pts)
@@ -194,60 +201,39 @@ func yRange(ss []series) (lo, hi float64) {
 	return lo, hi
 }
 
-func save(p *plot.Plot, dir, name string) (string, error) {
-	// The legend goes in a strip right of the plot, where it can hide no
-	// data point.
-	const legendW = 1.1 * vg.Inch
-	img := vgimg.NewWith(vgimg.UseWH(chartW+legendW, chartH), vgimg.UseBackgroundColor(color.White))
-	dc := draw.New(img)
+// legendW is the strip right of the plot that holds the legend, where it
+// can hide no data point.
+const legendW = 1.35 * vg.Inch
+
+// drawChart draws p with its legend in the strip on its right.
+func drawChart(p *plot.Plot, c vg.CanvasSizer) {
+	dc := draw.New(c)
 	legend := p.Legend
 	p.Legend = plot.NewLegend()
 	p.Draw(draw.Crop(dc, 0, -legendW, 0, 0))
 	legend.Top, legend.Left = true, true
 	legend.XOffs, legend.YOffs = vg.Points(6), -vg.Points(20)
 	legend.Draw(draw.Crop(dc, chartW, 0, 0, 0))
+	p.Legend = legend
+}
+
+// savePNG writes the chart as dir/name.
+func savePNG(p *plot.Plot, dir, name string) error {
+	img := vgimg.NewWith(vgimg.UseWH(chartW+legendW, chartH), vgimg.UseBackgroundColor(color.White))
+	drawChart(p, img)
 	f, err := os.Create(filepath.Join(dir, name))
 	if err != nil {
-		return "", err
+		return err
 	}
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
 		f.Close()
-		return "", fmt.Errorf("chart %s: %w", name, err)
+		return fmt.Errorf("chart %s: %w", name, err)
 	}
-	return name, f.Close()
-}
-
-var percentileNames = []string{"p50", "p90", "p99", "p99.9", "max"}
-
-// latencyChart: the latency percentiles of each target's run.
-func latencyChart(dir string, s *ScenarioResult) (string, error) {
-	var ss []series
-	for _, r := range firstRounds(s) {
-		if r.Summary.Latency.Count == 0 {
-			continue
-		}
-		l := r.Summary.Latency
-		var xys plotter.XYs
-		for i, v := range []float64{l.P50, l.P90, l.P99, l.P999, l.Max} {
-			xys = append(xys, plotter.XY{X: float64(i), Y: v})
-		}
-		ss = append(ss, series{target: r.Target, xys: xys})
-	}
-	if len(ss) == 0 {
-		return "", nil
-	}
-	p := newPlot(s.Name+": latency percentiles (whole run)", "percentile", "latency (ms, log)")
-	logY(p, ss, 0.01)
-	if err := addSeries(p, ss); err != nil {
-		return "", err
-	}
-	padLog(p)
-	p.NominalX(percentileNames...)
-	return save(p, dir, s.Name+"-latency.png")
+	return f.Close()
 }
 
 // latencyTimeChart: p99 per second of each target's run.
-func latencyTimeChart(dir string, s *ScenarioResult) (string, error) {
+func latencyTimeChart(s *ScenarioResult) (*chart, error) {
 	var ss []series
 	for _, r := range firstRounds(s) {
 		var xys plotter.XYs
@@ -259,20 +245,20 @@ func latencyTimeChart(dir string, s *ScenarioResult) (string, error) {
 		ss = append(ss, series{target: r.Target, xys: xys})
 	}
 	if empty(ss) {
-		return "", nil
+		return nil, nil
 	}
 	p := newPlot(s.Name+": p99 latency per second", timeAxis(s), "p99 (ms, log)")
 	p.X.Tick.Marker = plainTicks{}
 	logY(p, ss, 0.01)
 	lo, hi := yRange(ss)
 	if err := markActions(p, s, lo, hi); err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := addSeries(p, ss); err != nil {
-		return "", err
+		return nil, err
 	}
 	padLog(p)
-	return save(p, dir, s.Name+"-latency-time.png")
+	return &chart{p, s.Name + "-latency-time.png"}, nil
 }
 
 // timeAxis labels the X axis of per-second charts.
@@ -287,7 +273,7 @@ func timeAxis(s *ScenarioResult) string {
 }
 
 // successChart: the share of 2xx answers per second.
-func successChart(dir string, s *ScenarioResult) (string, error) {
+func successChart(s *ScenarioResult) (*chart, error) {
 	var ss []series
 	for _, r := range firstRounds(s) {
 		var xys plotter.XYs
@@ -299,22 +285,22 @@ func successChart(dir string, s *ScenarioResult) (string, error) {
 		ss = append(ss, series{target: r.Target, xys: xys})
 	}
 	if empty(ss) {
-		return "", nil
+		return nil, nil
 	}
 	p := newPlot(s.Name+": success rate per second (2xx)", timeAxis(s), "success (%)")
 	p.X.Tick.Marker = plainTicks{}
 	p.Y.Min, p.Y.Max = 0, 101
 	if err := markActions(p, s, 0, 100); err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := addSeries(p, ss); err != nil {
-		return "", err
+		return nil, err
 	}
-	return save(p, dir, s.Name+"-success.png")
+	return &chart{p, s.Name + "-success.png"}, nil
 }
 
 // capacityChart: answered (2xx) rate against offered rate, per step.
-func capacityChart(dir string, s *ScenarioResult) (string, error) {
+func capacityChart(s *ScenarioResult) (*chart, error) {
 	var ss []series
 	maxRate := 0.0
 	for _, r := range firstRounds(s) {
@@ -326,14 +312,14 @@ func capacityChart(dir string, s *ScenarioResult) (string, error) {
 		ss = append(ss, series{target: r.Target, xys: xys})
 	}
 	if empty(ss) {
-		return "", nil
+		return nil, nil
 	}
 	p := newPlot(s.Name+": 2xx throughput vs offered rate", "offered rate (req/s)", "2xx answered (req/s)")
 	p.X.Tick.Marker, p.Y.Tick.Marker = plainTicks{}, plainTicks{}
 	if maxRate > 0 {
 		ideal, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: maxRate, Y: maxRate}})
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		ideal.Color = color.Gray{Y: 190}
 		ideal.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
@@ -341,14 +327,14 @@ func capacityChart(dir string, s *ScenarioResult) (string, error) {
 		p.Legend.Add("offered", ideal)
 	}
 	if err := addSeries(p, ss); err != nil {
-		return "", err
+		return nil, err
 	}
-	return save(p, dir, s.Name+"-capacity.png")
+	return &chart{p, s.Name + "-capacity.png"}, nil
 }
 
 // stepChart draws one figure of every step against the offered rate, one
 // line per target and round (the latency-vs-rate curve and its spread).
-func stepChart(dir string, s *ScenarioResult, file, title, ylabel string, logScale bool, get func(Step) (float64, bool)) (string, error) {
+func stepChart(s *ScenarioResult, file, title, ylabel string, logScale bool, get func(Step) (float64, bool)) (*chart, error) {
 	var ss []series
 	for _, r := range s.Runs {
 		var xys plotter.XYs
@@ -360,7 +346,7 @@ func stepChart(dir string, s *ScenarioResult, file, title, ylabel string, logSca
 		ss = append(ss, series{target: r.Target, xys: xys, round: r.Round})
 	}
 	if empty(ss) {
-		return "", nil
+		return nil, nil
 	}
 	p := newPlot(s.Name+": "+title, "offered rate (req/s)", ylabel)
 	p.X.Tick.Marker = plainTicks{}
@@ -370,28 +356,28 @@ func stepChart(dir string, s *ScenarioResult, file, title, ylabel string, logSca
 		p.Y.Tick.Marker = plainTicks{}
 	}
 	if err := addSeries(p, ss); err != nil {
-		return "", err
+		return nil, err
 	}
 	if logScale {
 		padLog(p)
 	}
-	return save(p, dir, s.Name+"-"+file+".png")
+	return &chart{p, s.Name + "-" + file + ".png"}, nil
 }
 
-func capacityP50Chart(dir string, s *ScenarioResult) (string, error) {
-	return stepChart(dir, s, "capacity-p50", "p50 latency vs offered rate, every round", "p50 (ms, log)", true, func(st Step) (float64, bool) {
+func capacityP50Chart(s *ScenarioResult) (*chart, error) {
+	return stepChart(s, "capacity-p50", "p50 latency vs offered rate, every round", "p50 (ms, log)", true, func(st Step) (float64, bool) {
 		return st.Summary.Latency.P50, st.Summary.Latency.Count > 0
 	})
 }
 
-func capacityP99Chart(dir string, s *ScenarioResult) (string, error) {
-	return stepChart(dir, s, "capacity-p99", "p99 latency vs offered rate, every round", "p99 (ms, log)", true, func(st Step) (float64, bool) {
+func capacityP99Chart(s *ScenarioResult) (*chart, error) {
+	return stepChart(s, "capacity-p99", "p99 latency vs offered rate, every round", "p99 (ms, log)", true, func(st Step) (float64, bool) {
 		return st.Summary.Latency.P99, st.Summary.Latency.Count > 0
 	})
 }
 
-func capacityCPUChart(dir string, s *ScenarioResult) (string, error) {
-	return stepChart(dir, s, "capacity-cpu", "proxy CPU per request vs offered rate, every round", "proxy CPU (µs/request)", false, func(st Step) (float64, bool) {
+func capacityCPUChart(s *ScenarioResult) (*chart, error) {
+	return stepChart(s, "capacity-cpu", "proxy CPU per request vs offered rate, every round", "proxy CPU (µs/request)", false, func(st Step) (float64, bool) {
 		return st.Router.CPUPerRequestUs(), st.Router != nil && st.Summary.Requests > 0
 	})
 }
@@ -399,7 +385,7 @@ func capacityCPUChart(dir string, s *ScenarioResult) (string, error) {
 // visibilityChart: the version timeline. At each config change (x, its
 // time in the run), the time until every client saw the new version or a
 // newer one (y). A change that never reached every client has no point.
-func visibilityChart(dir string, s *ScenarioResult) (string, error) {
+func visibilityChart(s *ScenarioResult) (*chart, error) {
 	var ss []series
 	for _, r := range firstRounds(s) {
 		if r.Target == TargetDirect {
@@ -414,16 +400,16 @@ func visibilityChart(dir string, s *ScenarioResult) (string, error) {
 		ss = append(ss, series{target: r.Target, xys: xys})
 	}
 	if empty(ss) {
-		return "", nil
+		return nil, nil
 	}
 	p := newPlot(s.Name+": time until every client saw each new config version", "second of the run at which the config changed", "ms until every client saw it (log)")
 	p.X.Tick.Marker = plainTicks{}
 	logY(p, ss, 1)
 	if err := addSeries(p, ss); err != nil {
-		return "", err
+		return nil, err
 	}
 	padLog(p)
-	return save(p, dir, s.Name+"-versions.png")
+	return &chart{p, s.Name + "-versions.png"}, nil
 }
 
 // plainTicks are the default ticks labelled without trailing decimals
@@ -442,7 +428,7 @@ func (plainTicks) Ticks(min, max float64) []plot.Tick {
 
 // sampleChart draws one figure of the proxy's samples over the run, round
 // 1 of every target.
-func sampleChart(dir string, s *ScenarioResult, file, title, ylabel string, get func(ProcSample) float64) (string, error) {
+func sampleChart(s *ScenarioResult, file, title, ylabel string, get func(ProcSample) float64) (*chart, error) {
 	var ss []series
 	for _, r := range firstRounds(s) {
 		var xys plotter.XYs
@@ -452,20 +438,20 @@ func sampleChart(dir string, s *ScenarioResult, file, title, ylabel string, get 
 		ss = append(ss, series{target: r.Target, xys: xys})
 	}
 	if empty(ss) {
-		return "", nil
+		return nil, nil
 	}
 	p := newPlot(s.Name+": "+title, timeAxis(s), ylabel)
 	p.X.Tick.Marker, p.Y.Tick.Marker = plainTicks{}, plainTicks{}
 	if err := addSeries(p, ss); err != nil {
-		return "", err
+		return nil, err
 	}
-	return save(p, dir, s.Name+"-"+file+".png")
+	return &chart{p, s.Name + "-" + file + ".png"}, nil
 }
 
-func fdChart(dir string, s *ScenarioResult) (string, error) {
-	return sampleChart(dir, s, "fds", "open descriptors of the proxy (direct: the cells)", "descriptors", func(sm ProcSample) float64 { return float64(sm.FDs) })
+func fdChart(s *ScenarioResult) (*chart, error) {
+	return sampleChart(s, "fds", "open descriptors of the proxy (direct: the cells)", "descriptors", func(sm ProcSample) float64 { return float64(sm.FDs) })
 }
 
-func rssChart(dir string, s *ScenarioResult) (string, error) {
-	return sampleChart(dir, s, "rss", "resident memory of the proxy (direct: the cells)", "RSS (MiB)", func(sm ProcSample) float64 { return sm.RSSMiB })
+func rssChart(s *ScenarioResult) (*chart, error) {
+	return sampleChart(s, "rss", "resident memory of the proxy (direct: the cells)", "RSS (MiB)", func(sm ProcSample) float64 { return sm.RSSMiB })
 }

@@ -50,6 +50,10 @@ type Verdict struct {
 	Question string `json:"question"`
 	Winner   string `json:"winner,omitempty"`
 	Text     string `json:"text"`
+	// Figure (a Headline field's JSON name) and Sides are set for the
+	// verdicts that compare two targets on one figure.
+	Figure string   `json:"figure,omitempty"`
+	Sides  []string `json:"sides,omitempty"`
 }
 
 // Aggregate computes the scenario's headline and verdicts from its runs.
@@ -145,10 +149,6 @@ func (s *ScenarioResult) HeadlineOf(target string) *Headline {
 	}
 	return nil
 }
-
-// minRounds is the fewest valid rounds of each side a winner needs: one
-// round has no spread to compare.
-const minRounds = 2
 
 // rivals are the pairs each verdict compares: the question is Pingora
 // against Go's standard library, and against the tuned Go router.
@@ -314,7 +314,7 @@ func digitsFor(unit string) int {
 // lowerVerdict: the target with the lower figure wins when the ranges do
 // not overlap.
 func lowerVerdict(s *ScenarioResult, figure, a, b string, get func(*Headline) metrics.Spread, unit string) Verdict {
-	q := fmt.Sprintf("%s, %s vs %s", figure, a, b)
+	v := Verdict{Question: fmt.Sprintf("%s, %s vs %s", figure, a, b), Figure: figureKeys[figure], Sides: []string{a, b}}
 	ha, hb := s.HeadlineOf(a), s.HeadlineOf(b)
 	if ha == nil || hb == nil {
 		return Verdict{}
@@ -325,23 +325,23 @@ func lowerVerdict(s *ScenarioResult, figure, a, b string, get func(*Headline) me
 	}
 	d := digitsFor(unit)
 	figures := fmt.Sprintf("%s %s vs %s %s %s over %d/%d rounds", a, FormatSpread(sa, d), b, FormatSpread(sb, d), unit, sa.N, sb.N)
-	if sa.N < minRounds || sb.N < minRounds {
-		return Verdict{Question: q, Text: fmt.Sprintf("no verdict from fewer than %d valid rounds (%s)", minRounds, figures)}
-	}
-	if sa.Overlaps(sb) {
-		return Verdict{Question: q, Text: "no clear difference (" + figures + ")"}
+	switch Separate(sa, sb) {
+	case TooFewRounds:
+		return v.with("", fmt.Sprintf("no verdict from fewer than %d valid rounds (%s)", minRounds, figures))
+	case Overlapping:
+		return v.with("", "no clear difference ("+figures+")")
 	}
 	win, ws, ls := a, sa, sb
 	if sb.Median < sa.Median {
 		win, ws, ls = b, sb, sa
 	}
-	return Verdict{Question: q, Winner: win, Text: fmt.Sprintf("%s lower by %.2f× (%s)", win, ls.Median/ws.Median, figures)}
+	return v.with(win, fmt.Sprintf("%s lower by %.2f× (%s)", win, ls.Median/ws.Median, figures))
 }
 
 // capacityVerdict ranks two routers by capacity when both are router-bound
 // in every valid round and the ranges do not overlap.
 func capacityVerdict(s *ScenarioResult, a, b string) Verdict {
-	q := fmt.Sprintf("capacity, %s vs %s", a, b)
+	v := Verdict{Question: fmt.Sprintf("capacity, %s vs %s", a, b), Figure: figureKeys["capacity"], Sides: []string{a, b}}
 	ha, hb := s.HeadlineOf(a), s.HeadlineOf(b)
 	if ha == nil || hb == nil {
 		return Verdict{}
@@ -349,20 +349,20 @@ func capacityVerdict(s *ScenarioResult, a, b string) Verdict {
 	figures := fmt.Sprintf("%s %s vs %s %s req/s over %d/%d rounds", a, FormatSpread(ha.CapacityRPS, 0), b, FormatSpread(hb.CapacityRPS, 0), ha.CapacityRPS.N, hb.CapacityRPS.N)
 	for _, h := range []*Headline{ha, hb} {
 		if h.Bound != BoundRouter {
-			return Verdict{Question: q, Text: fmt.Sprintf("no verdict: %s was bound by %q, not by the router (%s)", h.Target, h.Bound, figures)}
+			return v.with("", fmt.Sprintf("no verdict: %s was bound by %q, not by the router (%s)", h.Target, h.Bound, figures))
 		}
 	}
-	if ha.CapacityRPS.N < minRounds || hb.CapacityRPS.N < minRounds {
-		return Verdict{Question: q, Text: fmt.Sprintf("no verdict from fewer than %d valid rounds (%s)", minRounds, figures)}
-	}
-	if ha.CapacityRPS.Overlaps(hb.CapacityRPS) {
-		return Verdict{Question: q, Text: "no clear difference (" + figures + ")"}
+	switch Separate(ha.CapacityRPS, hb.CapacityRPS) {
+	case TooFewRounds:
+		return v.with("", fmt.Sprintf("no verdict from fewer than %d valid rounds (%s)", minRounds, figures))
+	case Overlapping:
+		return v.with("", "no clear difference ("+figures+")")
 	}
 	win, ws, ls := a, ha.CapacityRPS, hb.CapacityRPS
 	if hb.CapacityRPS.Median > ha.CapacityRPS.Median {
 		win, ws, ls = b, hb.CapacityRPS, ha.CapacityRPS
 	}
-	return Verdict{Question: q, Winner: win, Text: fmt.Sprintf("%s higher by %.2f× (%s)", win, ws.Median/ls.Median, figures)}
+	return v.with(win, fmt.Sprintf("%s higher by %.2f× (%s)", win, ws.Median/ls.Median, figures))
 }
 
 // anchorVerdict states each router's figure as a ratio of nginx's and of

@@ -11,7 +11,7 @@ import (
 	"cellbench/harness/metrics"
 )
 
-// Render writes report.md and the charts into dir.
+// Render writes report.md with its PNG charts and report.html into dir.
 func Render(dir string, r *Results) error {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
@@ -28,7 +28,10 @@ func Render(dir string, r *Results) error {
 			return err
 		}
 	}
-	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(b.String()), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "report.md"), []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	return RenderHTML(dir, r)
 }
 
 type writer func(format string, args ...any)
@@ -70,7 +73,7 @@ func orDash(s string) string {
 
 // cells formats one target's value of its first round for a detail row;
 // "—" when the target did not run, "n/a" when it does not apply.
-func cells(s *ScenarioResult, f func(*Run) string) string {
+func cells(s *ScenarioResult, f func(*Run) string) []string {
 	var out []string
 	for _, t := range AllTargets {
 		r := s.Run(t)
@@ -85,11 +88,11 @@ func cells(s *ScenarioResult, f func(*Run) string) string {
 			out = append(out, f(r))
 		}
 	}
-	return strings.Join(out, " | ")
+	return out
 }
 
 // headlineCells formats one figure of every target's headline.
-func headlineCells(s *ScenarioResult, f func(*Headline) string) string {
+func headlineCells(s *ScenarioResult, f func(*Headline) string) []string {
 	var out []string
 	for _, t := range AllTargets {
 		h := s.HeadlineOf(t)
@@ -102,7 +105,7 @@ func headlineCells(s *ScenarioResult, f func(*Headline) string) string {
 			out = append(out, f(h))
 		}
 	}
-	return strings.Join(out, " | ")
+	return out
 }
 
 func tableHead(first ...string) string {
@@ -158,41 +161,8 @@ func writeSummary(w writer, r *Results) {
 	w(tableHead("scenario", "measure"))
 	for i := range r.Scenarios {
 		s := &r.Scenarios[i]
-		row := func(measure string, f func(*Headline) string) {
-			w("| %s | %s | %s |\n", s.Name, measure, headlineCells(s, f))
-		}
-		if s.Capacity {
-			row("max sustained rate (req/s)", func(h *Headline) string { return FormatSpread(h.CapacityRPS, 0) })
-			row("per core of the budget (req/s)", func(h *Headline) string { return FormatSpread(h.CapacityPerCore, 0) })
-			row("bound", func(h *Headline) string { return orDash(h.Bound) })
-		} else {
-			row("success", func(h *Headline) string { return FormatSpread(scaled(h.SuccessRate, 100), 3) + " %" })
-		}
-		at := ""
-		if s.Capacity {
-			at = " at the first step"
-		}
-		row("p50 (ms)"+at, func(h *Headline) string { return FormatSpread(h.P50Ms, 3) })
-		row("p99 (ms)"+at, func(h *Headline) string { return FormatSpread(h.P99Ms, 3) })
-		row("proxy CPU µs/request"+at, func(h *Headline) string { return FormatSpread(h.RouterCPUUs, 1) })
-		row("generator CPU µs/request"+at, func(h *Headline) string { return FormatSpread(h.GeneratorCPUUs, 1) })
-		if !s.Capacity {
-			row("longest outage (ms)", func(h *Headline) string { return FormatSpread(h.LongestOutageMs, 0) })
-		}
-		if s.SlowHeads != nil {
-			row("peak open descriptors", func(h *Headline) string { return FormatSpread(h.PeakFDs, 0) })
-		}
-		if hasGrowth(s) {
-			row("RSS growth after warm-up (% per min)", func(h *Headline) string { return FormatSpread(h.RSSGrowth, 2) })
-		}
-		row("valid rounds", func(h *Headline) string { return fmt.Sprintf("%d/%d", h.Valid, h.Rounds) })
-		if hasVersions(s) {
-			w("| %s | config change visible to all clients after (max, ms, round 1) | %s |\n", s.Name, cells(s, func(r *Run) string {
-				if v, ok := worstVisibility(r); ok {
-					return v
-				}
-				return "—"
-			}))
+		for _, row := range headlineTable(s).Rows {
+			w("| %s | %s |\n", s.Name, strings.Join(row, " | "))
 		}
 	}
 	w("\n")
@@ -296,33 +266,7 @@ func writeScenario(w writer, dir string, s *ScenarioResult) error {
 		}
 	}
 	w("\n<details><summary>Every round</summary>\n\n")
-	w("| target | round | requests | success | no answer | 2xx/s | p50 | p90 | p99 | p99.9 | max (ms) | late sends | waited for a connection | misrouted | proxy CPU µs/req | proxy CPU use | generator µs/req | max RSS | other load |\n")
-	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-	for _, r := range s.Runs {
-		if r.NotApplicable != "" {
-			continue
-		}
-		l := r.Summary.Latency
-		cpu, util, rss, gen := "—", "—", "—", "—"
-		if r.Router != nil {
-			cpu = fmt.Sprintf("%.1f", r.Router.CPUPerRequestUs())
-			util = fmt.Sprintf("%.0f %%", 100*r.Router.Utilization)
-			rss = fmt.Sprintf("%.0f MiB", r.Router.MaxRSSMiB)
-		}
-		if r.Generator != nil {
-			gen = fmt.Sprintf("%.1f", r.Generator.CPUPerRequestUs())
-		}
-		if s.Capacity {
-			cpu, util, gen = "see steps", "see steps", "see steps"
-		}
-		late := pct(r.Summary.LateFraction)
-		if r.Invalid != "" {
-			late += " **invalid**"
-		}
-		w("| %s | %d | %d | %s | %d | %.0f | %.3f | %.3f | %.3f | %.3f | %.1f | %s | %d | %d | %s | %s | %s | %s | %.2f cores |\n",
-			r.Target, r.Round, r.Summary.Requests, pct(r.Summary.SuccessRate), r.Summary.Errors, r.Summary.Throughput,
-			l.P50, l.P90, l.P99, l.P999, l.Max, late, r.Summary.WaitedForConnection, r.Misrouted, cpu, util, gen, rss, r.OtherLoad)
-	}
+	writeMDTable(w, roundsTable(s))
 	w("\n</details>\n")
 	if s.Capacity {
 		w("\nThis table covers the whole staircase, the steps that failed included; the steps table below is the one to read.\n")
@@ -424,45 +368,10 @@ func counts(m map[string]int) string {
 
 func writeSteps(w writer, s *ScenarioResult) {
 	w("Capacity per round: the closed-loop probe that placed the steps, the highest sustained step, and what bound the staircase.\n\n")
-	w("| target | round | probe (req/s) | max sustained (req/s) | bound | why |\n|---|---|---|---|---|---|\n")
-	for _, r := range s.Runs {
-		if r.NotApplicable == "" {
-			w("| %s | %d | %.0f | %d | %s | %s |\n", r.Target, r.Round, r.ProbeRPS, r.MaxSustainedRPS, orDash(r.Bound), escapePipes(r.BoundWhy))
-		}
-	}
+	writeMDTable(w, probesTable(s))
 	w("\n<details><summary>Every step of every round</summary>\n\n")
 	w("Each step is a fresh open-loop constant-rate attack; a step that is not sustained is repeated once, and the staircase stops when the repeat is not sustained either.\n\n")
-	w("| target | round | offered (req/s) | sent | 2xx/s | success | p50 | p99 | max (ms) | late sends | proxy CPU µs/req | proxy CPU use | throttled (ms) | generator µs/req | cells µs/req | generator side busy | other load | sustained |\n")
-	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-	for _, r := range s.Runs {
-		for _, st := range r.Steps {
-			cpu, util, thr := "—", "—", "—"
-			if st.Router != nil {
-				cpu = fmt.Sprintf("%.1f", st.Router.CPUPerRequestUs())
-				util = fmt.Sprintf("%.0f %%", 100*st.Router.Utilization)
-				thr = fmt.Sprintf("%.0f", st.Router.ThrottledMs)
-			}
-			gen, cel := "—", "—"
-			if st.Generator != nil {
-				gen = fmt.Sprintf("%.1f", st.Generator.CPUPerRequestUs())
-			}
-			if st.Cells != nil {
-				cel = fmt.Sprintf("%.1f", st.Cells.CPUPerRequestUs())
-			}
-			ok := "yes"
-			if !st.Sustained {
-				ok = "no: " + st.Why
-			}
-			rate := fmt.Sprint(st.Rate)
-			if st.Retry {
-				rate += " (repeat)"
-			}
-			l := st.Summary.Latency
-			w("| %s | %d | %s | %d | %.0f | %s | %.3f | %.3f | %.1f | %s | %s | %s | %s | %s | %s | %.0f %% | %.2f | %s |\n", r.Target, r.Round, rate, st.Summary.Requests,
-				st.Summary.Throughput, pct(st.Summary.SuccessRate), l.P50, l.P99, l.Max, pct(st.Summary.LateFraction), cpu, util, thr, gen, cel,
-				100*st.GeneratorSideBusy, st.OtherLoad, ok)
-		}
-	}
+	writeMDTable(w, stepsTable(s))
 	w("\n</details>\n\n")
 }
 
@@ -477,12 +386,7 @@ func writeActions(w writer, s *ScenarioResult) {
 			break
 		}
 	}
-	w("| target | at (ms) | action | outcome |\n|---|---|---|---|\n")
-	for _, r := range firstRounds(s) {
-		for _, a := range r.Actions {
-			w("| %s | %.0f | %s %s | %s |\n", r.Target, a.AtMs, a.Kind, escapePipes(a.Detail), escapePipes(outcome(a)))
-		}
-	}
+	writeMDTable(w, actionsTable(s))
 	w("\n")
 }
 
@@ -532,40 +436,52 @@ func writePhases(w writer, s *ScenarioResult) {
 	if !any {
 		return
 	}
-	w("Phases (between chaos actions):\n\n| target | phase | from–to (s) | requests | success | no answer | failovers | p99 (ms) |\n|---|---|---|---|---|---|---|---|\n")
-	for _, r := range firstRounds(s) {
-		for _, p := range r.Phases {
-			w("| %s | %s | %.1f–%.1f | %d | %s | %d | %d | %.2f |\n", r.Target, escapePipes(p.Name), p.FromMs/1000, p.ToMs/1000,
-				p.Requests, pct(p.SuccessRate), p.Errors, p.Failovers, p.P99)
-		}
-	}
+	w("Phases (between chaos actions):\n\n")
+	writeMDTable(w, phasesTable(s))
 	w("\n")
 }
 
 func writeCharts(w writer, dir string, s *ScenarioResult) error {
-	charts := []func(string, *ScenarioResult) (string, error){latencyChart, latencyTimeChart}
-	if s.Capacity {
-		charts = append(charts, capacityChart, capacityP50Chart, capacityP99Chart, capacityCPUChart)
-	}
-	if hasPhases(s) || anyFailures(s) || s.SlowHeads != nil {
-		charts = append(charts, successChart)
-	}
-	if hasVersions(s) {
-		charts = append(charts, visibilityChart)
-	}
-	if s.SlowHeads != nil || hasGrowth(s) {
-		charts = append(charts, fdChart, rssChart)
+	charts, err := chartsOf(s)
+	if err != nil {
+		return err
 	}
 	for _, c := range charts {
-		name, err := c(dir, s)
-		if err != nil {
+		if err := savePNG(c.plot, dir, c.name); err != nil {
 			return err
 		}
-		if name != "" {
-			w("![%s](%s)\n\n", name, name)
-		}
+		w("![%s](%s)\n\n", c.name, c.name)
 	}
 	return nil
+}
+
+// chartsOf draws the scenario's charts, in report order; a chart with
+// nothing to show is left out.
+func chartsOf(s *ScenarioResult) ([]*chart, error) {
+	builders := []func(*ScenarioResult) (*chart, error){spectrumChart, latencyTimeChart, throughputTimeChart}
+	if s.Capacity {
+		builders = append(builders, capacityChart, capacityP50Chart, capacityP99Chart, capacityCPUChart)
+	}
+	if hasPhases(s) || anyFailures(s) || s.SlowHeads != nil {
+		builders = append(builders, successChart)
+	}
+	if hasVersions(s) {
+		builders = append(builders, versionTimeChart, visibilityChart)
+	}
+	if s.SlowHeads != nil || hasGrowth(s) {
+		builders = append(builders, fdChart, rssChart)
+	}
+	var out []*chart
+	for _, b := range builders {
+		c, err := b(s)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 func hasPhases(s *ScenarioResult) bool {
