@@ -41,10 +41,10 @@ func TestSustained(t *testing.T) {
 		t.Fatalf("96 %% answered within the SLO not sustained: %s", why)
 	}
 	cases := map[string]metrics.Summary{
-		"success below":  {SuccessRate: 0.998, Throughput: 1000, Latency: metrics.Latency{P99: 10}},
-		"p99 above":      {SuccessRate: 1, Throughput: 1000, Latency: metrics.Latency{P99: 26}},
-		"under 95 %":     {SuccessRate: 1, Throughput: 940, Latency: metrics.Latency{P99: 10}},
-		"generator late": {SuccessRate: 1, Throughput: 1000, Latency: metrics.Latency{P99: 10}, LateFraction: 0.02},
+		"success 99.800 % < 99.900 %": {SuccessRate: 0.998, Throughput: 1000, Latency: metrics.Latency{P99: 10}},
+		"p99 26.00 ms > 25 ms":        {SuccessRate: 1, Throughput: 1000, Latency: metrics.Latency{P99: 26}},
+		"under 95 %":                  {SuccessRate: 1, Throughput: 940, Latency: metrics.Latency{P99: 10}},
+		"generator late":              {SuccessRate: 1, Throughput: 1000, Latency: metrics.Latency{P99: 10}, LateFraction: 0.02},
 	}
 	for want, sum := range cases {
 		if s, why := sustained(sum, 1000, slo); s || !strings.Contains(why, want) {
@@ -117,7 +117,7 @@ func TestStepRatesFollowTheProbe(t *testing.T) {
 
 func TestCapacityBound(t *testing.T) {
 	step := func(sustained bool, routerUtil, genBusy, late float64) report.Step {
-		return report.Step{Rate: 5000, Sustained: sustained, Why: "p99 above the SLO", GeneratorSideBusy: genBusy,
+		return report.Step{Rate: 5000, Sustained: sustained, Why: "p99 31.00 ms > 25 ms", GeneratorSideBusy: genBusy,
 			Router: &report.ProcStats{Utilization: routerUtil}, Summary: metrics.Summary{LateFraction: late}}
 	}
 	cases := []struct {

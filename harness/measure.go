@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 	"time"
 
 	"cellbench/harness/metrics"
@@ -237,13 +238,12 @@ func capacityStep(sc *scenario.Scenario, setup *runSetup, l *load, rate int, d t
 // sustained: the step met the SLO, the offered rate was really served, and
 // the generator kept its schedule (a late generator measures itself).
 func sustained(s metrics.Summary, rate int, slo scenario.SLO) (bool, string) {
+	misses := slo.Misses(s.SuccessRate, s.Latency.P99)
 	switch {
 	case !s.GeneratorKeptUp():
 		return false, fmt.Sprintf("generator late on %.1f %% of sends", 100*s.LateFraction)
-	case s.SuccessRate < slo.MinSuccess:
-		return false, "success below the SLO"
-	case s.Latency.P99 > slo.MaxP99Ms:
-		return false, "p99 above the SLO"
+	case len(misses) > 0:
+		return false, strings.Join(misses, ", ")
 	case s.Throughput < 0.95*float64(rate):
 		return false, "under 95 % of the offered rate answered"
 	}

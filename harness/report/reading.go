@@ -50,8 +50,10 @@ func firstLine(s string) string {
 
 func ok(r *Run) bool { return r != nil && r.Summary.Latency.Count > 0 }
 
-func meets(r *Run, s *ScenarioResult) bool {
-	return r.Summary.SuccessRate >= s.SLO.MinSuccess && r.Summary.Latency.P99 <= s.SLO.MaxP99Ms
+func meets(r *Run, s *ScenarioResult) bool { return len(sloMisses(r, s)) == 0 }
+
+func sloMisses(r *Run, s *ScenarioResult) []string {
+	return s.SLO.Misses(r.Summary.SuccessRate, r.Summary.Latency.P99)
 }
 
 func latencyReading(s *ScenarioResult, g, p, d *Run) []string {
@@ -155,13 +157,7 @@ func capacityReading(s *ScenarioResult) []string {
 // sloVerdict says whether a run met the scenario's SLO and, if not, which
 // half of it failed.
 func sloVerdict(r *Run, s *ScenarioResult) string {
-	var why []string
-	if r.Summary.SuccessRate < s.SLO.MinSuccess {
-		why = append(why, fmt.Sprintf("success %s < %s", pct(r.Summary.SuccessRate), pct(s.SLO.MinSuccess)))
-	}
-	if r.Summary.Latency.P99 > s.SLO.MaxP99Ms {
-		why = append(why, fmt.Sprintf("p99 %.2f ms > %g ms", r.Summary.Latency.P99, s.SLO.MaxP99Ms))
-	}
+	why := sloMisses(r, s)
 	if len(why) == 0 {
 		return fmt.Sprintf("%s meets the SLO", r.Target)
 	}

@@ -138,6 +138,21 @@ type SLO struct {
 	MaxP99Ms   float64 `json:"max_p99_ms"`
 }
 
+// Misses is the harness's one SLO judgement (capacity steps, readings and
+// reports ask it): what a run with this success rate and p99 missed, e.g.
+// "success 99.800 % < 99.900 %" and "p99 26.00 ms > 25 ms"; none when it
+// met the SLO.
+func (s SLO) Misses(success, p99Ms float64) []string {
+	var why []string
+	if success < s.MinSuccess {
+		why = append(why, fmt.Sprintf("success %.3f %% < %.3f %%", 100*success, 100*s.MinSuccess))
+	}
+	if p99Ms > s.MaxP99Ms {
+		why = append(why, fmt.Sprintf("p99 %.2f ms > %g ms", p99Ms, s.MaxP99Ms))
+	}
+	return why
+}
+
 // Action kinds.
 const (
 	ActionChaos       = "chaos"        // POST /cells/<cell>/chaos with Chaos

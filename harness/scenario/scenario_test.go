@@ -111,3 +111,21 @@ func TestLoadChecksFileNameAndConfig(t *testing.T) {
 		t.Fatalf("got %v, want the missing config named", err)
 	}
 }
+
+func TestSLOMisses(t *testing.T) {
+	slo := SLO{MinSuccess: 0.999, MaxP99Ms: 25}
+	for _, c := range []struct {
+		success, p99 float64
+		want         string
+	}{
+		{1, 25, ""}, // both bounds are inclusive
+		{0.999, 10, ""},
+		{0.998, 10, "success 99.800 % < 99.900 %"},
+		{1, 25.5, "p99 25.50 ms > 25 ms"},
+		{0.5, 100, "success 50.000 % < 99.900 %; p99 100.00 ms > 25 ms"},
+	} {
+		if got := strings.Join(slo.Misses(c.success, c.p99), "; "); got != c.want {
+			t.Errorf("success %v, p99 %v: %q, want %q", c.success, c.p99, got, c.want)
+		}
+	}
+}
