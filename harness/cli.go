@@ -32,6 +32,7 @@ type options struct {
 	rounds        int
 	quick         bool
 	targets       string
+	jsonOut       bool
 }
 
 func (o *options) register(cmd *cobra.Command) {
@@ -50,6 +51,7 @@ func (o *options) register(cmd *cobra.Command) {
 	f.IntVar(&o.rounds, "rounds", 3, "interleaved rounds of every scenario x target (A B C A B C ...)")
 	f.BoolVar(&o.quick, "quick", false, "one round at 0.15 of every duration, fixed-timing scenarios too, no parity: checks that every section is produced; its figures are not verdicts")
 	f.StringVar(&o.targets, "targets", strings.Join(report.AllTargets, ","), "targets to run, comma-separated")
+	f.BoolVar(&o.jsonOut, "json", false, "print the verdicts and headline figures as JSON on stdout when done (report.Digest)")
 }
 
 // defaultQuota is the proxies' CPU budget: 0.4 of a core, so that the
@@ -193,7 +195,10 @@ func compareCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return compare(cmd.Context(), e, scs, targets, out, !skipParity && !o.quick)
+			if err := compare(cmd.Context(), e, scs, targets, out, !skipParity && !o.quick); err != nil {
+				return err
+			}
+			return o.printDigest(out)
 		},
 	}
 	o.register(cmd)
@@ -221,7 +226,10 @@ func runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return compare(cmd.Context(), e, []*scenario.Scenario{sc}, []string{target}, out, false)
+			if err := compare(cmd.Context(), e, []*scenario.Scenario{sc}, []string{target}, out, false); err != nil {
+				return err
+			}
+			return o.printDigest(out)
 		},
 	}
 	o.register(cmd)

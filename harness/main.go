@@ -28,7 +28,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(compareCmd(), runCmd(), crosscheckCmd(), reportCmd(), slowheadsCmd())
+	root.AddCommand(compareCmd(), runCmd(), crosscheckCmd(), reportCmd(), slowheadsCmd(), diffCmd())
 
 	// Ctrl-C or SIGTERM: stop every child before leaving, whatever the
 	// harness was doing.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"cellbench/harness/report"
+	"cellbench/harness/report/schemacheck"
 	"cellbench/harness/scenario"
 	"cellbench/internal/testkit"
 )
@@ -127,6 +128,17 @@ func smokeRouting(t *testing.T, e *env, engine string) {
 	}
 	if _, err := os.Stat(filepath.Join(out, "smoke-latency.png")); err != nil {
 		t.Fatal(err)
+	}
+	// The results of real runs are what docs/results.schema.json describes.
+	if err := report.WriteJSON(out, res); err != nil {
+		t.Fatal(err)
+	}
+	resultsJSON, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schemacheck.Validate("../docs/results.schema.json", resultsJSON); err != nil {
+		t.Fatalf("results.json of real runs against docs/results.schema.json: %v", err)
 	}
 	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
 	if !strings.Contains(string(md), "not applicable") {

@@ -54,8 +54,17 @@ const (
 	BoundNotReached = "not reached"
 )
 
+// SchemaVersion is the version of results.json's layout
+// (docs/results.schema.json). It changes when a field is removed or
+// renamed or changes its meaning; a field added keeps it (readers ignore
+// fields they do not know).
+const SchemaVersion = 1
+
 // Results is everything one compare run measured.
 type Results struct {
+	// SchemaVersion is the layout's version (SchemaVersion); 0 in files
+	// written before it was recorded.
+	SchemaVersion int              `json:"schema_version"`
 	StartedAt     time.Time        `json:"started_at"`
 	FinishedAt    time.Time        `json:"finished_at"`
 	Machine       Machine          `json:"machine"`
@@ -320,8 +329,9 @@ func (s *ScenarioResult) NotApplicable(target string) string {
 	return ""
 }
 
-// WriteJSON writes results.json into dir.
+// WriteJSON writes results.json into dir, in the current schema version.
 func WriteJSON(dir string, r *Results) error {
+	r.SchemaVersion = SchemaVersion
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
@@ -329,15 +339,21 @@ func WriteJSON(dir string, r *Results) error {
 	return os.WriteFile(filepath.Join(dir, "results.json"), append(b, '\n'), 0o644)
 }
 
-// ReadJSON reads dir/results.json.
-func ReadJSON(dir string) (*Results, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+// ReadJSON reads path/results.json, or path itself when it is a file.
+func ReadJSON(path string) (*Results, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		path = filepath.Join(path, "results.json")
+	}
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	var r Results
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%s/results.json: %w", dir, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if r.SchemaVersion > SchemaVersion {
+		return nil, fmt.Errorf("%s: schema version %d is newer than this harness's %d", path, r.SchemaVersion, SchemaVersion)
 	}
 	return &r, nil
 }

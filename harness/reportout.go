@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -32,4 +33,16 @@ func checkInBrowser(ctx context.Context, log func(string, ...any), dir string) e
 		return fmt.Errorf("%s in Chromium: %s", report.HTMLName, strings.Join(c.Problems, "; "))
 	}
 	return nil
+}
+
+// printDigest prints the report's digest on stdout when --json asks.
+func (o *options) printDigest(dir string) error {
+	if !o.jsonOut {
+		return nil
+	}
+	res, err := report.ReadJSON(dir)
+	if err != nil {
+		return err
+	}
+	return report.WriteJSONTo(os.Stdout, report.DigestOf(dir, res))
 }
