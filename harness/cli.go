@@ -142,16 +142,19 @@ func (o *options) prepare() (*env, string, error) {
 			return nil, "", fmt.Errorf("binary missing (build it, or drop --skip-build): %w", err)
 		}
 	}
-	// Absolute, because children (nginx's -p prefix above all) resolve
-	// their paths from it.
-	out := abs(root, o.out)
-	if o.out == "" {
+	out, err := reportDir(root, o.out)
+	return e, out, err
+}
+
+// reportDir makes the report directory: --out, or reports/<UTC>/.
+// Absolute, because children (nginx's -p prefix above all) resolve their
+// paths from it.
+func reportDir(root, flag string) (string, error) {
+	out := abs(root, flag)
+	if flag == "" {
 		out = filepath.Join(root, "reports", time.Now().UTC().Format("20060102T150405Z"))
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return nil, "", err
-	}
-	return e, out, nil
+	return out, os.MkdirAll(out, 0o755)
 }
 
 func abs(root, p string) string {
@@ -178,11 +181,15 @@ func compareCmd() *cobra.Command {
 	var o options
 	var only string
 	var skipParity bool
+	var remote remoteFlags
 	cmd := &cobra.Command{
 		Use:   "compare",
 		Short: "Build everything, run the scenarios against both routers and a direct baseline, run the parity suite, write a report",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(remote.targets) > 0 {
+				return compareRemote(cmd.Context(), &o, &remote, only)
+			}
 			e, out, err := o.prepare()
 			if err != nil {
 				return err
@@ -204,6 +211,7 @@ func compareCmd() *cobra.Command {
 	o.register(cmd)
 	cmd.Flags().StringVar(&only, "only", "", "comma-separated scenario names to run (default all)")
 	cmd.Flags().BoolVar(&skipParity, "skip-parity", false, "do not run the parity suite")
+	remote.register(cmd)
 	return cmd
 }
 

@@ -56,6 +56,10 @@ func (s *runSetup) sample() sample {
 	}
 	sm.generator, _ = readProcStats(os.Getpid())
 	sm.all.ours = sm.router.CPU + sm.cells.CPU + sm.generator.CPU + read(s.cp).CPU
+	if s.remote != nil {
+		// After the machine's sum: a remote router's CPU is not this host's.
+		sm.router = s.remote.stats()
+	}
 	return sm
 }
 
@@ -77,7 +81,7 @@ func (s *runSetup) between(a, b sample, requests int) window {
 		otherLoad: otherLoad(a.all, b.all, wall),
 	}
 	w.generatorSideBusy = w.generator.Utilization + w.cells.Utilization
-	if s.router != nil {
+	if s.proxied() {
 		w.router = procStatsOf(a.router, b.router, requests, wall, e.routerCores)
 	}
 	return w
@@ -106,7 +110,7 @@ func measureSteady(ctx context.Context, e *env, sc *scenario.Scenario, setup *ru
 	d := sc.Duration(e.scale)
 	s0 := setup.sample()
 	origin := s0.at
-	smp := startSampler(setup.observedPID(), origin)
+	smp := startSampler(setup.observed(), origin)
 	done := make(chan []report.Action, 1)
 	go func() { done <- runTimeline(ctx, sc, setup, origin, sc.Scale(e.scale)) }()
 	stopAttack := setup.startSlowHeads(ctx, sc, d, run)
@@ -194,7 +198,7 @@ func measureCapacity(ctx context.Context, e *env, sc *scenario.Scenario, setup *
 			failed = mid
 		}
 	}
-	run.Bound, run.BoundWhy = capacityBound(run, setup.router == nil)
+	run.Bound, run.BoundWhy = capacityBound(run, !setup.proxied())
 	total := time.Since(origin)
 	w := setup.between(s0, setup.sample(), len(all))
 	run.OtherLoad, run.Router, run.Generator, run.Cells = w.otherLoad, w.router, w.generator, w.cells

@@ -47,6 +47,12 @@ type env struct {
 	generatorCores int
 	rounds         int
 	quick          bool
+	// remote are the routers the harness did not start (compare --target),
+	// by target name; cellsAdmin and controlPlaneAddr are the host:port of
+	// the cells' chaos API and the control plane they use.
+	remote           map[string]*remoteTarget
+	cellsAdmin       string
+	controlPlaneAddr string
 }
 
 // routerCommand is the binary and the engine arguments of a router target.
@@ -62,6 +68,9 @@ func (e *env) routerCommand(target string) (string, []string) {
 
 // notApplicable says why a target cannot run a scenario ("" if it can).
 func (e *env) notApplicable(sc *scenario.Scenario, target string) string {
+	if e.remote[target] != nil {
+		return e.remoteNotApplicable(sc)
+	}
 	if report.IsFloor(target) {
 		return floorNotApplicable(sc, e.root)
 	}
@@ -101,7 +110,12 @@ type runSetup struct {
 	cp         *proc
 	cpAddr     string
 	cpCfgPath  string
+	// remote is the router when the harness did not start it.
+	remote *remoteTarget
 }
+
+// proxied reports whether the load goes through a proxy (not direct).
+func (s *runSetup) proxied() bool { return s.router != nil || s.remote != nil }
 
 func (s *runSetup) stop() {
 	s.router.stop(6 * time.Second)
@@ -227,6 +241,9 @@ func start(ctx context.Context, e *env, sc *scenario.Scenario, target, dir strin
 		return nil, err
 	}
 	s := &runSetup{env: e, dir: dir}
+	if r := e.remote[target]; r != nil {
+		return s, s.startRemote(ctx, sc, r)
+	}
 	names := make([]string, 0, len(cfg.Placements))
 	for name := range cfg.Placements {
 		names = append(names, name)
@@ -325,13 +342,18 @@ func (s *runSetup) startFloor(ctx context.Context, e *env, sc *scenario.Scenario
 	return waitHealthy(ctx, s.router, "http://"+s.routerAddr+"/health", 10*time.Second)
 }
 
-// observedPID is the process whose memory and descriptors a run samples:
+// observed reads the process whose memory and descriptors a run samples:
 // the proxy, or for the direct baseline the cells.
-func (s *runSetup) observedPID() int {
-	if s.router != nil {
-		return s.router.pid()
+func (s *runSetup) observed() func() (report.ProcSample, bool) {
+	if s.remote != nil {
+		return s.remote.sample
 	}
-	return s.mocks.pid()
+	p := s.mocks
+	if s.router != nil {
+		p = s.router
+	}
+	pid := p.pid()
+	return func() (report.ProcSample, bool) { return readSample(pid) }
 }
 
 // startSlowHeads starts the scenario's slow-head attack, if it has one,

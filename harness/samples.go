@@ -16,7 +16,8 @@ import (
 const sampleEvery = 500 * time.Millisecond
 
 // sampler reads one process's resident memory, open descriptors and
-// threads from /proc at a fixed period until stopped.
+// threads at a fixed period until stopped: from /proc, or for a remote
+// router from its /metrics.
 type sampler struct {
 	stop    context.CancelFunc
 	done    chan struct{}
@@ -24,7 +25,7 @@ type sampler struct {
 	samples []report.ProcSample
 }
 
-func startSampler(pid int, origin time.Time) *sampler {
+func startSampler(read func() (report.ProcSample, bool), origin time.Time) *sampler {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &sampler{stop: cancel, done: make(chan struct{})}
 	go func() {
@@ -32,7 +33,7 @@ func startSampler(pid int, origin time.Time) *sampler {
 		t := time.NewTicker(sampleEvery)
 		defer t.Stop()
 		for {
-			if sm, ok := readSample(pid); ok {
+			if sm, ok := read(); ok {
 				sm.AtMs = msOf(time.Since(origin))
 				s.mu.Lock()
 				s.samples = append(s.samples, sm)
