@@ -62,7 +62,23 @@ type Plan struct {
 	// measurement, one step's for the next), as a long-lived client would;
 	// nil: the attack's own, closed at its end.
 	Pool *Pool
+	// Share makes an open-loop attack one of Share.Of attackers of the
+	// same plan: it sends only the requests i with i % Of == Index, at
+	// their times in the whole plan, so that the shares of all attackers
+	// together are exactly the whole plan's schedule. The zero value is
+	// the whole plan.
+	Share Share
+	// Start is when the attack's clock starts (request 0 is due then); it
+	// may be in the future, which is how attackers on several hosts start
+	// on one timeline. Zero: now, once the connections are open.
+	Start time.Time
 }
+
+// Share is attacker Index of Of.
+type Share struct{ Index, Of int }
+
+// of is the number of shares (1 for the zero value).
+func (s Share) of() int { return max(s.Of, 1) }
 
 // Pool is keep-alive connections that outlive an attack: worker i of every
 // attack uses the pool's i-th set.
@@ -170,6 +186,9 @@ func Attack(p Plan) ([]Result, error) {
 	if len(p.Requests) == 0 || p.Duration <= 0 || p.Conns <= 0 || p.Rate < 0 {
 		return nil, errors.New("loadgen: a plan needs requests, a duration, connections and a rate >= 0")
 	}
+	if p.Share.Index < 0 || p.Share.Index >= p.Share.of() || (p.Share.Of > 1 && p.Rate == 0) {
+		return nil, fmt.Errorf("loadgen: share %d of %d: want 0 <= index < of, on an open loop", p.Share.Index, p.Share.Of)
+	}
 	if p.Timeout <= 0 {
 		p.Timeout = 10 * time.Second
 	}
@@ -179,6 +198,11 @@ func Attack(p Plan) ([]Result, error) {
 	}
 	p.Pool.prepare(p.Conns, addrsOf(p.Requests))
 	a := &attack{plan: p, start: time.Now()}
+	if !p.Start.IsZero() {
+		// Through time.Now, so that the clock is monotonic even when the
+		// start came from another host as a wall-clock time.
+		a.start = a.start.Add(time.Until(p.Start))
+	}
 	if p.Rate > 0 {
 		return a.openLoop()
 	}
@@ -198,7 +222,10 @@ func (a *attack) since() time.Duration { return time.Since(a.start) }
 func (a *attack) openLoop() ([]Result, error) {
 	p := a.plan
 	interval := time.Second / time.Duration(p.Rate)
-	total := int(p.Duration / interval)
+	// Request k of this share is request Index + k*Of of the whole plan.
+	of, first := p.Share.of(), time.Duration(p.Share.Index)*interval
+	total := (int(p.Duration/interval) - p.Share.Index + of - 1) / of
+	step := interval * time.Duration(of)
 	a.results = make([]Result, total)
 	released := make(chan int, total)
 	var idle atomic.Int64
@@ -211,15 +238,15 @@ func (a *attack) openLoop() ([]Result, error) {
 				return
 			}
 			r := &a.results[i]
-			c.do(r, p.Requests[i%len(p.Requests)], a.since)
+			c.do(r, p.Requests[(p.Share.Index+i*of)%len(p.Requests)], a.since)
 			if !r.NoFreeConn {
 				r.GeneratorLag = max(0, r.Sent-r.Due)
 			}
 		}
 	})
-	err := pace(a.start, interval, total, func(i int) {
+	err := pace(a.start, first, step, total, func(i int) {
 		r := &a.results[i]
-		r.Due = time.Duration(i) * interval
+		r.Due = first + time.Duration(i)*step
 		if r.NoFreeConn = idle.Load() <= 0; r.NoFreeConn {
 			r.GeneratorLag = max(0, a.since()-r.Due)
 		}
@@ -269,14 +296,14 @@ func (a *attack) closedLoop() []Result {
 	return all
 }
 
-// pace calls release(i) for i in [0, total) at start + i*interval. It
+// pace calls release(i) for i in [0, total) at start + first + i*interval. It
 // waits on a timerfd read through Go's netpoller: the poller's own timeout
 // has millisecond resolution (an idle generator would send up to 1 ms late),
 // while a timerfd wakes it within microseconds, and the pacer stays an
 // ordinary goroutine, so releasing a request is a goroutine switch, not a
 // hand-over between OS threads. Every request whose time has come is
 // released at each wake-up: a late wake-up delays requests, never drops one.
-func pace(start time.Time, interval time.Duration, total int, release func(int)) error {
+func pace(start time.Time, first, interval time.Duration, total int, release func(int)) error {
 	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("loadgen: timerfd: %w", err)
@@ -287,11 +314,12 @@ func pace(start time.Time, interval time.Duration, total int, release func(int))
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
 		return err
 	}
-	// The monotonic clock's reading at start (the attack began just before).
+	// The monotonic clock's reading at start (just past, or ahead for a
+	// start on a shared timeline).
 	origin := time.Duration(now.Nano()) - time.Since(start)
 	var expirations [8]byte
 	for i := 0; i < total; {
-		due := time.Duration(i) * interval
+		due := first + time.Duration(i)*interval
 		if wait := due - time.Since(start); wait > 0 {
 			spec := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(origin + due))}
 			if err := unix.TimerfdSettime(fd, unix.TFD_TIMER_ABSTIME, &spec, nil); err != nil {
@@ -302,7 +330,7 @@ func pace(start time.Time, interval time.Duration, total int, release func(int))
 			}
 		}
 		elapsed := time.Since(start)
-		for i < total && time.Duration(i)*interval <= elapsed {
+		for i < total && first+time.Duration(i)*interval <= elapsed {
 			release(i)
 			i++
 		}

@@ -263,3 +263,63 @@ func TestPoolKeepsConnectionsAcrossAttacks(t *testing.T) {
 		t.Fatalf("%d connections for three attacks on a pool of two", n)
 	}
 }
+
+// The shares of a plan, started on one clock, are exactly the whole
+// plan's schedule: every due time once, with the whole plan's request
+// shape at each.
+func TestSharesMakeTheWholeSchedule(t *testing.T) {
+	srv := cellServer(t)
+	addr := srv.Listener.Addr().String()
+	reqs := requestsFor(addr, "/a", "/b", "/c")
+	// 7 shares of 1000 req/s for 503 ms: 503 requests, uneven shares.
+	const of, want = 7, 503
+	start := time.Now().Add(200 * time.Millisecond)
+	got := make([][]Result, of)
+	errs := make(chan error, of)
+	for i := range of {
+		go func() {
+			var err error
+			got[i], err = Attack(Plan{Requests: reqs, Rate: 1000, Duration: 503 * time.Millisecond, Conns: 2,
+				Share: Share{Index: i, Of: of}, Start: start})
+			errs <- err
+		}()
+	}
+	for range of {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	due := map[time.Duration]int{}
+	for i, share := range got {
+		if len(share) != (want-i+of-1)/of {
+			t.Fatalf("share %d: %d results", i, len(share))
+		}
+		for _, r := range share {
+			due[r.Due]++
+			k := int(r.Due / time.Millisecond)
+			if r.Due%time.Millisecond != 0 || k%of != i || r.Target != k%len(reqs) || r.Err != "" || r.Code != 200 {
+				t.Fatalf("share %d: %+v", i, r)
+			}
+		}
+	}
+	if len(due) != want {
+		t.Fatalf("%d distinct due times, want %d", len(due), want)
+	}
+	for d, n := range due {
+		if n != 1 || d >= want*time.Millisecond {
+			t.Fatalf("due %v sent %d times", d, n)
+		}
+	}
+}
+
+func TestShareValidation(t *testing.T) {
+	reqs := requestsFor("x:1", "/")
+	for _, sh := range []Share{{Index: -1, Of: 2}, {Index: 2, Of: 2}, {Index: 1, Of: 0}} {
+		if _, err := Attack(Plan{Requests: reqs, Rate: 10, Duration: time.Second, Conns: 1, Share: sh}); err == nil {
+			t.Errorf("share %+v accepted", sh)
+		}
+	}
+	if _, err := Attack(Plan{Requests: reqs, Duration: time.Second, Conns: 1, Share: Share{Index: 0, Of: 2}}); err == nil {
+		t.Error("a shared closed loop accepted")
+	}
+}
