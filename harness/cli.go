@@ -344,12 +344,7 @@ func compare(ctx context.Context, e *env, scs []*scenario.Scenario, targets []st
 		out, e.routerCPUs, quotaText(e), e.workers, e.generatorCPUs, e.rounds)
 	prog := newProgress(e, scs, targets)
 	for _, sc := range scs {
-		sr := report.ScenarioResult{Name: sc.Name, Question: sc.Question, Config: sc.Config, SLO: sc.SLO,
-			Scale: sc.Scale(e.scale), Capacity: sc.Steps != nil, HasTimeline: len(sc.Timeline) > 0, SlowHeads: sc.SlowHeads}
-		if sr.Config == "" {
-			sr.Config = "inline"
-		}
-		sr.AccessLog, sr.ControlPlane, sr.Load = sc.AccessLog, sc.ControlPlane, describeLoad(sc, e.scale)
+		sr := newScenarioResult(sc, e.scale)
 		for round := 1; round <= sc.Rounds(e.rounds); round++ {
 			for _, t := range targets {
 				if why := e.notApplicable(sc, t); why != "" {
@@ -470,6 +465,17 @@ func oneLine(r report.Run) string {
 		line += "; INVALID: " + r.Invalid
 	}
 	return line
+}
+
+// newScenarioResult is a scenario's section of results.json, without runs.
+func newScenarioResult(sc *scenario.Scenario, scale float64) report.ScenarioResult {
+	sr := report.ScenarioResult{Name: sc.Name, Question: sc.Question, Config: sc.Config, SLO: sc.SLO,
+		Scale: sc.Scale(scale), Capacity: sc.Steps != nil, HasTimeline: len(sc.Timeline) > 0, SlowHeads: sc.SlowHeads}
+	if sr.Config == "" {
+		sr.Config = "inline"
+	}
+	sr.AccessLog, sr.ControlPlane, sr.Load = sc.AccessLog, sc.ControlPlane, describeLoad(sc, scale)
+	return sr
 }
 
 func describeLoad(sc *scenario.Scenario, scale float64) string {

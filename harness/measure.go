@@ -134,13 +134,19 @@ func measureSteady(ctx context.Context, e *env, sc *scenario.Scenario, setup *ru
 	}
 	w := setup.between(s0, setup.sample(), len(recs))
 	run.OtherLoad, run.Router, run.Generator, run.Cells = w.otherLoad, w.router, w.generator, w.cells
+	summarizeSteady(run, recs, d)
+	run.Actions = analyseActions(actions, recs, d, setup.cfg.Version)
+	run.Phases = chaosPhases(actions, recs, d)
+	return recs
+}
+
+// summarizeSteady is a steady run's figures from its records over its
+// length d.
+func summarizeSteady(run *report.Run, recs []metrics.Record, d time.Duration) {
 	run.DurationMs = msOf(d)
 	run.Summary = metrics.Summarize(recs, d)
 	run.LongestOutageMs = msOf(metrics.LongestOutage(recs, d))
 	run.Timeline = metrics.Timeline(recs, d)
-	run.Actions = analyseActions(actions, recs, d, setup.cfg.Version)
-	run.Phases = chaosPhases(actions, recs, d)
-	return recs
 }
 
 // measureCapacity probes the target's closed-loop throughput, then climbs

@@ -281,6 +281,7 @@ func writeScenario(w writer, dir string, s *ScenarioResult) error {
 		}
 	}
 	writeCodes(w, s)
+	writeAttackers(w, s)
 	if s.Capacity {
 		writeSteps(w, s)
 	}

@@ -180,6 +180,9 @@ type Run struct {
 	Growth  *Growth      `json:"growth,omitempty"`
 	// Attack is what a slow-head attack beside the load did.
 	Attack *AttackStats `json:"attack,omitempty"`
+	// Attackers are the attackers of a run merged from several
+	// (`harness merge`), with their clocks.
+	Attackers *Attackers `json:"attackers,omitempty"`
 }
 
 // ProcSample is one reading of a process.
