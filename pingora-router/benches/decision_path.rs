@@ -13,6 +13,7 @@ use std::time::Instant;
 use pingora::http::ResponseHeader;
 use pingora_router::config_source::Source;
 use pingora_router::proxy::{add_explain_headers, decide, Explain, Verdict};
+use pingora_router::routing::{FailoverReason, RouteReason};
 use pingora_router::snapshot::SnapshotStore;
 
 const CONFIG: &str = r#"{
@@ -44,30 +45,33 @@ fn main() {
         .expect("bench config is valid");
     let snapshot = store.load();
 
-    let explain =
-        |resp: &mut ResponseHeader, decision: &pingora_router::proxy::Decision, serving: usize| {
-            add_explain_headers(
-                resp,
-                &Explain {
-                    request_id: &http::HeaderValue::from_static("0123456789abcdef-1"),
-                    config_version: snapshot.version_header.as_ref(),
-                    reason: Some(decision.reason),
-                    failover: decision.failover,
-                    serving: Some(&*snapshot.placements[serving]),
-                    circuit: Some(snapshot.placements[serving].circuit_state()),
-                    attempts: 1,
-                    upstream: std::time::Duration::from_micros(1234),
-                },
-            )
-            .unwrap();
-        };
+    let explain = |resp: &mut ResponseHeader, decision: &Routed, serving: usize| {
+        add_explain_headers(
+            resp,
+            &Explain {
+                request_id: &http::HeaderValue::from_static("0123456789abcdef-1"),
+                config_version: snapshot.version_header.as_ref(),
+                reason: Some(decision.reason),
+                failover: decision.failover,
+                serving: Some(&*snapshot.placements[serving]),
+                circuit: Some(snapshot.placements[serving].circuit_state()),
+                attempts: 1,
+                upstream: std::time::Duration::from_micros(1234),
+            },
+        )
+        .unwrap();
+    };
     let decide_and_record = |i: usize| {
         let decision = decide(&snapshot, black_box(KEYS[i % KEYS.len()]));
-        let Verdict::Serve { serving, admission } = decision.outcome else {
+        let Verdict::Serve { serving, permit } = decision.outcome else {
             panic!("bench config always serves");
         };
-        snapshot.placements[serving].record(admission, true);
-        (decision, serving)
+        permit.record(true);
+        let routed = Routed {
+            reason: decision.reason,
+            failover: decision.failover,
+        };
+        (routed, serving)
     };
 
     report("decide + breaker record", || {
@@ -91,6 +95,12 @@ fn main() {
             black_box(resp);
         }
     });
+}
+
+/// What the explain headers take from a decision.
+struct Routed {
+    reason: RouteReason,
+    failover: Option<FailoverReason>,
 }
 
 /// Runs `round` ROUNDS times and prints the median ns per request.

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use crate::config::{self, Config, ConfigError, Placement, RateLimitScope};
 use crate::config_source::{ConfigSink, Source};
 use crate::metrics::{self, PlacementMetrics};
-use crate::resilience::breaker::{Admission, Breaker, CircuitOpen, CircuitState, Transition};
+use crate::resilience::breaker::{Breaker, CircuitState, Permit};
 use crate::resilience::concurrency::Inflight;
 use crate::resilience::health::{HealthChecker, HealthState, ProbeSettings};
 use crate::resilience::rate_limit::{Per, RateLimiter};
@@ -62,44 +62,13 @@ impl PlacementRuntime {
             .map_or(CircuitState::Closed, |b| b.state(Instant::now()))
     }
 
-    /// Asks the breaker to let one attempt through. `Ok(None)`: no breaker.
-    pub fn admit(&self) -> Result<Option<Admission>, CircuitOpen> {
-        let Some(breaker) = &self.breaker else {
-            return Ok(None);
-        };
-        let (admission, transition) = breaker.try_acquire(Instant::now());
-        if let Some(t) = transition {
-            self.circuit_changed(t);
+    /// Asks the breaker to let one attempt through; `None` while its
+    /// circuit refuses. A placement without a breaker always admits.
+    pub fn admit(&self) -> Option<Permit> {
+        match &self.breaker {
+            Some(breaker) => breaker.admit(),
+            None => Some(Permit::unguarded()),
         }
-        admission.map(Some).ok_or(CircuitOpen)
-    }
-
-    /// Reports how an admitted attempt ended.
-    pub fn record(&self, admission: Option<Admission>, success: bool) {
-        if let (Some(breaker), Some(admission)) = (&self.breaker, admission) {
-            if let Some(t) = breaker.record(admission, success, Instant::now()) {
-                self.circuit_changed(t);
-            }
-        }
-    }
-
-    /// Gives back an admission that never reached the upstream.
-    pub fn abandon(&self, admission: Option<Admission>) {
-        if let (Some(breaker), Some(admission)) = (&self.breaker, admission) {
-            breaker.abandon(admission);
-        }
-    }
-
-    fn circuit_changed(&self, t: Transition) {
-        // The circuit gauge is read at scrape time from debug_upstreams.
-        logs::event(
-            "circuit_changed",
-            &[
-                ("placement", &self.name),
-                ("from", t.from.as_str()),
-                ("to", t.to.as_str()),
-            ],
-        );
     }
 }
 
@@ -364,7 +333,10 @@ fn placement_runtime(
         carried
             .and_then(|old| old.breaker.as_ref())
             .filter(|b| b.same_settings(threshold, open_for))
-            .map_or_else(|| Arc::new(Breaker::new(threshold, open_for)), Arc::clone)
+            .map_or_else(
+                || Arc::new(Breaker::new(name, threshold, open_for)),
+                Arc::clone,
+            )
     });
     let rate_limit = p.rate_limit.as_ref().map(|rl| {
         let per = match rl.per {

@@ -49,8 +49,7 @@ fn runtime_state_survives_a_swap_when_the_endpoint_is_unchanged() {
     )
     .expect("valid");
     let before = p(&store);
-    let admission = before.admit().expect("closed breaker admits");
-    before.record(admission, false);
+    before.admit().expect("closed breaker admits").record(false);
     assert_eq!(before.circuit_state(), CircuitState::Open);
     let _inflight = before.inflight.try_enter(0).unwrap();
 
@@ -95,7 +94,7 @@ fn a_new_endpoint_starts_fresh() {
     )
     .unwrap();
     let before = p(&store);
-    before.record(before.admit().unwrap(), false);
+    before.admit().unwrap().record(false);
     store
         .apply(&doc("v2", "http://127.0.0.1:2", 5), Source::ControlPlane)
         .unwrap();
@@ -116,7 +115,7 @@ fn new_breaker_settings_start_a_closed_breaker() {
     )
     .unwrap();
     let before = p(&store);
-    before.record(before.admit().unwrap(), false);
+    before.admit().unwrap().record(false);
     assert_eq!(before.circuit_state(), CircuitState::Open);
     let retuned = String::from_utf8(doc("v2", "http://127.0.0.1:1", 5))
         .unwrap()

@@ -4,7 +4,12 @@
 
 use proptest::prelude::*;
 
-use super::*;
+use http::header::{self, HeaderValue};
+use pingora::http::RequestHeader;
+
+use super::admission::{asks_to_close, request_head_bytes, wire_violation, MAX_REQUEST_HEAD_BYTES};
+use super::exchange::{valid_request_id, MAX_REQUEST_ID_BYTES};
+use super::forward::connection_nominated;
 
 /// A request that passes every check: one valid Host, origin-form target.
 fn request(method: &str, version: http::Version) -> RequestHeader {
@@ -85,7 +90,7 @@ proptest! {
             None => prop_assert!(one_chunked, "accepted {lines:?}"),
             Some(v) => {
                 prop_assert!(!one_chunked, "refused {lines:?}: {}", v.message);
-                prop_assert_eq!((v.status, v.code), (501, "not_implemented"));
+                prop_assert_eq!((v.code.status(), v.code.as_str()), (501, "not_implemented"));
             }
         }
     }
@@ -103,7 +108,7 @@ proptest! {
             req.append_header(header::HOST, format!("cell-{i}.example")).unwrap();
         }
         let allowed = hosts == 1 || (hosts == 0 && http_10);
-        let verdict = wire_violation(&req).map(|v| (v.status, v.code));
+        let verdict = wire_violation(&req).map(|v| (v.code.status(), v.code.as_str()));
         prop_assert_eq!(verdict, (!allowed).then_some((400, "bad_request")));
     }
 
@@ -122,7 +127,7 @@ proptest! {
         let fill = MAX_REQUEST_HEAD_BYTES + pad - base - field + 1;
         req.append_header("x-pad", "p".repeat(fill)).unwrap();
         prop_assert_eq!(request_head_bytes(&req), MAX_REQUEST_HEAD_BYTES + pad + 1);
-        let verdict = wire_violation(&req).map(|v| (v.status, v.code));
+        let verdict = wire_violation(&req).map(|v| (v.code.status(), v.code.as_str()));
         prop_assert_eq!(verdict, Some((431, "request_header_too_large")));
     }
 
@@ -192,7 +197,7 @@ proptest! {
             }
         }
         if let Some(v) = wire_violation(&req) {
-            prop_assert!([400, 431, 501].contains(&v.status), "{} {}", v.status, v.code);
+            prop_assert!([400, 431, 501].contains(&v.code.status()), "{:?}", v.code);
         }
         let _ = asks_to_close(&req);
         let _ = connection_nominated(&req.headers);

@@ -6,8 +6,10 @@
 //! state must be readable for `X-Circuit-State`, `/debug/upstreams` and
 //! metrics. Time is passed in by the caller so tests drive it directly.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::logs;
 
 /// The observable breaker state, named as in the contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,10 +36,6 @@ pub struct Transition {
     pub from: CircuitState,
     pub to: CircuitState,
 }
-
-/// The breaker refused a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CircuitOpen;
 
 /// How a request was let through: its result only counts in the state that
 /// admitted it.
@@ -73,12 +71,16 @@ struct Inner {
 
 #[derive(Debug)]
 pub struct Breaker {
+    /// The placement it guards, for its `circuit_changed` events (a breaker
+    /// is carried over by placement name, so the name never changes).
+    placement: String,
     inner: Mutex<Inner>,
 }
 
 impl Breaker {
-    pub fn new(failure_threshold: u32, open_for: Duration) -> Self {
+    pub fn new(placement: &str, failure_threshold: u32, open_for: Duration) -> Self {
         Breaker {
+            placement: placement.to_owned(),
             inner: Mutex::new(Inner {
                 failure_threshold: failure_threshold.max(1),
                 open_for,
@@ -188,9 +190,68 @@ impl Breaker {
         }
     }
 
+    /// Lets one attempt through, or `None` while the circuit refuses it.
+    pub fn admit(self: &Arc<Self>) -> Option<Permit> {
+        let (admission, transition) = self.try_acquire(Instant::now());
+        self.announce(transition);
+        admission.map(|admission| Permit {
+            held: Some((Arc::clone(self), admission)),
+        })
+    }
+
+    fn announce(&self, transition: Option<Transition>) {
+        // The circuit gauge is read at scrape time from debug_upstreams.
+        if let Some(t) = transition {
+            logs::event(
+                "circuit_changed",
+                &[
+                    ("placement", &self.placement),
+                    ("from", t.from.as_str()),
+                    ("to", t.to.as_str()),
+                ],
+            );
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // The critical sections cannot panic; recover the data if one ever did.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One attempt let through by a breaker (or by a placement without one),
+/// until its outcome is recorded. Dropped unrecorded, it is abandoned: a
+/// half-open trial that got no upstream verdict frees its slot.
+#[must_use]
+#[derive(Debug)]
+pub struct Permit {
+    held: Option<(Arc<Breaker>, Admission)>,
+}
+
+impl Permit {
+    /// The permit of a placement without a breaker: records nothing.
+    pub fn unguarded() -> Permit {
+        Permit { held: None }
+    }
+
+    /// Reports how the attempt ended: `success` is the breaker's verdict.
+    pub fn record(mut self, success: bool) {
+        if let Some((breaker, admission)) = self.held.take() {
+            let transition = breaker.record(admission, success, Instant::now());
+            breaker.announce(transition);
+        }
+    }
+
+    /// Gives the permit back without a verdict (the attempt never reached
+    /// the upstream, or its failure was not the upstream's).
+    pub fn abandon(self) {}
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some((breaker, admission)) = self.held.take() {
+            breaker.abandon(admission);
+        }
     }
 }
 
@@ -208,7 +269,7 @@ mod tests {
     #[test]
     fn opens_after_threshold_consecutive_failures() {
         let t0 = Instant::now();
-        let b = Breaker::new(3, OPEN);
+        let b = Breaker::new("p", 3, OPEN);
         assert_eq!(fail(&b, t0), None);
         assert_eq!(fail(&b, t0), None);
         assert_eq!(
@@ -225,7 +286,7 @@ mod tests {
     #[test]
     fn success_resets_consecutive_count() {
         let t0 = Instant::now();
-        let b = Breaker::new(2, OPEN);
+        let b = Breaker::new("p", 2, OPEN);
         fail(&b, t0);
         let (adm, _) = b.try_acquire(t0);
         assert_eq!(b.record(adm.unwrap(), true, t0), None);
@@ -236,7 +297,7 @@ mod tests {
     #[test]
     fn half_open_allows_one_trial_at_a_time() {
         let t0 = Instant::now();
-        let b = Breaker::new(1, OPEN);
+        let b = Breaker::new("p", 1, OPEN);
         fail(&b, t0);
         let later = t0 + OPEN;
         assert_eq!(b.state(later), CircuitState::HalfOpen);
@@ -267,7 +328,7 @@ mod tests {
     #[test]
     fn trial_failure_reopens_for_a_full_period() {
         let t0 = Instant::now();
-        let b = Breaker::new(1, OPEN);
+        let b = Breaker::new("p", 1, OPEN);
         fail(&b, t0);
         let t1 = t0 + OPEN;
         let (adm, _) = b.try_acquire(t1);
@@ -285,7 +346,7 @@ mod tests {
     #[test]
     fn abandoned_trial_frees_the_slot() {
         let t0 = Instant::now();
-        let b = Breaker::new(1, OPEN);
+        let b = Breaker::new("p", 1, OPEN);
         fail(&b, t0);
         let t1 = t0 + OPEN;
         let (adm, _) = b.try_acquire(t1);
@@ -294,9 +355,21 @@ mod tests {
     }
 
     #[test]
+    fn a_dropped_permit_is_abandoned() {
+        let b = Arc::new(Breaker::new("p", 1, Duration::ZERO));
+        b.admit().expect("closed").record(false);
+        let trial = b.admit().expect("the open period is zero: a trial");
+        assert!(b.admit().is_none(), "one trial at a time");
+        drop(trial);
+        let trial = b.admit().expect("the dropped trial freed the slot");
+        trial.record(true);
+        assert_eq!(b.state(Instant::now()), CircuitState::Closed);
+    }
+
+    #[test]
     fn stale_results_are_ignored() {
         let t0 = Instant::now();
-        let b = Breaker::new(1, OPEN);
+        let b = Breaker::new("p", 1, OPEN);
         let (slow, _) = b.try_acquire(t0);
         fail(&b, t0);
         // The slow request admitted while closed finishes while open.

@@ -99,13 +99,13 @@ impl RateLimiter {
     }
 
     /// Admits one request for `routing_key` or rejects it.
-    pub fn check(&self, routing_key: &str) -> Result<(), RetryAfter> {
+    pub fn allow(&self, routing_key: &str) -> Result<(), RetryAfter> {
         let now_ms = self.epoch.elapsed().as_millis() as u64;
-        self.check_at(routing_key, now_ms)
+        self.allow_at(routing_key, now_ms)
     }
 
-    /// `check` at `now_ms` milliseconds after the limiter was created.
-    fn check_at(&self, routing_key: &str, now_ms: u64) -> Result<(), RetryAfter> {
+    /// `allow` at `now_ms` milliseconds after the limiter was created.
+    fn allow_at(&self, routing_key: &str, now_ms: u64) -> Result<(), RetryAfter> {
         match self.per {
             Per::RoutingKey => self.admit(&routing_key, now_ms),
             Per::Placement => self.admit(&(), now_ms),
@@ -167,18 +167,18 @@ mod tests {
     fn admits_capacity_at_once_then_rejects() {
         let limiter = RateLimiter::new(50.0, 10, Per::RoutingKey);
         let accepted = (0..200)
-            .filter(|_| limiter.check_at("acme", 0).is_ok())
+            .filter(|_| limiter.allow_at("acme", 0).is_ok())
             .count();
         // window = max(10/50 s, 1 s) = 1 s -> capacity 50
         assert_eq!(accepted, 50);
-        assert_eq!(limiter.check_at("acme", 999), Err(RetryAfter(1)));
+        assert_eq!(limiter.allow_at("acme", 999), Err(RetryAfter(1)));
     }
 
     #[test]
     fn burst_larger_than_rate_widens_the_window() {
         let limiter = RateLimiter::new(10.0, 40, Per::RoutingKey);
         let accepted = (0..200)
-            .filter(|_| limiter.check_at("acme", 0).is_ok())
+            .filter(|_| limiter.allow_at("acme", 0).is_ok())
             .count();
         assert_eq!(accepted, 40);
     }
@@ -187,11 +187,11 @@ mod tests {
     fn keys_are_limited_independently() {
         let limiter = RateLimiter::new(5.0, 5, Per::RoutingKey);
         for _ in 0..5 {
-            assert!(limiter.check_at("acme", 0).is_ok());
+            assert!(limiter.allow_at("acme", 0).is_ok());
         }
-        assert!(limiter.check_at("acme", 0).is_err());
+        assert!(limiter.allow_at("acme", 0).is_err());
         assert!(
-            limiter.check_at("globex", 0).is_ok(),
+            limiter.allow_at("globex", 0).is_ok(),
             "another key has its own budget"
         );
     }
@@ -200,9 +200,9 @@ mod tests {
     fn per_placement_shares_one_budget() {
         let limiter = RateLimiter::new(5.0, 5, Per::Placement);
         for i in 0..5 {
-            assert!(limiter.check_at(&format!("key-{i}"), 0).is_ok());
+            assert!(limiter.allow_at(&format!("key-{i}"), 0).is_ok());
         }
-        assert!(limiter.check_at("another", 0).is_err());
+        assert!(limiter.allow_at("another", 0).is_err());
     }
 
     #[test]
@@ -221,17 +221,17 @@ mod tests {
     fn budget_frees_up_as_the_previous_window_slides_out() {
         let limiter = RateLimiter::new(10.0, 10, Per::Placement);
         let burst = (0..20)
-            .filter(|_| limiter.check_at("k", 900).is_ok())
+            .filter(|_| limiter.allow_at("k", 900).is_ok())
             .count();
         assert_eq!(burst, 10);
         // Half-way through the next window half of the burst still counts.
         let later = (0..20)
-            .filter(|_| limiter.check_at("k", 1500).is_ok())
+            .filter(|_| limiter.allow_at("k", 1500).is_ok())
             .count();
         assert_eq!(later, 5);
         // After an idle window nothing is carried.
         let fresh = (0..20)
-            .filter(|_| limiter.check_at("k", 3000).is_ok())
+            .filter(|_| limiter.allow_at("k", 3000).is_ok())
             .count();
         assert_eq!(fresh, 10);
     }
@@ -240,11 +240,11 @@ mod tests {
     fn many_distinct_keys_do_not_grow_state_or_break_fresh_keys() {
         let limiter = RateLimiter::new(1000.0, 1000, Per::RoutingKey);
         for i in 0..100_000 {
-            let _ = limiter.check_at(&format!("k{i}"), 0);
+            let _ = limiter.allow_at(&format!("k{i}"), 0);
         }
         // Each of 100k keys took one slot; a fresh key is still admitted
         // because count-min collisions over-count by far less than capacity.
-        assert!(limiter.check_at("fresh", 0).is_ok());
+        assert!(limiter.allow_at("fresh", 0).is_ok());
     }
 
     /// Offers `offered` evenly spaced requests per second for `seconds` and
@@ -253,7 +253,7 @@ mod tests {
         let total = offered * seconds;
         let accepted = (0..total)
             .map(|i| i * 1000 / offered)
-            .filter(|&at| limiter.check_at("acme", at).is_ok() && at >= 1000)
+            .filter(|&at| limiter.allow_at("acme", at).is_ok() && at >= 1000)
             .count();
         accepted as f64 / (seconds - 1) as f64
     }
