@@ -21,29 +21,20 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use futures_util::task::AtomicWaker;
-use pingora::apps::ServerApp;
-use pingora::listeners::ConnectionFilter;
 use pingora::protocols::http::ServerSession;
-use pingora::protocols::raw_connect::ProxyDigest;
-use pingora::protocols::{
-    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream,
-    TimingDigest, UniqueID, UniqueIDType,
-};
-use pingora::server::ShutdownWatch;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
-use tokio::time::Sleep;
+
+mod app;
+mod stream;
+
+pub use app::{AdmitFilter, GuardedApp};
+pub use stream::GuardedStream;
 
 /// Defaults (contract §5 says why these values).
 pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -103,45 +94,45 @@ pub fn raise_nofile_limit() -> u64 {
 }
 
 /// One registered connection: what the hooks and the registry share.
-struct Entry {
-    id: u64,
-    accepted: Instant,
+pub(super) struct Entry {
+    pub(super) id: u64,
+    pub(super) accepted: Instant,
     /// A request of this connection is being handled.
-    busy: AtomicBool,
+    pub(super) busy: AtomicBool,
     /// Nanoseconds after `accepted` when the connection last started to
     /// wait for a head (0: since the accept).
-    waiting_since: AtomicU64,
+    pub(super) waiting_since: AtomicU64,
     /// Nanoseconds after `accepted` of the first byte of the head being
     /// waited for; u64::MAX while none came.
-    head_started: AtomicU64,
+    pub(super) head_started: AtomicU64,
     /// The next head is the connection's first (bounded from the accept).
-    first: AtomicBool,
-    shed: AtomicBool,
-    waker: AtomicWaker,
+    pub(super) first: AtomicBool,
+    pub(super) shed: AtomicBool,
+    pub(super) waker: AtomicWaker,
 }
 
 impl Entry {
-    fn since(&self, t: Instant) -> u64 {
+    pub(super) fn since(&self, t: Instant) -> u64 {
         t.saturating_duration_since(self.accepted).as_nanos() as u64
     }
 }
 
 /// The client connections of the proxy listener.
 pub struct Registry {
-    limits: ClientLimits,
-    next_id: AtomicU64,
-    conns: Mutex<HashMap<u64, Arc<Entry>>>,
+    pub(super) limits: ClientLimits,
+    pub(super) next_id: AtomicU64,
+    pub(super) conns: Mutex<HashMap<u64, Arc<Entry>>>,
     /// Waiting connections closed to admit a newcomer.
-    shed: AtomicU64,
+    pub(super) shed: AtomicU64,
     /// Newcomers closed because every connection was busy.
-    refused: AtomicU64,
+    pub(super) refused: AtomicU64,
     /// Admitted in the accept loop ([`AdmitFilter`]), not yet handed to
     /// [`GuardedApp`]; keyed by peer address, unique among live connections.
-    pending: Mutex<HashMap<SocketAddr, Arc<Entry>>>,
+    pub(super) pending: Mutex<HashMap<SocketAddr, Arc<Entry>>>,
     /// Shed connections whose descriptor is not closed yet, and the signal
     /// that one was.
-    closing: AtomicUsize,
-    closed: Notify,
+    pub(super) closing: AtomicUsize,
+    pub(super) closed: Notify,
 }
 
 impl Registry {
@@ -165,7 +156,7 @@ impl Registry {
     /// Registers a new connection, shedding waiting ones first when the cap
     /// is reached; `None` when every connection has a request under way
     /// (then the newcomer goes, as with Envoy's max_connections).
-    fn admit(&self) -> Option<Arc<Entry>> {
+    pub(super) fn admit(&self) -> Option<Arc<Entry>> {
         let entry = Arc::new(Entry {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             accepted: Instant::now(),
@@ -201,7 +192,7 @@ impl Registry {
         Some(entry)
     }
 
-    fn remove(&self, id: u64) {
+    pub(super) fn remove(&self, id: u64) {
         self.conns
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -209,7 +200,7 @@ impl Registry {
     }
 
     /// A connection's descriptor is about to close.
-    fn release(&self, entry: &Entry) {
+    pub(super) fn release(&self, entry: &Entry) {
         self.remove(entry.id);
         if entry.shed.load(Ordering::Acquire) {
             self.closing.fetch_sub(1, Ordering::AcqRel);
@@ -222,7 +213,7 @@ impl Registry {
     /// ahead of those tasks reached EMFILE under an attack (Pingora then
     /// sleeps 1 s before accepting again). Bounded, so a stuck task cannot
     /// stop accepting.
-    async fn wait_for_closing(&self) {
+    pub(super) async fn wait_for_closing(&self) {
         let slack = (self.limits.max_connections / 8).max(8);
         let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
         while self.closing.load(Ordering::Acquire) > slack {
@@ -302,184 +293,6 @@ pub fn mark_waiting(session: &ServerSession) {
     }
 }
 
-/// An accepted client stream under the registry's watch.
-pub struct GuardedStream {
-    inner: Stream,
-    entry: Arc<Entry>,
-    registry: Arc<Registry>,
-    timer: Pin<Box<Sleep>>,
-    /// The deadline `timer` is set to.
-    armed: Option<Instant>,
-}
-
-impl fmt::Debug for GuardedStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GuardedStream")
-            .field("inner", &self.inner)
-            .field("id", &self.entry.id)
-            .finish()
-    }
-}
-
-impl Drop for GuardedStream {
-    fn drop(&mut self) {
-        self.registry.release(&self.entry);
-    }
-}
-
-impl GuardedStream {
-    /// The deadline of the head being waited for, if the connection waits.
-    fn deadline(&self) -> Option<Instant> {
-        let e = &self.entry;
-        if e.busy.load(Ordering::Acquire) {
-            return None;
-        }
-        let limits = self.registry.limits;
-        let started = e.head_started.load(Ordering::Relaxed);
-        Some(if started != u64::MAX {
-            e.accepted + Duration::from_nanos(started) + limits.head_timeout
-        } else if e.first.load(Ordering::Relaxed) {
-            e.accepted + limits.head_timeout
-        } else {
-            e.accepted
-                + Duration::from_nanos(e.waiting_since.load(Ordering::Relaxed))
-                + limits.idle_timeout
-        })
-    }
-}
-
-impl AsyncRead for GuardedStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        this.entry.waker.register(cx.waker());
-        if this.entry.shed.load(Ordering::Acquire) {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "shed at the client connection limit",
-            )));
-        }
-        if let Some(deadline) = this.deadline() {
-            if this.armed != Some(deadline) {
-                this.timer.as_mut().reset(deadline.into());
-                this.armed = Some(deadline);
-            }
-            if this.timer.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "client head or idle timeout",
-                )));
-            }
-        }
-        let before = buf.filled().len();
-        let res = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            let e = &this.entry;
-            if !e.busy.load(Ordering::Acquire) && e.head_started.load(Ordering::Relaxed) == u64::MAX
-            {
-                e.head_started
-                    .store(e.since(Instant::now()), Ordering::Relaxed);
-            }
-        }
-        res
-    }
-}
-
-impl AsyncWrite for GuardedStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
-#[async_trait]
-impl Shutdown for GuardedStream {
-    async fn shutdown(&mut self) {
-        self.inner.shutdown().await
-    }
-}
-
-impl UniqueID for GuardedStream {
-    fn id(&self) -> UniqueIDType {
-        self.inner.id()
-    }
-}
-
-impl Ssl for GuardedStream {}
-
-impl GetTimingDigest for GuardedStream {
-    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
-        self.inner.get_timing_digest()
-    }
-    fn get_read_pending_time(&self) -> Duration {
-        self.inner.get_read_pending_time()
-    }
-    fn get_write_pending_time(&self) -> Duration {
-        self.inner.get_write_pending_time()
-    }
-}
-
-impl GetProxyDigest for GuardedStream {
-    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
-        self.inner.get_proxy_digest()
-    }
-}
-
-impl GetSocketDigest for GuardedStream {
-    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
-        self.inner.get_socket_digest()
-    }
-}
-
-#[async_trait]
-impl Peek for GuardedStream {
-    async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
-        self.inner.try_peek(buf).await
-    }
-}
-
-/// Admission in Pingora's accept loop (its `ConnectionFilter` hook, which
-/// runs before the accepted stream gets a task): the cap is applied, and
-/// waiting connections shed, as each connection is accepted, and the loop
-/// waits for shed descriptors to close before it accepts more. The entry is
-/// handed to [`GuardedApp`] by peer address.
-#[derive(Debug)]
-pub struct AdmitFilter {
-    registry: Arc<Registry>,
-}
-
-impl AdmitFilter {
-    pub fn new(registry: Arc<Registry>) -> Self {
-        AdmitFilter { registry }
-    }
-}
-
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registry")
@@ -488,88 +301,10 @@ impl fmt::Debug for Registry {
     }
 }
 
-#[async_trait]
-impl ConnectionFilter for AdmitFilter {
-    async fn should_accept(&self, addr: Option<&SocketAddr>) -> bool {
-        let Some(addr) = addr else {
-            return true; // admitted by GuardedApp instead
-        };
-        let Some(entry) = self.registry.admit() else {
-            return false;
-        };
-        self.registry
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(*addr, entry);
-        self.registry.wait_for_closing().await;
-        true
-    }
-}
-
-/// The proxy's `ServerApp` with every connection registered and guarded.
-pub struct GuardedApp<A> {
-    inner: Arc<A>,
-    registry: Arc<Registry>,
-}
-
-impl<A> GuardedApp<A> {
-    pub fn new(inner: A, registry: Arc<Registry>) -> Self {
-        GuardedApp {
-            inner: Arc::new(inner),
-            registry,
-        }
-    }
-}
-
-#[async_trait]
-impl<A: ServerApp + Send + Sync + 'static> ServerApp for GuardedApp<A> {
-    async fn process_new(
-        self: &Arc<Self>,
-        stream: Stream,
-        shutdown: &ShutdownWatch,
-    ) -> Option<Stream> {
-        let peer = stream
-            .get_socket_digest()
-            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet().copied()));
-        let admitted = peer.and_then(|p| {
-            self.registry
-                .pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&p)
-        });
-        // Admitted at the accept (AdmitFilter), else now. Over the cap with
-        // nothing to shed: dropping the stream closes it.
-        let entry = match admitted {
-            Some(entry) => entry,
-            None => self.registry.admit()?,
-        };
-        if entry.shed.load(Ordering::Acquire) {
-            // Shed while it waited for this task.
-            self.registry.release(&entry);
-            return None;
-        }
-        let guarded = GuardedStream {
-            inner: stream,
-            entry,
-            registry: Arc::clone(&self.registry),
-            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
-            armed: None,
-        };
-        // The HTTP app keeps a connection for all its requests and returns
-        // None; nothing comes back to re-wrap.
-        self.inner.process_new(Box::new(guarded), shutdown).await
-    }
-
-    async fn cleanup(&self) {
-        self.inner.cleanup().await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pingora::listeners::ConnectionFilter;
 
     #[test]
     fn cap_is_half_of_what_the_reserve_leaves() {
