@@ -7,17 +7,17 @@ BIN       := bin
 PINGORA_DEBUG   := target/debug/pingora-router
 PINGORA_RELEASE := target/release/pingora-router
 
-.PHONY: test compare compare-quick crosscheck build build-go build-pingora pingora-debug vet go-test parity-go-stdlib fuzz cargo-test parity-pingora bench latency clean
+.PHONY: test lint-rust compare compare-quick crosscheck build build-go build-pingora pingora-debug vet go-test parity-go-stdlib fuzz cargo-test parity-pingora bench latency clean
 
-## test: every check — go vet, cargo test (which also builds the debug
-## Pingora router), Go tests under -race (the parity suite runs against the Go
+## test: every check — rustfmt and clippy (lint-rust), go vet, cargo test
+## (which also builds the debug Pingora router), Go tests under -race (the parity suite runs against the Go
 ## router's default tuned engine there, the control-plane end-to-end tests
 ## against both routers), the parity suite against the Go router's stdlib
 ## engine, a bounded run of every Go fuzz target, the parity suite against
 ## the Pingora router, then a quick `harness compare` (release builds, every
 ## scenario and target once at a fraction of its duration: every report
 ## section is produced; its figures are not verdicts).
-test: vet cargo-test pingora-debug go-test parity-go-stdlib fuzz parity-pingora compare-quick
+test: lint-rust vet cargo-test pingora-debug go-test parity-go-stdlib fuzz parity-pingora compare-quick
 
 vet:
 	$(GO) vet ./...
@@ -43,6 +43,12 @@ fuzz:
 ## (go-test runs it against the default engine, tuned).
 parity-go-stdlib:
 	CELLBENCH_GO_ENGINE=stdlib $(GO) test -race -count=1 -timeout 10m ./parity/...
+
+## lint-rust: rustfmt and clippy over the Rust workspace, warnings as errors
+## (pingora-router/clippy.toml holds the cognitive-complexity threshold).
+lint-rust:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --all-targets --locked -- -D warnings
 
 cargo-test:
 	$(CARGO) test --workspace --locked

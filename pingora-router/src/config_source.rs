@@ -74,93 +74,106 @@ fn content_hash(doc: &[u8]) -> u64 {
     hasher.finish()
 }
 
-/// Starts the file source (used when no control plane is set) on `runtime`:
-/// every change of the file is applied, and SIGHUP applies it at once.
-/// `bootstrap` is the document the router started with. The SIGHUP handler
-/// is installed before this returns, so a hangup right after start-up is
-/// not lost (nor fatal, SIGHUP's default action).
-pub fn spawn_file_watcher(
-    runtime: &tokio::runtime::Handle,
+/// The config file as a source (used when no control plane is set): every
+/// change of the file is applied, and SIGHUP applies it at once.
+pub struct FileSource {
     path: PathBuf,
-    bootstrap: &[u8],
-    sink: Arc<dyn ConfigSink>,
-) -> std::io::Result<()> {
-    let hangups = {
-        let _entered = runtime.enter();
-        signal(SignalKind::hangup())?
-    };
-    runtime.spawn(watch_file(path, content_hash(bootstrap), hangups, sink));
-    Ok(())
+    /// The content last applied or rejected (at first, the bootstrap's).
+    last_hash: u64,
 }
 
-/// The polling loop. A changed stamp is read only once it has stayed the
-/// same for SETTLE, so that a writer rewriting the file in place is not
-/// caught half-way (which would log a spurious `config_rejected`).
-/// Identical content is not re-applied (a `touch` is not a reload).
-async fn watch_file(
-    path: PathBuf,
-    bootstrap_hash: u64,
-    mut hangups: Signal,
-    sink: Arc<dyn ConfigSink>,
-) {
-    let mut last_hash = bootstrap_hash;
-    // Unknown at first: the file is read once it is seen stable, and
-    // compared with the bootstrap, so a change made between the bootstrap
-    // read and this task's start is not missed.
-    let mut seen: Option<Stamp> = None;
-    let mut pending = false;
-    let mut ticker = tokio::time::interval(POLL_INTERVAL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let forced = tokio::select! {
-            _ = ticker.tick() => false,
-            _ = hangups.recv() => true,
+impl FileSource {
+    /// `bootstrap` is the document the router started with.
+    pub fn new(path: PathBuf, bootstrap: &[u8]) -> Self {
+        FileSource {
+            path,
+            last_hash: content_hash(bootstrap),
+        }
+    }
+
+    /// Starts watching on `runtime`. The SIGHUP handler is installed before
+    /// this returns, so a hangup right after start-up is not lost (nor
+    /// fatal, SIGHUP's default action).
+    pub fn spawn(
+        self,
+        runtime: &tokio::runtime::Handle,
+        sink: Arc<dyn ConfigSink>,
+    ) -> std::io::Result<()> {
+        let hangups = {
+            let _entered = runtime.enter();
+            signal(SignalKind::hangup())?
         };
-        let current = match stamp(&path) {
-            Ok(current) => current,
-            Err(err) => {
-                if forced {
-                    report_read_failure(&path, &err);
-                }
-                seen = None;
-                continue;
-            }
-        };
-        if !forced {
-            if seen != Some(current) {
-                tokio::time::sleep(SETTLE).await;
-                let again = stamp(&path).ok();
-                seen = again;
-                pending = true;
-                if again != Some(current) {
+        runtime.spawn(self.watch(hangups, sink));
+        Ok(())
+    }
+
+    /// The polling loop. A changed stamp is read only once it has stayed the
+    /// same for SETTLE, so that a writer rewriting the file in place is not
+    /// caught half-way (which would log a spurious `config_rejected`).
+    /// Identical content is not re-applied (a `touch` is not a reload).
+    async fn watch(self, mut hangups: Signal, sink: Arc<dyn ConfigSink>) {
+        let FileSource {
+            path,
+            mut last_hash,
+        } = self;
+        // Unknown at first: the file is read once it is seen stable, and
+        // compared with the bootstrap, so a change made between the bootstrap
+        // read and this task's start is not missed.
+        let mut seen: Option<Stamp> = None;
+        let mut pending = false;
+        let mut ticker = tokio::time::interval(POLL_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let forced = tokio::select! {
+                _ = ticker.tick() => false,
+                _ = hangups.recv() => true,
+            };
+            let current = match stamp(&path) {
+                Ok(current) => current,
+                Err(err) => {
+                    if forced {
+                        report_read_failure(&path, &err);
+                    }
+                    seen = None;
                     continue;
                 }
-            } else if !pending {
-                continue;
-            }
-        }
-        // An unreadable file (say, permissions) stays pending: it is tried
-        // again every poll until it can be read.
-        let doc = match tokio::fs::read(&path).await {
-            Ok(doc) => doc,
-            Err(err) => {
-                if forced {
-                    report_read_failure(&path, &err);
+            };
+            if !forced {
+                if seen != Some(current) {
+                    tokio::time::sleep(SETTLE).await;
+                    let again = stamp(&path).ok();
+                    seen = again;
+                    pending = true;
+                    if again != Some(current) {
+                        continue;
+                    }
+                } else if !pending {
+                    continue;
                 }
+            }
+            // An unreadable file (say, permissions) stays pending: it is tried
+            // again every poll until it can be read.
+            let doc = match tokio::fs::read(&path).await {
+                Ok(doc) => doc,
+                Err(err) => {
+                    if forced {
+                        report_read_failure(&path, &err);
+                    }
+                    continue;
+                }
+            };
+            pending = false;
+            let hash = content_hash(&doc);
+            if hash == last_hash && !forced {
                 continue;
             }
-        };
-        pending = false;
-        let hash = content_hash(&doc);
-        if hash == last_hash && !forced {
-            continue;
+            // A rejected document is remembered too: the same bytes are not
+            // rejected again until the file changes (or SIGHUP asks).
+            last_hash = hash;
+            let sink = Arc::clone(&sink);
+            // Parsing a large document is CPU work: keep it off the async workers.
+            let _ = tokio::task::spawn_blocking(move || sink.apply(&doc, Source::File)).await;
         }
-        // A rejected document is remembered too: the same bytes are not
-        // rejected again until the file changes (or SIGHUP asks).
-        last_hash = hash;
-        let sink = Arc::clone(&sink);
-        // Parsing a large document is CPU work: keep it off the async workers.
-        let _ = tokio::task::spawn_blocking(move || sink.apply(&doc, Source::File)).await;
     }
 }
 
@@ -246,12 +259,8 @@ mod tests {
         std::fs::write(&path, "{1}").unwrap();
         let recorder = Arc::new(Recorder::default());
         let hangups = signal(SignalKind::hangup()).unwrap();
-        let watcher = tokio::spawn(watch_file(
-            path.clone(),
-            content_hash(b"{1}"),
-            hangups,
-            recorder.clone(),
-        ));
+        let watcher =
+            tokio::spawn(FileSource::new(path.clone(), b"{1}").watch(hangups, recorder.clone()));
 
         std::fs::write(&path, "{2}").unwrap(); // in place
         assert_eq!(wait_for(&recorder, 1).await, ["{2}"]);
@@ -296,12 +305,8 @@ mod tests {
         std::fs::write(&path, "{0}").unwrap();
         let recorder = Arc::new(Recorder::default());
         let hangups = signal(SignalKind::hangup()).unwrap();
-        let watcher = tokio::spawn(watch_file(
-            path.clone(),
-            content_hash(b"{0}"),
-            hangups,
-            recorder.clone(),
-        ));
+        let watcher =
+            tokio::spawn(FileSource::new(path.clone(), b"{0}").watch(hangups, recorder.clone()));
         let versions = 8;
         for v in 1..=versions {
             std::fs::write(&path, format!("{{{v}}}")).unwrap();

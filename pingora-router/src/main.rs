@@ -279,7 +279,7 @@ fn start_config_source(
         }
         None => {
             let path = flags.config.clone().expect("checked in main");
-            config_source::spawn_file_watcher(control.handle(), path, bootstrap, sink)?;
+            config_source::FileSource::new(path, bootstrap).spawn(control.handle(), sink)?;
             Ok(None)
         }
     }

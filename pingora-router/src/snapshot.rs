@@ -252,12 +252,7 @@ fn build(
             let carried = old
                 .get(name.as_str())
                 .filter(|p| p.endpoint == placement.endpoint);
-            Arc::new(placement_runtime(
-                name,
-                placement,
-                carried.copied(),
-                control,
-            ))
+            Arc::new(carry_over(name, placement, carried.copied(), control))
         })
         .collect();
     Snapshot {
@@ -270,7 +265,10 @@ fn build(
     }
 }
 
-fn placement_runtime(
+/// The runtime state of placement `name` in a new snapshot, carrying over
+/// from `carried` (the same placement in the snapshot being replaced) what
+/// its settings let it keep.
+fn carry_over(
     name: &str,
     p: &Placement,
     carried: Option<&Arc<PlacementRuntime>>,

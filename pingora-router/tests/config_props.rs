@@ -287,11 +287,10 @@ fn document() -> impl Strategy<Value = Vec<u8>> {
             None => {}
             Some(Mutation::Truncate(i)) => doc.truncate(i.index(doc.len() + 1)),
             Some(Mutation::Insert(i, byte)) => doc.insert(i.index(doc.len() + 1), byte),
-            Some(Mutation::Remove(i)) => {
-                if !doc.is_empty() {
-                    doc.remove(i.index(doc.len()));
-                }
+            Some(Mutation::Remove(i)) if !doc.is_empty() => {
+                doc.remove(i.index(doc.len()));
             }
+            Some(Mutation::Remove(_)) => {}
         }
         doc
     })

@@ -112,6 +112,8 @@ async fn fake_control_plane() -> (
         while let Ok((stream, _)) = listener.accept().await {
             let auth = Arc::new(Mutex::new(None));
             let seen = Arc::clone(&auth);
+            // tungstenite's handshake callback returns its own ErrorResponse.
+            #[allow(clippy::result_large_err)]
             let callback = move |request: &Request, response: Response| {
                 *seen.lock().unwrap() = request
                     .headers()
