@@ -18,7 +18,7 @@
 use std::cell::RefCell;
 use std::io::{self, Write};
 use std::path::Path;
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `X-Router` / the `router` log field of this router.
@@ -32,7 +32,7 @@ const WRITE_AT: usize = 64 << 10;
 const MAX_PENDING: usize = 8 << 20;
 
 /// The lines waiting for the writer thread.
-struct AccessLog {
+struct Writer {
     pending: Mutex<Pending>,
     /// The writer waits here for work.
     work: Condvar,
@@ -51,39 +51,60 @@ struct Pending {
     writing: bool,
 }
 
-/// `None` = `--access-log off`.
-static ACCESS: OnceLock<Option<&'static AccessLog>> = OnceLock::new();
-
-/// Sets the access log destination: `stdout`, `off` or a file path
-/// (appended to, created if missing). Call once at start-up, before the
-/// first request; without it the log goes to stdout (the contract default).
-pub fn init(destination: &str) -> io::Result<()> {
-    let log = match destination {
-        "off" => None,
-        "stdout" => Some(spawn_writer(Box::new(io::stdout()))?),
-        path => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(Path::new(path))?;
-            Some(spawn_writer(Box::new(file))?)
-        }
-    };
-    ACCESS.set(log).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            "the access log is already set up",
-        )
-    })
+/// The access log: a copyable handle the router holds (no process-global
+/// state), `off` when `--access-log off`. The writer thread and its buffer
+/// live as long as the process.
+#[derive(Clone, Copy, Default)]
+pub struct AccessLog {
+    writer: Option<&'static Writer>,
 }
 
-fn access_log() -> Option<&'static AccessLog> {
-    *ACCESS.get_or_init(|| spawn_writer(Box::new(io::stdout())).ok())
+impl AccessLog {
+    /// Opens the access log destination: `stdout`, `off` or a file path
+    /// (appended to, created if missing). Call once at start-up.
+    pub fn open(destination: &str) -> io::Result<AccessLog> {
+        let writer = match destination {
+            "off" => None,
+            "stdout" => Some(spawn_writer(Box::new(io::stdout()))?),
+            path => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(Path::new(path))?;
+                Some(spawn_writer(Box::new(file))?)
+            }
+        };
+        Ok(AccessLog { writer })
+    }
+
+    /// No access log.
+    pub fn off() -> AccessLog {
+        AccessLog::default()
+    }
+
+    /// Whether access lines are written at all (lets callers skip building one).
+    pub fn enabled(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// Logs one request (nothing when the access log is off).
+    pub fn write(&self, record: &AccessRecord<'_>) {
+        if let Some(writer) = self.writer {
+            append(writer, record);
+        }
+    }
+
+    /// Writes out every access line logged so far (call before exiting).
+    pub fn flush(&self) {
+        if let Some(writer) = self.writer {
+            flush_log(writer);
+        }
+    }
 }
 
 /// Starts the writer thread; the log lives as long as the process.
-fn spawn_writer(out: Box<dyn Write + Send>) -> io::Result<&'static AccessLog> {
-    let log: &'static AccessLog = Box::leak(Box::new(AccessLog {
+fn spawn_writer(out: Box<dyn Write + Send>) -> io::Result<&'static Writer> {
+    let log: &'static Writer = Box::leak(Box::new(Writer {
         pending: Mutex::new(Pending::default()),
         work: Condvar::new(),
         written: Condvar::new(),
@@ -94,11 +115,11 @@ fn spawn_writer(out: Box<dyn Write + Send>) -> io::Result<&'static AccessLog> {
     Ok(log)
 }
 
-fn lock(log: &AccessLog) -> MutexGuard<'_, Pending> {
+fn lock(log: &Writer) -> MutexGuard<'_, Pending> {
     log.pending.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn write_lines(log: &AccessLog, mut out: Box<dyn Write + Send>) {
+fn write_lines(log: &Writer, mut out: Box<dyn Write + Send>) {
     let mut batch = Vec::with_capacity(WRITE_AT * 2);
     loop {
         let pending = lock(log);
@@ -125,19 +146,7 @@ fn write_lines(log: &AccessLog, mut out: Box<dyn Write + Send>) {
     }
 }
 
-/// Whether access lines are written at all (lets callers skip building one).
-pub fn access_enabled() -> bool {
-    access_log().is_some()
-}
-
-/// Writes out every access line logged so far (call before exiting).
-pub fn flush() {
-    if let Some(log) = access_log() {
-        flush_log(log);
-    }
-}
-
-fn flush_log(log: &AccessLog) {
+fn flush_log(log: &Writer) {
     let mut pending = lock(log);
     // A write in progress took its batch before our lines were added: then
     // wait for the one after it.
@@ -180,14 +189,7 @@ thread_local! {
     static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
 }
 
-/// Logs one request (nothing when the access log is off).
-pub fn access(record: &AccessRecord<'_>) {
-    if let Some(log) = access_log() {
-        append(log, record);
-    }
-}
-
-fn append(log: &AccessLog, record: &AccessRecord<'_>) {
+fn append(log: &Writer, record: &AccessRecord<'_>) {
     LINE.with(|line| {
         let mut line = line.borrow_mut();
         line.clear();
@@ -488,12 +490,8 @@ mod tests {
         let path =
             std::env::temp_dir().join(format!("cellbench-access-{}.log", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .unwrap();
-        let log = spawn_writer(Box::new(file)).unwrap();
+        let log = AccessLog::open(path.to_str().unwrap()).unwrap();
+        assert!(log.enabled());
         let record = AccessRecord {
             request_id: "x",
             status: 204,
@@ -502,9 +500,9 @@ mod tests {
         // Enough lines to cross the early-write threshold more than once.
         let lines = 1_000;
         for _ in 0..lines {
-            append(log, &record);
+            log.write(&record);
         }
-        flush_log(log);
+        log.flush();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), lines);
         for line in text.lines() {

@@ -25,9 +25,10 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use pingora_router::config_source::{ConfigSink, Source};
 use pingora_router::control_plane::ControlPlaneClient;
 use pingora_router::guard::{self, AdmitFilter, ClientLimits, GuardedApp, Registry};
+use pingora_router::logs::{self, AccessLog};
 use pingora_router::proxy::{self, Router};
 use pingora_router::snapshot::SnapshotStore;
-use pingora_router::{admin, config_source, control_plane, logs, metrics};
+use pingora_router::{admin, config_source, control_plane, metrics};
 
 /// Exit status for a missing or invalid config at startup (contract §5).
 const EXIT_CONFIG: i32 = 2;
@@ -155,10 +156,13 @@ fn main() {
         }
     };
 
-    if let Err(e) = logs::init(&flags.access_log) {
-        eprintln!("access log {}: {e}", flags.access_log);
-        std::process::exit(EXIT_STARTUP);
-    }
+    let access_log = match AccessLog::open(&flags.access_log) {
+        Ok(access_log) => access_log,
+        Err(e) => {
+            eprintln!("access log {}: {e}", flags.access_log);
+            std::process::exit(EXIT_STARTUP);
+        }
+    };
 
     // Fail early and clearly when an address is taken: Pingora would panic
     // on a service thread and keep the process alive without a listener.
@@ -185,14 +189,14 @@ fn main() {
         .to_socket_addrs()
         .map(Iterator::collect)
         .unwrap_or_default();
-    let drain_on_signal = match DrainOnSignal::install(&control, drain, listen_addrs, control_plane)
-    {
-        Ok(watch) => watch,
-        Err(e) => {
-            eprintln!("cannot install signal handlers: {e}");
-            std::process::exit(EXIT_STARTUP);
-        }
-    };
+    let drain_on_signal =
+        match DrainOnSignal::install(&control, drain, listen_addrs, control_plane, access_log) {
+            Ok(watch) => watch,
+            Err(e) => {
+                eprintln!("cannot install signal handlers: {e}");
+                std::process::exit(EXIT_STARTUP);
+            }
+        };
 
     let threads = flags
         .workers
@@ -209,7 +213,9 @@ fn main() {
     let limits = flags.client_limits();
     let mut proxy = http_proxy(
         &server.configuration,
-        Router::new(store).with_client_limits(limits),
+        Router::new(store)
+            .with_client_limits(limits)
+            .with_access_log(access_log),
     );
     // pingora-proxy answers CONNECT with a bare 405 before any hook runs;
     // letting it through lets `request_filter` refuse it with the contract's
@@ -234,7 +240,7 @@ fn main() {
     });
     // Reached only if Pingora's own grace period ran out before the drain
     // watcher exited the process.
-    logs::flush();
+    access_log.flush();
     std::process::exit(0);
 }
 
@@ -300,6 +306,8 @@ struct DrainOnSignal {
     /// SIGTERM and SIGINT streams, registered on the control runtime (whose
     /// driver delivers them); taken by the one `recv` Pingora makes.
     signals: Mutex<Option<(Signal, Signal)>>,
+    /// Flushed before the process exits.
+    access_log: AccessLog,
 }
 
 impl DrainOnSignal {
@@ -308,6 +316,7 @@ impl DrainOnSignal {
         drain: Duration,
         listen: Vec<SocketAddr>,
         control_plane: Option<ControlPlaneClient>,
+        access_log: AccessLog,
     ) -> std::io::Result<Self> {
         let _entered = control.enter();
         let signals = (
@@ -319,6 +328,7 @@ impl DrainOnSignal {
             listen,
             control_plane: Mutex::new(control_plane),
             signals: Mutex::new(Some(signals)),
+            access_log,
         })
     }
 }
@@ -346,6 +356,7 @@ impl ShutdownSignalWatch for DrainOnSignal {
         );
         let deadline = Instant::now() + self.drain;
         let listen = self.listen.clone();
+        let access_log = self.access_log;
         let control_plane = self
             .control_plane
             .lock()
@@ -364,7 +375,7 @@ impl ShutdownSignalWatch for DrainOnSignal {
             while proxy::active_requests() > 0 && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            logs::flush();
+            access_log.flush();
             std::process::exit(0);
         });
         ShutdownSignal::GracefulTerminate

@@ -52,6 +52,12 @@ struct Metrics {
     config_info_lock: Mutex<()>,
 }
 
+/// The process's one registry, what `/metrics` renders. A static, not a
+/// handle passed around: the request path never reads it (it counts through
+/// the handles each snapshot resolves once, `PlacementRuntime::metrics` and
+/// `Snapshot::unrouted`), and its other writers (config applies, the
+/// control-plane gauge) are rare and live in different owners (the store,
+/// the control-plane client) that would all have to carry it.
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let registry = Registry::new();
     let requests = IntCounterVec::new(
@@ -279,6 +285,8 @@ pub struct UpstreamState {
 
 type UpstreamReader = Box<dyn Fn() -> Vec<UpstreamState> + Send + Sync>;
 
+/// Installed once by the admin listener, read at scrape time by the
+/// registry's collector, which prometheus requires to be `'static`.
 static UPSTREAMS: OnceLock<UpstreamReader> = OnceLock::new();
 
 /// Sets where `cellbench_upstream_healthy` and `cellbench_circuit_state`
@@ -360,6 +368,7 @@ impl Collector for LiveUpstreams {
 
 type ClientReader = Box<dyn Fn() -> (usize, u64, u64) + Send + Sync>;
 
+/// Installed once at start-up, read at scrape time (as `UPSTREAMS`).
 static CLIENTS: OnceLock<ClientReader> = OnceLock::new();
 
 /// Sets where the client connection series are read from at scrape time:

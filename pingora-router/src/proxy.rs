@@ -22,6 +22,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use crate::guard::{self, ClientLimits};
+use crate::logs::AccessLog;
 use crate::snapshot::{PlacementRuntime, SnapshotStore};
 
 mod access_log;
@@ -51,6 +52,7 @@ pub struct Router {
     store: Arc<SnapshotStore>,
     ids: exchange::RequestIds,
     client: ClientLimits,
+    access_log: AccessLog,
 }
 
 impl Router {
@@ -64,6 +66,7 @@ impl Router {
                 body_idle_timeout: guard::DEFAULT_BODY_IDLE_TIMEOUT,
                 max_connections: usize::MAX,
             },
+            access_log: AccessLog::off(),
         }
     }
 
@@ -71,6 +74,12 @@ impl Router {
     /// per request here; the rest by `guard` on the listener).
     pub fn with_client_limits(mut self, client: ClientLimits) -> Self {
         self.client = client;
+        self
+    }
+
+    /// Where each finished request's access-log line goes (off without it).
+    pub fn with_access_log(mut self, access_log: AccessLog) -> Self {
+        self.access_log = access_log;
         self
     }
 }
@@ -286,7 +295,7 @@ impl ProxyHttp for Router {
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ex: &mut Exchange) {
         ex.attempts.finish();
         guard::mark_waiting(session.as_downstream());
-        access_log::record(session, ex);
+        access_log::record(&self.access_log, session, ex);
     }
 }
 

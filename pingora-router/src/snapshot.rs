@@ -83,6 +83,8 @@ pub struct Snapshot {
     pub placements: Vec<Arc<PlacementRuntime>>,
     /// The version as the `X-Config-Version` value, made once, not per response.
     pub version_header: Option<HeaderValue>,
+    /// The metric series of requests refused before routing.
+    pub unrouted: Arc<PlacementMetrics>,
 }
 
 impl Snapshot {
@@ -257,6 +259,7 @@ fn build(
         .collect();
     Snapshot {
         version_header: HeaderValue::from_str(&config.version).ok(),
+        unrouted: metrics::unrouted(),
         config,
         source,
         applied_at: logs::rfc3339_now(),

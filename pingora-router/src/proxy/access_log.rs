@@ -4,13 +4,13 @@ use pingora::proxy::Session;
 
 use super::error::ErrorCode;
 use super::exchange::Exchange;
-use crate::logs::{self, AccessRecord};
+use crate::logs::{AccessLog, AccessRecord};
 use crate::metrics;
 use crate::routing::{FailoverReason, RouteReason};
 
 /// Counts the request under its placement (else as unrouted) and writes its
 /// access-log line when the log is on.
-pub fn record(session: &Session, ex: &Exchange) {
+pub fn record(log: &AccessLog, session: &Session, ex: &Exchange) {
     let status = match session.response_written() {
         Some(resp) => resp.status.as_u16(),
         None if ex.error == Some(ErrorCode::ClientClosed) => ErrorCode::ClientClosed.status(),
@@ -18,11 +18,13 @@ pub fn record(session: &Session, ex: &Exchange) {
     };
     let duration = ex.started.elapsed();
     let counted = ex.counted_placement();
-    match counted {
-        Some(p) => p.metrics.request(status, ex.route_reason, duration),
-        None => metrics::unrouted().request(status, ex.route_reason, duration),
+    match (counted, &ex.snapshot) {
+        (Some(p), _) => p.metrics.request(status, ex.route_reason, duration),
+        (None, Some(s)) => s.unrouted.request(status, ex.route_reason, duration),
+        // Before request_filter loaded a snapshot (Pingora failed earlier).
+        (None, None) => metrics::unrouted().request(status, ex.route_reason, duration),
     }
-    if !logs::access_enabled() {
+    if !log.enabled() {
         return;
     }
     let req = session.req_header();
@@ -30,7 +32,7 @@ pub fn record(session: &Session, ex: &Exchange) {
         .placement()
         .filter(|_| ex.attempts.count() > 0)
         .map(|p| p.endpoint.as_str());
-    logs::access(&AccessRecord {
+    log.write(&AccessRecord {
         request_id: ex.request_id(),
         method: req.method.as_str(),
         path: req.uri.path(),
