@@ -54,13 +54,12 @@ func (s *runSetup) perform(ctx context.Context, a scenario.Action) error {
 		}
 		return call(http.MethodPut, "http://"+s.cpAddr+"/config", doc, http.StatusAccepted)
 	case scenario.ActionCPKill:
-		if s.cp == nil || s.cp.exited() {
+		if s.cp == nil || s.cp.Exited() {
 			return fmt.Errorf("control plane is not running")
 		}
-		s.cp.kill()
-		return nil
+		return s.cp.Kill()
 	case scenario.ActionCPStart:
-		if s.cp != nil && !s.cp.exited() {
+		if s.cp != nil && !s.cp.Exited() {
 			return fmt.Errorf("control plane is already running")
 		}
 		return s.startControlPlane(ctx, s.env)

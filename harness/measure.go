@@ -11,6 +11,7 @@ import (
 	"cellbench/harness/metrics"
 	"cellbench/harness/report"
 	"cellbench/harness/scenario"
+	"cellbench/internal/proc"
 )
 
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -42,12 +43,12 @@ type sample struct {
 // sum for the machine's foreign load.
 func (s *runSetup) sample() sample {
 	sm := sample{at: time.Now()}
-	sm.all.machine, _ = machineBusy()
-	read := func(p *proc) procStats {
-		if p == nil || p.exited() {
+	sm.all.machine, _ = proc.MachineBusy()
+	read := func(p *proc.Process) procStats {
+		if p == nil || p.Exited() {
 			return procStats{}
 		}
-		st, _ := readProcStats(p.pid())
+		st, _ := readProcStats(p.PID())
 		return st
 	}
 	sm.router, sm.cells = read(s.router), read(s.mocks)

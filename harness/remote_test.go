@@ -43,7 +43,7 @@ func handStartedRouter(t *testing.T, root, bin string) (proxy, admin, cellsAdmin
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { mocks.stop(3 * time.Second) })
+	t.Cleanup(func() { mocks.Stop(3 * time.Second) })
 	doc, err := os.ReadFile(filepath.Join(root, "config/examples/demo.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,6 +15,8 @@ import (
 	"cellbench/harness/metrics"
 	"cellbench/harness/report"
 	"cellbench/harness/scenario"
+	"cellbench/internal/proc"
+	"cellbench/mockbackends/ready"
 )
 
 // env is what every run needs: binaries, the repository root and the CPU
@@ -103,11 +104,11 @@ type runSetup struct {
 	dir        string
 	cfg        *config.Config // with endpoints rewritten to the live cells
 	cfgPath    string
-	mocks      *proc
-	ready      mockReady
-	router     *proc
+	mocks      *proc.Process
+	ready      ready.Line
+	router     *proc.Process
 	routerAddr string
-	cp         *proc
+	cp         *proc.Process
 	cpAddr     string
 	cpCfgPath  string
 	// remote is the router when the harness did not start it.
@@ -118,9 +119,9 @@ type runSetup struct {
 func (s *runSetup) proxied() bool { return s.router != nil || s.remote != nil }
 
 func (s *runSetup) stop() {
-	s.router.stop(6 * time.Second)
-	s.cp.stop(3 * time.Second)
-	s.mocks.stop(4 * time.Second)
+	s.router.Stop(6 * time.Second)
+	s.cp.Stop(3 * time.Second)
+	s.mocks.Stop(4 * time.Second)
 }
 
 // runScenario runs one scenario against one target and measures it.
@@ -160,8 +161,8 @@ func runScenario(ctx context.Context, e *env, sc *scenario.Scenario, target, dir
 	} else {
 		recs = measureSteady(ctx, e, sc, setup, target, l, &run)
 	}
-	if setup.router != nil && setup.router.exited() {
-		run.Error = fmt.Sprintf("%s exited during the run (%v): %s", setup.router.name, setup.router.err, setup.router.stderrTail())
+	if setup.router != nil && setup.router.Exited() {
+		run.Error = fmt.Sprintf("%s exited during the run (%v): %s", setup.router.Name(), setup.router.Err(), setup.router.StderrTail())
 	}
 	run.Invalid = invalidity(sc, &run)
 	run.Misrouted = misrouted(run.Expected, sc.Targets, recs)
@@ -302,20 +303,19 @@ func start(ctx context.Context, e *env, sc *scenario.Scenario, target, dir strin
 	if err := s.startProxy(sc, "router", bin, args); err != nil {
 		return s, err
 	}
-	return s, waitHealthy(ctx, s.router, "http://"+admin+"/healthz", 20*time.Second)
+	return s, s.router.WaitHealthy(ctx, "http://"+admin+"/healthz", 20*time.Second)
 }
 
 // startProxy starts the proxy under test on the proxies' CPU list, inside
 // their quota, under prlimit when the scenario lowers its descriptor limit.
 func (s *runSetup) startProxy(sc *scenario.Scenario, name, bin string, args []string) error {
 	bin, args = proxyArgv(sc, bin, args)
-	p, stdout, err := startProc(name, s.env.routerCPUs, s.dir, bin, args...)
+	p, err := startChild(proc.Spec{Name: name, Path: bin, Args: args, CPUs: s.env.routerCPUs}, s.dir)
 	if err != nil {
 		return err
 	}
-	discardStdout(stdout)
 	s.router = p
-	if err := s.env.quota.add(p.pid()); err != nil {
+	if err := s.env.quota.add(p.PID()); err != nil {
 		return fmt.Errorf("cpu quota: %w", err)
 	}
 	return nil
@@ -339,7 +339,7 @@ func (s *runSetup) startFloor(ctx context.Context, e *env, sc *scenario.Scenario
 	if err := s.startProxy(sc, target, bin, args); err != nil {
 		return err
 	}
-	return waitHealthy(ctx, s.router, "http://"+s.routerAddr+"/health", 10*time.Second)
+	return s.router.WaitHealthy(ctx, "http://"+s.routerAddr+"/health", 10*time.Second)
 }
 
 // observed reads the process whose memory and descriptors a run samples:
@@ -352,7 +352,7 @@ func (s *runSetup) observed() func() (report.ProcSample, bool) {
 	if s.router != nil {
 		p = s.router
 	}
-	pid := p.pid()
+	pid := p.PID()
 	return func() (report.ProcSample, bool) { return readSample(pid) }
 }
 
@@ -377,28 +377,21 @@ func (s *runSetup) startSlowHeads(ctx context.Context, sc *scenario.Scenario, d 
 		run.Error = err.Error()
 		return func() {}
 	}
-	p, stdout, err := startProc("slowheads", s.env.routerCPUs, s.dir, self, "slowheads", "--addr", addr,
+	var out bytes.Buffer // read once the process is done
+	p, err := startChild(proc.Spec{Name: "slowheads", Path: self, Args: []string{"slowheads", "--addr", addr,
 		"--conns", strconv.Itoa(a.Conns), "--byte-interval", (time.Duration(a.ByteIntervalMs) * time.Millisecond).String(),
-		"--duration", d.String())
+		"--duration", d.String()}, CPUs: s.env.routerCPUs, Stdout: &out}, s.dir)
 	if err != nil {
 		run.Error = err.Error()
 		return func() {}
 	}
-	lines := make(chan []byte, 1)
-	go func() {
-		defer stdout.Close()
-		b, _ := io.ReadAll(stdout)
-		lines <- b
-	}()
 	return func() {
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			p.kill()
+		if _, exited := p.WaitExit(10 * time.Second); !exited {
+			p.Kill()
 		}
 		var st report.AttackStats
-		if err := json.Unmarshal(<-lines, &st); err != nil {
-			run.Error = fmt.Sprintf("slowheads: %v: %s", err, p.stderrTail())
+		if err := json.Unmarshal(out.Bytes(), &st); err != nil {
+			run.Error = fmt.Sprintf("slowheads: %v: %s", err, p.StderrTail())
 			return
 		}
 		st.NoFile = a.NoFile
@@ -434,18 +427,17 @@ func (s *runSetup) startNginx(ctx context.Context, e *env, sc *scenario.Scenario
 	if err := s.startProxy(sc, "nginx", e.nginx, []string{"-p", s.dir, "-c", confPath, "-e", filepath.Join(s.dir, "nginx-error.log")}); err != nil {
 		return err
 	}
-	return waitHealthy(ctx, s.router, "http://"+s.routerAddr+"/", 10*time.Second)
+	return s.router.WaitHealthy(ctx, "http://"+s.routerAddr+"/", 10*time.Second)
 }
 
 func (s *runSetup) startControlPlane(ctx context.Context, e *env) error {
-	p, stdout, err := startProc("controlplane", e.generatorCPUs, s.dir, e.controlplane,
-		"--config", s.cpCfgPath, "--listen", s.cpAddr)
+	p, err := startChild(proc.Spec{Name: "controlplane", Path: e.controlplane,
+		Args: []string{"--config", s.cpCfgPath, "--listen", s.cpAddr}, CPUs: e.generatorCPUs}, s.dir)
 	if err != nil {
 		return err
 	}
-	discardStdout(stdout)
 	s.cp = p
-	return waitHealthy(ctx, p, "http://"+s.cpAddr+"/healthz", 10*time.Second)
+	return p.WaitHealthy(ctx, "http://"+s.cpAddr+"/healthz", 10*time.Second)
 }
 
 // writeConfig replaces path atomically (temporary file and rename), the way

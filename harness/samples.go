@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"cellbench/harness/report"
+	"cellbench/internal/proc"
 )
 
 // sampleEvery is how often a run reads its proxy's memory, descriptors and
@@ -57,26 +55,15 @@ func (s *sampler) finish() []report.ProcSample {
 }
 
 func readSample(pid int) (report.ProcSample, bool) {
-	var sm report.ProcSample
-	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	m, err := proc.ReadMemory(pid)
 	if err != nil {
-		return sm, false
+		return report.ProcSample{}, false
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			sm.RSSMiB = float64(kb) / 1024
-		}
-		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
-			sm.Threads, _ = strconv.Atoi(strings.TrimSpace(v))
-		}
-	}
-	fds, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	fds, err := proc.OpenFDs(pid)
 	if err != nil {
-		return sm, false
+		return report.ProcSample{}, false
 	}
-	sm.FDs = len(fds)
-	return sm, true
+	return report.ProcSample{RSSMiB: float64(m.RSS) / (1 << 20), Threads: m.Threads, FDs: fds}, true
 }
 
 // warmupShare is the part of a run whose samples the growth leaves out:

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 
 	"cellbench/mockbackends/admin"
 	"cellbench/mockbackends/cell"
+	"cellbench/mockbackends/ready"
 )
 
 const (
@@ -77,16 +77,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	adminDone := make(chan error, 1)
 	go func() { adminDone <- adminSrv.Serve(adminLn) }()
 
-	ready := struct {
-		Msg   string            `json:"msg"`
-		Admin string            `json:"admin"`
-		Cells map[string]string `json:"cells"`
-	}{Msg: "ready", Admin: adminLn.Addr().String(), Cells: make(map[string]string, len(cells))}
+	addrs := make(map[string]string, len(cells))
 	for _, c := range cells {
-		ready.Cells[c.Name()] = c.Addr()
+		addrs[c.Name()] = c.Addr()
 	}
-	line, _ := json.Marshal(ready)
-	fmt.Fprintf(stdout, "%s\n", line)
+	ready.New(adminLn.Addr().String(), addrs).Write(stdout)
 
 	status := 0
 	select {

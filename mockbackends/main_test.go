@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +13,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"cellbench/internal/proc"
+	"cellbench/internal/testkit"
+	"cellbench/mockbackends/ready"
 )
 
 // binary is the real mockbackends, built once for these tests.
@@ -39,68 +41,39 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type readyLine struct {
-	Msg   string            `json:"msg"`
-	Admin string            `json:"admin"`
-	Cells map[string]string `json:"cells"`
-}
-
 type process struct {
-	cmd    *exec.Cmd
-	stderr *strings.Builder
-	done   chan error
+	*proc.Process
+	stderr *testkit.Buffer
 }
 
-// start runs the binary and waits for its ready line; the process is
-// killed when the test ends, whatever happens.
-func start(t *testing.T, args ...string) (*process, readyLine) {
+// start runs the binary and waits for its ready line, which must be the
+// first line on stdout; the process is stopped when the test ends.
+func start(t *testing.T, args ...string) (*process, ready.Line) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	stdout, err := cmd.StdoutPipe()
+	p := &process{stderr: &testkit.Buffer{}}
+	p.Process = testkit.Start(t, proc.Spec{Path: binary, Args: args, Stderr: p.stderr,
+		Ready: func(string) bool { return true }})
+	line, err := p.WaitReady(10 * time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, stderr: &strings.Builder{}, done: make(chan error, 1)}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	l, err := ready.Parse(line)
+	if err != nil {
+		t.Fatalf("first stdout line: %v; stderr: %s", err, p.stderr)
 	}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-p.done
-	})
-
-	lines := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		lines <- line
-		io.Copy(io.Discard, stdout)
-	}()
-	var ready readyLine
-	select {
-	case line := <-lines:
-		if err := json.Unmarshal([]byte(line), &ready); err != nil || ready.Msg != "ready" {
-			t.Fatalf("first stdout line %q is not the ready line (%v); stderr: %s", line, err, p.stderr)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no ready line within 10s; stderr: %s", p.stderr)
-	}
-	return p, ready
+	return p, l
 }
 
 // stop sends SIGTERM and expects a clean exit 0.
 func (p *process) stop(t *testing.T) {
 	t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		p.done <- err // let the cleanup's Wait return
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v; stderr: %s", err, p.stderr)
-		}
-	case <-time.After(10 * time.Second):
+	p.Signal(syscall.SIGTERM)
+	code, ok := p.WaitExit(10 * time.Second)
+	if !ok {
 		t.Fatal("no exit within 10s of SIGTERM")
+	}
+	if code != 0 {
+		t.Fatalf("exit after SIGTERM: %v; stderr: %s", p.Err(), p.stderr)
 	}
 }
 

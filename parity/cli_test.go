@@ -21,8 +21,8 @@ func TestCommandLine(t *testing.T) {
 	// exits runs the router with args and wants exit status 2 promptly.
 	exits2 := func(t *testing.T, args ...string) string {
 		t.Helper()
-		p := startProc(t, "router", routerBin, append(args, "--listen", testkit.FreeAddr(t), "--admin", testkit.FreeAddr(t), "--access-log", "off"), nil)
-		code, ok := p.waitExit(startTimeout)
+		p := startProc(t, "router", routerBin, append(args, "--listen", testkit.FreeAddr(t), "--admin", testkit.FreeAddr(t), "--access-log", "off"))
+		code, ok := p.WaitExit(startTimeout)
 		if !ok {
 			t.Fatalf("router %q still running after %v; want exit 2", args, startTimeout)
 		}
@@ -100,8 +100,8 @@ func TestCommandLine(t *testing.T) {
 		defer busy.Close()
 		path := filepath.Join(t.TempDir(), "ok.json")
 		writeConfig(t, path, configDoc("x", "a", nil, doc{"a": placement("shared", "http://127.0.0.1:1", nil)}))
-		p := startProc(t, "router", routerBin, []string{"--config", path, "--listen", busy.Addr().String(), "--admin", testkit.FreeAddr(t), "--access-log", "off"}, nil)
-		code, ok := p.waitExit(startTimeout)
+		p := startProc(t, "router", routerBin, []string{"--config", path, "--listen", busy.Addr().String(), "--admin", testkit.FreeAddr(t), "--access-log", "off"})
+		code, ok := p.WaitExit(startTimeout)
 		if !ok {
 			t.Fatalf("router still running with its listen address taken")
 		}
@@ -120,7 +120,7 @@ func TestCommandLine(t *testing.T) {
 			return c.counters(t, "p").Inflight == 1, ""
 		})
 		termAt := time.Now()
-		r.proc.signal(syscall.SIGTERM)
+		r.proc.Signal(syscall.SIGTERM)
 
 		time.Sleep(300 * time.Millisecond)
 		fresh := &http.Client{Timeout: time.Second}
@@ -136,7 +136,7 @@ func TestCommandLine(t *testing.T) {
 		if res := <-slow; res.err != nil || res.status != http.StatusOK || res.header.Get("X-Cell") != "p" {
 			t.Errorf("in-flight request: want 200 from p, got %v:\n%s", res.err, res.reply)
 		}
-		code, ok := r.proc.waitExit(drainMs*time.Millisecond + time.Second - time.Since(termAt))
+		code, ok := r.proc.WaitExit(drainMs*time.Millisecond + time.Second - time.Since(termAt))
 		if !ok {
 			t.Fatalf("router still running %v after SIGTERM (drain timeout %dms)", time.Since(termAt), drainMs)
 		}
@@ -159,8 +159,8 @@ func TestCommandLine(t *testing.T) {
 			return c.counters(t, "p").Inflight == 1, ""
 		})
 		termAt := time.Now()
-		r.proc.signal(syscall.SIGTERM)
-		code, ok := r.proc.waitExit(drainMs*time.Millisecond + 1500*time.Millisecond)
+		r.proc.Signal(syscall.SIGTERM)
+		code, ok := r.proc.WaitExit(drainMs*time.Millisecond + 1500*time.Millisecond)
 		if !ok {
 			t.Fatalf("router still running %v after SIGTERM with a %dms drain timeout", time.Since(termAt), drainMs)
 		}
@@ -184,8 +184,8 @@ func TestCommandLine(t *testing.T) {
 		}
 		resp.Body.Close()
 		termAt := time.Now()
-		r.proc.signal(syscall.SIGTERM)
-		if code, ok := r.proc.waitExit(time.Second); !ok || code != 0 {
+		r.proc.Signal(syscall.SIGTERM)
+		if code, ok := r.proc.WaitExit(time.Second); !ok || code != 0 {
 			t.Errorf("with only an idle connection open: exited %v (code %d) within 1 s of SIGTERM; want exit 0 at once", ok, code)
 		}
 		t.Logf("exited %v after SIGTERM", time.Since(termAt).Round(time.Millisecond))
@@ -195,8 +195,8 @@ func TestCommandLine(t *testing.T) {
 		c := startCells(t, "p")
 		r := startRouter(t, configDoc("cli-3", "p", nil, doc{"p": placement("shared", c.endpoint("p"), nil)}), "--workers", "1")
 		wantServed(t, r.get(t, "/", "k"), "p", "default", "")
-		r.proc.signal(os.Interrupt)
-		code, ok := r.proc.waitExit(5 * time.Second)
+		r.proc.Signal(os.Interrupt)
+		code, ok := r.proc.WaitExit(5 * time.Second)
 		if !ok || code != 0 {
 			t.Errorf("after SIGINT: exited %v with %d, want exit 0", ok, code)
 		}

@@ -87,7 +87,7 @@ func TestSlowHeadAttack(t *testing.T) {
 	if s.ClosedByServer == 0 {
 		t.Errorf("the router closed none of the %d slow connections", attackConns)
 	}
-	if r.proc.exited() {
+	if r.proc.Exited() {
 		t.Fatalf("the router exited under the attack")
 	}
 }
@@ -509,8 +509,8 @@ func TestClientFlagsValidated(t *testing.T) {
 	} {
 		t.Run(strings.Join(args, "="), func(t *testing.T) {
 			p := startProc(t, "router", routerBin, append([]string{"--config", path,
-				"--listen", testkit.FreeAddr(t), "--admin", testkit.FreeAddr(t), "--access-log", "off"}, args...), nil)
-			code, ok := p.waitExit(startTimeout)
+				"--listen", testkit.FreeAddr(t), "--admin", testkit.FreeAddr(t), "--access-log", "off"}, args...))
+			code, ok := p.WaitExit(startTimeout)
 			if !ok || code != 2 {
 				t.Errorf("router %v: exited %v with %d, want exit 2\nstderr:\n%s", args, ok, code, p.stderr.String())
 			}

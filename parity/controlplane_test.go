@@ -15,7 +15,7 @@ import (
 
 // controlPlane is one controlplane process (contract §7) the router follows.
 type controlPlane struct {
-	proc *proc
+	proc *child
 	addr string
 	http *http.Client
 }
@@ -25,10 +25,10 @@ func startControlPlane(t testing.TB, cfg any) *controlPlane {
 	path := filepath.Join(t.TempDir(), "controlplane.json")
 	writeConfig(t, path, cfg)
 	cp := &controlPlane{addr: testkit.FreeAddr(t), http: &http.Client{Timeout: clientTimeout}}
-	cp.proc = startProc(t, "controlplane", cpBin, []string{"--config", path, "--listen", cp.addr}, nil)
+	cp.proc = startProc(t, "controlplane", cpBin, []string{"--config", path, "--listen", cp.addr})
 	eventually(t, startTimeout, 20*time.Millisecond, "control plane /healthz", func() (bool, string) {
-		if cp.proc.exited() {
-			t.Fatalf("control plane exited: %v\n%s", cp.proc.state, cp.proc.stderr.String())
+		if cp.proc.Exited() {
+			t.Fatalf("control plane exited: %v\n%s", cp.proc.State(), cp.proc.stderr.String())
 		}
 		resp, err := cp.http.Get("http://" + cp.addr + "/healthz")
 		if err != nil {
@@ -96,10 +96,10 @@ func TestControlPlaneSource(t *testing.T) {
 
 	t.Run("the file is only the bootstrap", func(t *testing.T) {
 		writeConfig(t, r.configPath, build("file-2"))
-		r.proc.signal(syscall.SIGHUP) // nor does SIGHUP make it the source, or stop the router
+		r.proc.Signal(syscall.SIGHUP) // nor does SIGHUP make it the source, or stop the router
 		time.Sleep(reloadBound)
-		if r.proc.exited() {
-			t.Fatalf("SIGHUP stopped the router: %v", r.proc.state)
+		if r.proc.Exited() {
+			t.Fatalf("SIGHUP stopped the router: %v", r.proc.State())
 		}
 		if v := version(); v != "cp-1" {
 			t.Errorf("X-Config-Version %q after the bootstrap file changed and SIGHUP, want cp-1 (the control plane's)", v)
@@ -117,8 +117,8 @@ func TestControlPlaneSource(t *testing.T) {
 	})
 
 	t.Run("without the control plane the last snapshot keeps serving", func(t *testing.T) {
-		cp.proc.signal(syscall.SIGTERM)
-		if _, ok := cp.proc.waitExit(stopTimeout); !ok {
+		cp.proc.Signal(syscall.SIGTERM)
+		if _, ok := cp.proc.WaitExit(stopTimeout); !ok {
 			t.Fatalf("control plane did not stop")
 		}
 		eventually(t, 3*time.Second, 20*time.Millisecond, "control_plane_connected 0", func() (bool, string) {

@@ -1,8 +1,8 @@
 package parity
 
 import (
-	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,121 +10,44 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"cellbench/internal/proc"
 	"cellbench/internal/testkit"
 )
 
 // Bounds of the harness itself (not of the behaviour under test).
 const (
-	startTimeout  = 15 * time.Second // a -race router on a busy 2-core box starts slowly
-	stopTimeout   = 5 * time.Second  // SIGTERM → SIGKILL
+	startTimeout  = testkit.StartTimeout
+	stopTimeout   = testkit.StopGrace
 	clientTimeout = 15 * time.Second
 	logTailLines  = 40
 )
 
-// proc is a child process the test owns; it is stopped in t.Cleanup.
-type proc struct {
-	name   string
-	cmd    *exec.Cmd
-	stdout *testkit.Buffer
-	stderr *testkit.Buffer
-	done   chan struct{} // closed when the process has exited
-	state  *os.ProcessState
+// child is a process the test owns, with all it wrote; it is stopped in
+// t.Cleanup.
+type child struct {
+	*proc.Process
+	stdout, stderr *testkit.Buffer
 }
 
-// startProc starts bin and registers its stop. When stdoutHook is not nil it
-// receives every stdout line (from one goroutine) besides the buffer.
-func startProc(t testing.TB, name, bin string, args []string, stdoutHook func(line string)) *proc {
+func startProc(t testing.TB, name, bin string, args []string) *child {
 	t.Helper()
-	p := &proc{name: name, stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{}, done: make(chan struct{})}
 	if bin == routerBin {
 		args = append(slices.Clip(routerArgs), args...)
 	}
-	p.cmd = exec.Command(bin, args...)
-	// A -race binary sleeps 1 s at exit by default; exit timing is under test.
-	p.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
-	p.cmd.Stderr = p.stderr
-	// The children die with the test binary even when it is killed on a
-	// timeout, so no cell or router outlives the suite.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 64<<10), 4<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			p.stdout.Write([]byte(line + "\n"))
-			if stdoutHook != nil {
-				stdoutHook(line)
-			}
-		}
-		io.Copy(io.Discard, out)
-	}()
-	go func() {
-		<-copied // Wait must not run before the pipe is drained
-		p.cmd.Wait()
-		p.state = p.cmd.ProcessState
-		close(p.done)
-	}()
-	t.Cleanup(func() { p.stop(t) })
-	return p
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// waitExit waits up to d for the process to exit and returns its exit code
-// (-1 if it was killed by a signal); ok is false on timeout.
-func (p *proc) waitExit(d time.Duration) (code int, ok bool) {
-	select {
-	case <-p.done:
-		return p.state.ExitCode(), true
-	case <-time.After(d):
-		return 0, false
-	}
-}
-
-func (p *proc) signal(sig os.Signal) {
-	if !p.exited() {
-		p.cmd.Process.Signal(sig)
-	}
-}
-
-func (p *proc) stop(t testing.TB) {
-	if p.exited() {
-		return
-	}
-	p.signal(syscall.SIGTERM)
-	if _, ok := p.waitExit(stopTimeout); ok {
-		return
-	}
-	p.cmd.Process.Kill()
-	if _, ok := p.waitExit(stopTimeout); !ok {
-		t.Errorf("%s (pid %d) survived SIGKILL", p.name, p.cmd.Process.Pid)
-	}
+	c := &child{stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{}}
+	c.Process = testkit.Start(t, proc.Spec{Name: name, Path: bin, Args: args,
+		// A -race binary sleeps 1 s at exit by default; exit timing is under test.
+		Env:    []string{"GORACE=atexit_sleep_ms=0"},
+		Stdout: c.stdout, Stderr: c.stderr})
+	return c
 }
 
 func tail(s string, n int) string {
@@ -146,45 +69,8 @@ func startCells(t testing.TB, names ...string) *cells {
 	t.Helper()
 	// Port 0 everywhere: the ready line says where each cell is bound, so
 	// parallel tests never race for a port.
-	args := []string{"--admin", "127.0.0.1:0"}
-	for _, n := range names {
-		args = append(args, "--cell", n+"=127.0.0.1:0")
-	}
-	type readyLine struct {
-		Msg   string            `json:"msg"`
-		Admin string            `json:"admin"`
-		Cells map[string]string `json:"cells"`
-	}
-	ready := make(chan readyLine, 1)
-	p := startProc(t, "mockbackends", mockBin, args, func(line string) {
-		var m readyLine
-		if json.Unmarshal([]byte(line), &m) == nil && m.Msg == "ready" {
-			select {
-			case ready <- m:
-			default:
-			}
-		}
-	})
-	c := &cells{http: &http.Client{Timeout: clientTimeout}}
-	select {
-	case m := <-ready:
-		c.admin, c.addrs = m.Admin, m.Cells
-	case <-p.done:
-		t.Fatalf("mockbackends exited before ready: %v\nstderr:\n%s", p.state, tail(p.stderr.String(), logTailLines))
-	case <-time.After(startTimeout):
-		t.Fatalf("mockbackends not ready after %v\nstderr:\n%s", startTimeout, tail(p.stderr.String(), logTailLines))
-	}
-	for _, n := range names {
-		if c.addrs[n] == "" {
-			t.Fatalf("mockbackends ready line names no address for cell %q: %v", n, c.addrs)
-		}
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("mockbackends stderr (tail):\n%s", tail(p.stderr.String(), logTailLines))
-		}
-	})
-	return c
+	_, ready := testkit.StartCells(t, mockBin, names...)
+	return &cells{admin: ready.Admin, addrs: ready.Cells, http: &http.Client{Timeout: clientTimeout}}
 }
 
 // endpoint is the placement endpoint of a cell.
@@ -249,7 +135,7 @@ func (c *cells) counters(t testing.TB, name string) cellCounters {
 
 // router is one router process under test.
 type router struct {
-	proc       *proc
+	proc       *child
 	listen     string
 	admin      string
 	configPath string
@@ -318,40 +204,19 @@ func startRouterVia(t testing.TB, launcher []string, cfg any, extraArgs ...strin
 		if len(launcher) > 0 {
 			cmd := append(slices.Clip(launcher[1:]), routerBin)
 			cmd = append(append(cmd, routerArgs...), args...)
-			r.proc = startProc(t, "router", launcher[0], cmd, nil)
+			r.proc = startProc(t, "router", launcher[0], cmd)
 		} else {
-			r.proc = startProc(t, "router", routerBin, args, nil)
+			r.proc = startProc(t, "router", routerBin, args)
 		}
-		err := r.waitHealthy()
+		err := r.proc.WaitHealthy(context.Background(), "http://"+r.admin+"/healthz", startTimeout)
 		if err == nil {
 			return r
 		}
 		inUse := strings.Contains(strings.ToLower(r.proc.stderr.String()), "address already in use")
-		if attempt < 3 && r.proc.exited() && inUse {
+		if attempt < 3 && r.proc.Exited() && inUse {
 			continue
 		}
 		t.Fatalf("%v\nstderr:\n%s", err, tail(r.proc.stderr.String(), logTailLines))
-	}
-}
-
-// waitHealthy waits (bounded) for the admin /healthz of a starting router.
-func (r *router) waitHealthy() error {
-	deadline := time.Now().Add(startTimeout)
-	for {
-		if r.proc.exited() {
-			return fmt.Errorf("router exited during startup (%v)", r.proc.state)
-		}
-		resp, err := r.http.Get("http://" + r.admin + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("router admin /healthz not ready after %v (last error %v)", startTimeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

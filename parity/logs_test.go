@@ -189,8 +189,8 @@ func TestLogs(t *testing.T) {
 	})
 
 	t.Run("shutdown", func(t *testing.T) {
-		r.proc.signal(syscall.SIGTERM)
-		if code, ok := r.proc.waitExit(10 * time.Second); !ok || code != 0 {
+		r.proc.Signal(syscall.SIGTERM)
+		if code, ok := r.proc.WaitExit(10 * time.Second); !ok || code != 0 {
 			t.Fatalf("after SIGTERM: exited %v, code %d; want exit 0", ok, code)
 		}
 		if len(r.events("shutdown")) == 0 {

@@ -705,8 +705,8 @@ func TestMalformedFraming(t *testing.T) {
 	if len(reqs) > 0 || len(problems) > 0 {
 		t.Errorf("the default placement's cell got %q (problems %q): every row has a routing key of its own", reqs, problems)
 	}
-	if r.proc.exited() {
-		t.Fatalf("router exited: %v", r.proc.state)
+	if r.proc.Exited() {
+		t.Fatalf("router exited: %v", r.proc.State())
 	}
 	if got, _, err := framingExchange(r.listen, []byte("GET /alive HTTP/1.1\r\nHost: x\r\nX-Routing-Key: mf00\r\nConnection: close\r\n\r\n"), 5*time.Second, time.Second); err != nil || got != "200 close" {
 		t.Errorf("router after the table: %q %v, want 200 close", got, err)

@@ -3,14 +3,13 @@ package parity
 import (
 	"fmt"
 	"net"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"cellbench/internal/proc"
 )
 
 // Contract §6: both routers export the process series of Prometheus's
@@ -21,7 +20,7 @@ func TestProcessMetrics(t *testing.T) {
 	c := startCells(t, "a")
 	started := time.Now()
 	r := startRouter(t, configDoc("proc-1", "a", nil, doc{"a": placement("shared", c.endpoint("a"), nil)}))
-	pid := r.proc.cmd.Process.Pid
+	pid := r.proc.PID()
 	// Work until the CPU time is past the first clock tick (10 ms): a
 	// router may serve a few hundred requests within one.
 	sent := 0
@@ -88,19 +87,9 @@ func TestProcessMetrics(t *testing.T) {
 // residentBytes is VmRSS of the process, as /proc reports it.
 func residentBytes(t *testing.T, pid int) float64 {
 	t.Helper()
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	m, err := proc.ReadMemory(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kib, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
-			if err != nil {
-				t.Fatalf("VmRSS %q: %v", v, err)
-			}
-			return kib * 1024
-		}
-	}
-	t.Fatalf("/proc/%d/status has no VmRSS", pid)
-	return 0
+	return float64(m.RSS)
 }

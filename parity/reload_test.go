@@ -102,17 +102,17 @@ func TestReload(t *testing.T) {
 	})
 
 	t.Run("SIGHUP reloads and does not stop the router", func(t *testing.T) {
-		r.proc.signal(syscall.SIGHUP)
+		r.proc.Signal(syscall.SIGHUP)
 		time.Sleep(200 * time.Millisecond)
-		if r.proc.exited() {
-			t.Fatalf("SIGHUP stopped the router: %v", r.proc.state)
+		if r.proc.Exited() {
+			t.Fatalf("SIGHUP stopped the router: %v", r.proc.State())
 		}
 		b := marshal(build("reload-5", nil))
 		tmp := filepath.Join(dir, ".router.json.tmp")
 		os.WriteFile(tmp, b, 0o644)
 		os.Rename(tmp, r.configPath)
 		at := time.Now()
-		r.proc.signal(syscall.SIGHUP)
+		r.proc.Signal(syscall.SIGHUP)
 		waitVersion(t, "reload-5", at)
 	})
 
@@ -167,8 +167,8 @@ func TestReload(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(reloadBound)
-		if r.proc.exited() {
-			t.Fatalf("the router exited when its config file was deleted: %v", r.proc.state)
+		if r.proc.Exited() {
+			t.Fatalf("the router exited when its config file was deleted: %v", r.proc.State())
 		}
 		wantHeaders(t, r.get(t, "/", "probe"), map[string]string{"X-Config-Version": "reload-6"})
 		at := time.Now()

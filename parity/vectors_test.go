@@ -55,8 +55,8 @@ func TestConfigVectorsAtStartup(t *testing.T) {
 			}
 			path := filepath.Join(t.TempDir(), "router.json")
 			writeConfig(t, path, docBytes)
-			p := startProc(t, "router", routerBin, []string{"--config", path, "--listen", testkit.FreeAddr(t), "--admin", testkit.FreeAddr(t), "--access-log", "off"}, nil)
-			code, ok := p.waitExit(startTimeout)
+			p := startProc(t, "router", routerBin, []string{"--config", path, "--listen", testkit.FreeAddr(t), "--admin", testkit.FreeAddr(t), "--access-log", "off"})
+			code, ok := p.WaitExit(startTimeout)
 			if !ok {
 				t.Fatalf("router still running with a %s document", v.Expect)
 			}

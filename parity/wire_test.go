@@ -362,15 +362,15 @@ func TestWireRules(t *testing.T) {
 		if n := hung.Load(); n > 0 {
 			t.Errorf("%d of 300 connections neither answered nor closed within 5 s of the client's half-close", n)
 		}
-		if r.proc.exited() {
-			t.Fatalf("router exited: %v", r.proc.state)
+		if r.proc.Exited() {
+			t.Fatalf("router exited: %v", r.proc.State())
 		}
 		wantServed(t, r.get(t, "/", "kw"), "w", "shared", "")
 	})
 
 	t.Run("router still serves", func(t *testing.T) {
-		if r.proc.exited() {
-			t.Fatalf("router exited: %v", r.proc.state)
+		if r.proc.Exited() {
+			t.Fatalf("router exited: %v", r.proc.State())
 		}
 		wantServed(t, r.get(t, "/", "kw"), "w", "shared", "")
 	})

@@ -169,7 +169,7 @@ func testControlPlaneOutageUnderLoad(t *testing.T, kind string) {
 	outage := make(chan *controlPlane, 1)
 	go func() {
 		time.Sleep(time.Second)
-		s.cp.kill() // SIGKILL: no close frame, the router must notice by itself
+		s.cp.Kill() // SIGKILL: no close frame, the router must notice by itself
 		time.Sleep(1500 * time.Millisecond)
 		outage <- nil
 	}()
@@ -267,7 +267,7 @@ func TestControlPlaneProcessLifecycle(t *testing.T) {
 	})
 	t.Run("SIGHUP re-reads the file and does not stop it", func(t *testing.T) {
 		s := startStack(t, "go", "")
-		_ = s.cp.cmd.Process.Signal(syscall.SIGHUP)
+		s.cp.Signal(syscall.SIGHUP)
 		waitFor(t, 5*time.Second, "sighup event", func() bool { return strings.Contains(s.cp.stderr.String(), `"msg":"sighup"`) })
 		if !httpOK("http://"+s.cp.addr+"/healthz") || !s.cp.acked(t, nodeID, "v1") {
 			t.Fatal("control plane stopped serving after SIGHUP")

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"cellbench/controlplane/protocol"
+	"cellbench/internal/proc"
 	"cellbench/internal/testkit"
 )
 
@@ -45,69 +45,45 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-// proc is a child process that is killed when the test ends, whatever happens.
-type proc struct {
-	name   string
-	cmd    *exec.Cmd
+// child is a process the test owns, with its stderr; it is stopped when
+// the test ends, whatever happens.
+type child struct {
+	*proc.Process
 	stderr *testkit.Buffer
-	exited chan struct{}
-	err    error // valid after exited is closed
 }
 
-func startProc(t *testing.T, binary string, stdout io.Writer, args ...string) *proc {
+// startProc starts binary (a name in binDir, or an absolute path) with env
+// added to the test's environment.
+func startProc(t *testing.T, binary string, env []string, args ...string) *child {
 	t.Helper()
-	return startProcEnv(t, binary, nil, stdout, args...)
-}
-
-// startProcEnv is startProc with env added to the test's environment.
-func startProcEnv(t *testing.T, binary string, env []string, stdout io.Writer, args ...string) *proc {
-	t.Helper()
-	p := &proc{name: filepath.Base(binary), stderr: &testkit.Buffer{}, exited: make(chan struct{})}
 	if !filepath.IsAbs(binary) {
 		binary = filepath.Join(binDir, binary)
 	}
-	p.cmd = exec.Command(binary, args...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stderr = p.stderr
-	p.cmd.Stdout = stdout
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", binary, err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
+	c := &child{stderr: &testkit.Buffer{}}
+	// Registered first, so that it runs after the stop: the log is whole.
 	t.Cleanup(func() {
-		p.kill()
 		if t.Failed() {
-			t.Logf("%s %v stderr:\n%s", p.name, args, p.stderr.String())
+			t.Logf("%s %v stderr:\n%s", filepath.Base(binary), args, c.stderr.String())
 		}
 	})
-	return p
-}
-
-func (p *proc) kill() {
-	select {
-	case <-p.exited:
-	default:
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
+	c.Process = testkit.Start(t, proc.Spec{Path: binary, Args: args, Env: env, Stderr: c.stderr})
+	return c
 }
 
 // stop sends sig and returns the exit status.
-func (p *proc) stop(t *testing.T, sig syscall.Signal) int {
+func (c *child) stop(t *testing.T, sig syscall.Signal) int {
 	t.Helper()
-	_ = p.cmd.Process.Signal(sig)
-	return p.exitCode(t)
+	c.Signal(sig)
+	return c.exitCode(t)
 }
 
-func (p *proc) exitCode(t *testing.T) int {
+func (c *child) exitCode(t *testing.T) int {
 	t.Helper()
-	select {
-	case <-p.exited:
-		return p.cmd.ProcessState.ExitCode()
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s did not exit", p.name)
-		return -1
+	code, ok := c.WaitExit(10 * time.Second)
+	if !ok {
+		t.Fatalf("%s did not exit", c.Name())
 	}
+	return code
 }
 
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
@@ -130,32 +106,11 @@ func httpOK(url string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// cells runs mockbackends with two cells, a and b, on free ports.
+// startCells runs mockbackends with two cells, a and b, on free ports.
 func startCells(t *testing.T) (a, b string) {
 	t.Helper()
-	out, w := io.Pipe()
-	startProc(t, "mockbackends", w, "--cell", "a=127.0.0.1:0", "--cell", "b=127.0.0.1:0", "--admin", "127.0.0.1:0")
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		if sc.Scan() {
-			ready <- sc.Text()
-		}
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	var line struct {
-		Msg   string            `json:"msg"`
-		Cells map[string]string `json:"cells"`
-	}
-	select {
-	case l := <-ready:
-		if err := json.Unmarshal([]byte(l), &line); err != nil || line.Msg != "ready" {
-			t.Fatalf("mockbackends ready line %q: %v", l, err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("mockbackends never became ready")
-	}
-	return line.Cells["a"], line.Cells["b"]
+	_, ready := testkit.StartCells(t, filepath.Join(binDir, "mockbackends"), "a", "b")
+	return ready.Cells["a"], ready.Cells["b"]
 }
 
 // routerConfig is a two-cell document: acme routes to a, the rest to b.
@@ -182,7 +137,7 @@ func writeFile(t *testing.T, dir, name string, data []byte) string {
 
 // controlPlane is a running controlplane process.
 type controlPlane struct {
-	*proc
+	*child
 	addr, path, token string
 }
 
@@ -192,7 +147,7 @@ func startControlPlane(t *testing.T, addr, path, token string) *controlPlane {
 	// a file for the routers.
 	env := []string{protocol.TokenEnv + "=" + token}
 	args := []string{"--config", path, "--listen", addr}
-	cp := &controlPlane{proc: startProcEnv(t, "controlplane", env, nil, args...), path: path, token: token}
+	cp := &controlPlane{child: startProc(t, "controlplane", env, args...), path: path, token: token}
 	// The bound address comes from the "listening" event, so that a
 	// first start can use port 0 and never race other tests for a port.
 	waitFor(t, 10*time.Second, "control plane listening event", func() bool {
@@ -284,7 +239,7 @@ var routerKinds = []string{"go", "pingora"}
 
 // router is a running router process.
 type router struct {
-	*proc
+	*child
 	kind, listen, admin string
 }
 
@@ -298,7 +253,7 @@ func startRouter(t *testing.T, kind, bootstrap, controlPlaneURL, token, nodeID s
 	}
 	// An empty CELLBENCH_CP_TOKEN: the router must not pick up one of the
 	// environment the tests run in.
-	r.proc = startProcEnv(t, routerBinary(t, kind), []string{protocol.TokenEnv + "="}, nil, args...)
+	r.child = startProc(t, routerBinary(t, kind), []string{protocol.TokenEnv + "="}, args...)
 	waitFor(t, 20*time.Second, kind+" router admin /healthz", func() bool { return httpOK("http://" + r.admin + "/healthz") })
 	return r
 }

@@ -6,11 +6,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"cellbench/internal/proc"
 )
 
 // serveEnv makes the test binary a bare cell server instead of running
@@ -125,21 +126,11 @@ func benchProcess(b *testing.B, conns int, request string) {
 	}
 }
 
-// childCPU reads a process's user + system time from /proc/PID/stat.
-// Linux reports it in USER_HZ ticks, which is 100 on every architecture.
+// childCPU is a process's user + system time (/proc, 10 ms ticks).
 func childCPU(b *testing.B, pid int) time.Duration {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	cpu, err := proc.CPUTime(pid)
 	if err != nil {
 		b.Skipf("no /proc to read the cell's CPU time: %v", err)
 	}
-	// Fields after the parenthesised command name; utime and stime are
-	// fields 14 and 15 of the whole line.
-	rest := string(stat[strings.LastIndexByte(string(stat), ')')+2:])
-	fields := strings.Fields(rest)
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		b.Fatalf("parsing /proc/%d/stat: %q", pid, stat)
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond
+	return cpu
 }
