@@ -7,17 +7,18 @@ BIN       := bin
 PINGORA_DEBUG   := target/debug/pingora-router
 PINGORA_RELEASE := target/release/pingora-router
 
-.PHONY: test lint-rust compare compare-quick crosscheck build build-go build-pingora pingora-debug vet go-test parity-go-stdlib fuzz cargo-test parity-pingora bench latency clean
+.PHONY: test lint-rust compare compare-quick crosscheck build build-go build-pingora pingora-debug vet go-test parity-go-stdlib fuzz cargo-test parity-pingora k8s-validate bench latency clean
 
 ## test: every check — rustfmt and clippy (lint-rust), go vet, cargo test
 ## (which also builds the debug Pingora router), Go tests under -race (the parity suite runs against the Go
 ## router's default tuned engine there, the control-plane end-to-end tests
-## against both routers), the parity suite against the Go router's stdlib
+## against both routers), the Kubernetes manifests validated (k8s-validate),
+## the parity suite against the Go router's stdlib
 ## engine, a bounded run of every Go fuzz target, the parity suite against
 ## the Pingora router, then a quick `harness compare` (release builds, every
 ## scenario and target once at a fraction of its duration: every report
 ## section is produced; its figures are not verdicts).
-test: lint-rust vet cargo-test pingora-debug go-test parity-go-stdlib fuzz parity-pingora compare-quick
+test: lint-rust vet cargo-test pingora-debug go-test k8s-validate parity-go-stdlib fuzz parity-pingora compare-quick
 
 vet:
 	$(GO) vet ./...
@@ -38,6 +39,12 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$(dirname $$file); \
 		done; \
 	done
+
+## k8s-validate: deploy/kubernetes decoded strictly into the Kubernetes API
+## types (k8s.io/api, in a module of its own: not a dependency of cellbench)
+## and its references checked; no cluster needed (docs/scale-out.md).
+k8s-validate:
+	cd deploy/kubernetes/validate && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 ## parity-go-stdlib: the parity suite against go-router --engine stdlib
 ## (go-test runs it against the default engine, tuned).

@@ -152,6 +152,10 @@ func runAttack(ctx context.Context, o *attackOptions) error {
 		Share: shareSpec{Index: share.Index, Of: share.Of}, Rate: sc.Rate, DurationMs: msOf(d), Conns: conns, Host: host,
 		Expected: expectedPlacements(cfg, sc.Targets), BootstrapVersion: cfg.Version}
 
+	// Scheduled together, the attackers may start before the router.
+	if err := waitDial(ctx, addr, targetWait); err != nil {
+		return err
+	}
 	l := newLoad(sc.Targets, func(int) string { return addr })
 	defer l.close()
 	// The warm-up runs on this attacker's own clock, before the barrier:
@@ -227,6 +231,11 @@ func (o *attackOptions) startTime(ctx context.Context, share loadgen.Share, h *a
 		return time.Time{}, fmt.Errorf("--barrier: %w", err)
 	}
 	offset, uncertainty, err := clockOffset(ctx, base+"/clock")
+	for deadline := time.Now().Add(targetWait); err != nil && time.Now().Before(deadline) && ctx.Err() == nil; {
+		// The barrier may not be up yet.
+		time.Sleep(time.Second)
+		offset, uncertainty, err = clockOffset(ctx, base+"/clock")
+	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("--barrier: %w", err)
 	}
@@ -251,6 +260,10 @@ func (o *attackOptions) startTime(ctx context.Context, share loadgen.Share, h *a
 	h.Start, h.StartSource, h.ClockOffsetMs, h.ClockUncertaintyMs = reply.Start, "barrier", &off, unc
 	return reply.Start.Add(-offset), nil
 }
+
+// targetWait is how long an attacker waits for its target and the
+// barrier to come up.
+const targetWait = 5 * time.Minute
 
 // clockRounds is how many round trips measure the clock offset; the one
 // with the smallest delay bounds the error best.

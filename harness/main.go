@@ -29,7 +29,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(compareCmd(), runCmd(), crosscheckCmd(), reportCmd(), slowheadsCmd(), diffCmd())
-	root.AddCommand(attackCmd(), barrierCmd(), mergeCmd())
+	root.AddCommand(attackCmd(), barrierCmd(), mergeCmd(), k8sCmd())
 
 	// Ctrl-C or SIGTERM: stop every child before leaving, whatever the
 	// harness was doing.
