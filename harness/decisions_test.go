@@ -21,6 +21,8 @@ func TestParseTestEvents(t *testing.T) {
 		`{"Action":"fail","Package":"cellbench/parity","Test":"TestB"}`,
 		`{"Action":"skip","Package":"cellbench/parity","Test":"TestC"}`,
 		`{"Action":"output","Package":"cellbench/parity","Test":"TestC","Output":"--- SKIP"}`,
+		`{"Action":"output","Package":"cellbench/parity","Test":"TestA/sub","Output":"    x_test.go:9: documented divergence: pingora …\n"}`,
+		`{"Action":"output","Package":"cellbench/parity","Test":"TestA/sub","Output":"    x_test.go:9: documented divergence: again\n"}`,
 		`not json`,
 		`{"Action":"fail","Package":"cellbench/parity"}`,
 	}, "\n")
@@ -29,8 +31,8 @@ func TestParseTestEvents(t *testing.T) {
 	if n != 5 || res.Pass != 2 || res.Fail != 2 || res.Skip != 1 {
 		t.Fatalf("n=%d %+v", n, res)
 	}
-	if strings.Join(res.Failed, ",") != "TestB,TestB/x" || strings.Join(res.Skipped, ",") != "TestC" {
-		t.Fatalf("names %v %v", res.Failed, res.Skipped)
+	if strings.Join(res.Failed, ",") != "TestB,TestB/x" || strings.Join(res.Skipped, ",") != "TestC" || strings.Join(res.Divergent, ",") != "TestA/sub" {
+		t.Fatalf("names %v %v %v", res.Failed, res.Skipped, res.Divergent)
 	}
 }
 

@@ -21,7 +21,12 @@ type testEvent struct {
 	Action  string
 	Package string
 	Test    string
+	Output  string
 }
+
+// divergenceMark is what a parity case logs when it asserts a documented
+// divergence (docs/parity.md) instead of the contract's answer.
+const divergenceMark = "documented divergence"
 
 // runParitySuites runs the parity suite against every router among
 // targets, all at once: the suites wait on timeouts far more than they
@@ -92,12 +97,19 @@ func parseTestEvents(r io.Reader, res *report.ParityResult) int {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	n := 0
+	divergent := map[string]bool{}
 	for sc.Scan() {
 		var ev testEvent
 		if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Test == "" {
 			continue
 		}
 		switch ev.Action {
+		case "output":
+			if strings.Contains(ev.Output, divergenceMark) && !divergent[ev.Test] {
+				divergent[ev.Test] = true
+				res.Divergent = append(res.Divergent, ev.Test)
+			}
+			continue
 		case "pass":
 			res.Pass++
 		case "fail":
@@ -113,6 +125,7 @@ func parseTestEvents(r io.Reader, res *report.ParityResult) int {
 	}
 	sort.Strings(res.Failed)
 	sort.Strings(res.Skipped)
+	sort.Strings(res.Divergent)
 	return n
 }
 

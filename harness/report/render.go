@@ -234,13 +234,13 @@ func writeParity(w writer, r *Results) {
 		return
 	}
 	w("`go test -json ./parity/...` against each router binary (tests and subtests counted):\n\n")
-	w("| router | pass | fail | skip | time | failing tests |\n|---|---|---|---|---|---|\n")
+	w("| router | pass | fail | skip | documented divergences | time | failing tests |\n|---|---|---|---|---|---|---|\n")
 	for _, p := range r.Parity {
 		failed := strings.Join(p.Failed, ", ")
 		if p.Error != "" {
 			failed = strings.TrimSpace(failed + " " + "(" + p.Error + ")")
 		}
-		w("| %s | %d | %d | %d | %.0f s | %s |\n", p.Router, p.Pass, p.Fail, p.Skip, p.DurationS, orDash(escapePipes(failed)))
+		w("| %s | %d | %d | %d | %d | %.0f s | %s |\n", p.Router, p.Pass, p.Fail, p.Skip, len(p.Divergent), p.DurationS, orDash(escapePipes(failed)))
 	}
 	w("\n")
 }

@@ -296,6 +296,9 @@ type ParityResult struct {
 	Skip      int      `json:"skip"`
 	Failed    []string `json:"failed,omitempty"`
 	Skipped   []string `json:"skipped,omitempty"`
+	// Divergent are the passing cases that asserted a documented
+	// divergence (docs/parity.md) instead of the contract's answer.
+	Divergent []string `json:"divergent,omitempty"`
 	Error     string   `json:"error,omitempty"`
 	DurationS float64  `json:"duration_s"`
 }
