@@ -39,15 +39,20 @@ fn p(store: &SnapshotStore) -> Arc<PlacementRuntime> {
     Arc::clone(&snapshot.placements[i])
 }
 
-#[test]
-fn runtime_state_survives_a_swap_when_the_endpoint_is_unchanged() {
-    let rt = runtime();
-    let store = SnapshotStore::bootstrap(
+/// A store serving `doc("v1", "http://127.0.0.1:1", 5)` from the file.
+fn store_v1(rt: &tokio::runtime::Runtime) -> Arc<SnapshotStore> {
+    SnapshotStore::bootstrap(
         &doc("v1", "http://127.0.0.1:1", 5),
         Source::File,
         rt.handle().clone(),
     )
-    .expect("valid");
+    .expect("valid")
+}
+
+#[test]
+fn runtime_state_survives_a_swap_when_the_endpoint_is_unchanged() {
+    let rt = runtime();
+    let store = store_v1(&rt);
     let before = p(&store);
     before.admit().expect("closed breaker admits").record(false);
     assert_eq!(before.circuit_state(), CircuitState::Open);
@@ -87,12 +92,7 @@ fn runtime_state_survives_a_swap_when_the_endpoint_is_unchanged() {
 #[test]
 fn a_new_endpoint_starts_fresh() {
     let rt = runtime();
-    let store = SnapshotStore::bootstrap(
-        &doc("v1", "http://127.0.0.1:1", 5),
-        Source::File,
-        rt.handle().clone(),
-    )
-    .unwrap();
+    let store = store_v1(&rt);
     let before = p(&store);
     before.admit().unwrap().record(false);
     store
@@ -108,12 +108,7 @@ fn a_new_endpoint_starts_fresh() {
 #[test]
 fn new_breaker_settings_start_a_closed_breaker() {
     let rt = runtime();
-    let store = SnapshotStore::bootstrap(
-        &doc("v1", "http://127.0.0.1:1", 5),
-        Source::File,
-        rt.handle().clone(),
-    )
-    .unwrap();
+    let store = store_v1(&rt);
     let before = p(&store);
     before.admit().unwrap().record(false);
     assert_eq!(before.circuit_state(), CircuitState::Open);
@@ -132,12 +127,7 @@ fn new_breaker_settings_start_a_closed_breaker() {
 #[test]
 fn a_rejected_document_keeps_the_live_snapshot_and_is_recorded() {
     let rt = runtime();
-    let store = SnapshotStore::bootstrap(
-        &doc("v1", "http://127.0.0.1:1", 5),
-        Source::File,
-        rt.handle().clone(),
-    )
-    .unwrap();
+    let store = store_v1(&rt);
     let err = store
         .apply(br#"{"version":"bad","bogus":1}"#, Source::File)
         .unwrap_err();
