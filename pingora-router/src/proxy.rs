@@ -19,7 +19,7 @@ use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
-use pingora::{Error, ErrorSource, ErrorType, Result};
+use pingora::{Error, ErrorType, Result};
 
 use crate::guard::{self, ClientLimits};
 use crate::logs::AccessLog;
@@ -35,7 +35,6 @@ mod forward;
 mod linger;
 pub mod route;
 
-use attempts::ProxyFailure;
 use error::respond_error;
 pub use exchange::{active_requests, Exchange};
 pub use explain::{add_explain_headers, Explain};
@@ -193,12 +192,7 @@ impl ProxyHttp for Router {
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
-        let failure = ProxyFailure {
-            downstream: *e.esource() == ErrorSource::Downstream,
-            stale_pooled_connection: client_reused
-                && matches!(e.retry, pingora::RetryType::ReusedOnly),
-            read_timed_out: matches!(e.etype(), ErrorType::ReadTimedout),
-        };
+        let failure = error::classify(&e, client_reused);
         let (placement, attempts) = serving(ex);
         let retry = placement
             .is_some_and(|p| attempts.proxy_failed(p, &session.req_header().method, failure));

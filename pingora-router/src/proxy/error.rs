@@ -6,9 +6,9 @@ use http::header;
 use http::Method;
 use pingora::http::ResponseHeader;
 use pingora::proxy::{FailToProxy, Session};
-use pingora::{Error, ErrorSource, ErrorType, Result};
+use pingora::{Error, ErrorSource, ErrorType, Result, RetryType};
 
-use super::attempts::Attempts;
+use super::attempts::{Attempts, ProxyFailure};
 use super::exchange::Exchange;
 use super::explain::{add_explain_headers, Explain};
 use crate::snapshot::PlacementRuntime;
@@ -220,6 +220,15 @@ pub fn proxy_failure(
             ErrorCode::UpstreamError,
             format!("placement {placement} closed the connection without an answer"),
         )
+    }
+}
+
+/// What Pingora's error says about a failed attempt, for the attempts.
+pub fn classify(e: &Error, client_reused: bool) -> ProxyFailure {
+    ProxyFailure {
+        downstream: *e.esource() == ErrorSource::Downstream,
+        stale_pooled_connection: client_reused && matches!(e.retry, RetryType::ReusedOnly),
+        read_timed_out: matches!(e.etype(), ErrorType::ReadTimedout),
     }
 }
 
