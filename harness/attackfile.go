@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"cellbench/harness/metrics"
@@ -103,6 +104,9 @@ func (a attackRecord) record() metrics.Record {
 // temporary file, so that a file under that name is always complete.
 func writeAttackFile(path string, h attackHeader, recs []metrics.Record) error {
 	h.Format, h.Records = attackFormat, len(recs)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {

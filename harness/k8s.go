@@ -154,7 +154,7 @@ func renderK8s(root string, o *k8sOptions) ([]byte, error) {
 	}
 	var files []string
 	for i := range o.workers {
-		files = append(files, fmt.Sprintf("/results/share-%d.jsonl", i))
+		files = append(files, fmt.Sprintf("/results/%s/share-%d.jsonl", o.router, i))
 	}
 	v := k8sView{
 		Args:     fmt.Sprintf(" --workers %d --scenario %s --router %s", o.workers, sc.Name, o.router),
