@@ -137,7 +137,11 @@ func (o *options) prepare() (*env, string, error) {
 			return nil, "", err
 		}
 	}
-	for _, b := range []string{e.goRouter, e.pingora, e.mockbackends, e.controlplane, e.goFloor, e.pingoraFloor} {
+	targets, err := parseTargets(o.targets)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, b := range e.binaries(targets) {
 		if _, err := os.Stat(b); err != nil {
 			return nil, "", fmt.Errorf("binary missing (build it, or drop --skip-build): %w", err)
 		}

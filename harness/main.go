@@ -30,6 +30,7 @@ func main() {
 	}
 	root.AddCommand(compareCmd(), runCmd(), crosscheckCmd(), reportCmd(), slowheadsCmd(), diffCmd())
 	root.AddCommand(attackCmd(), barrierCmd(), mergeCmd(), k8sCmd())
+	root.AddCommand(upCmd())
 
 	// Ctrl-C or SIGTERM: stop every child before leaving, whatever the
 	// harness was doing.

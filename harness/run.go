@@ -294,16 +294,46 @@ func start(ctx context.Context, e *env, sc *scenario.Scenario, target, dir strin
 	if sc.AccessLog == "file" {
 		accessLog = filepath.Join(dir, "access.log")
 	}
-	bin, args := e.routerCommand(target)
-	args = append(args, "--config", s.cfgPath, "--listen", s.routerAddr, "--admin", admin,
-		"--access-log", accessLog, "--workers", strconv.Itoa(e.workers), "--node-id", "harness-"+target)
+	cp := ""
 	if sc.ControlPlane {
-		args = append(args, "--control-plane", "ws://"+s.cpAddr+"/connect")
+		cp = s.cpAddr
 	}
+	bin, args := e.routerArgv(target, s.cfgPath, s.routerAddr, admin, accessLog, cp)
 	if err := s.startProxy(sc, "router", bin, args); err != nil {
 		return s, err
 	}
 	return s, s.router.WaitHealthy(ctx, "http://"+admin+"/healthz", 20*time.Second)
+}
+
+// binaries are the executables runs against targets need.
+func (e *env) binaries(targets []string) []string {
+	out := []string{e.mockbackends, e.controlplane}
+	for _, t := range targets {
+		switch t {
+		case report.TargetGo, report.TargetGoTuned:
+			out = append(out, e.goRouter)
+		case report.TargetPingora:
+			out = append(out, e.pingora)
+		case report.TargetGoFloor:
+			out = append(out, e.goFloor)
+		case report.TargetPingoraFloor:
+			out = append(out, e.pingoraFloor)
+		}
+	}
+	return out
+}
+
+// routerArgv is a router target's command line: its config file, listen
+// and admin addresses, access log ("off" or a path), the control plane's
+// address when it takes pushes ("" when not).
+func (e *env) routerArgv(target, cfgPath, listen, admin, accessLog, controlPlane string) (string, []string) {
+	bin, args := e.routerCommand(target)
+	args = append(args, "--config", cfgPath, "--listen", listen, "--admin", admin,
+		"--access-log", accessLog, "--workers", strconv.Itoa(e.workers), "--node-id", "harness-"+target)
+	if controlPlane != "" {
+		args = append(args, "--control-plane", "ws://"+controlPlane+"/connect")
+	}
+	return bin, args
 }
 
 // startProxy starts the proxy under test on the proxies' CPU list, inside
