@@ -17,6 +17,7 @@ import (
 
 	"cellbench/harness/report"
 	"cellbench/harness/scenario"
+	"cellbench/internal/proc"
 )
 
 // upTargets are the proxies `harness up` can start.
@@ -76,7 +77,7 @@ func upCmd() *cobra.Command {
 			default:
 			}
 			stopAll()
-			return fmt.Errorf("%s exited (%v): %s", p.name, p.err, p.stderrTail())
+			return fmt.Errorf("%s exited (%v): %s", p.Name(), p.Err(), p.StderrTail())
 		},
 	}
 	o.register(cmd)
@@ -92,7 +93,7 @@ type stack struct {
 	cp           string
 	proxies      []upProxy
 	skipped      []string
-	procs        []*proc
+	procs        []*proc.Process
 }
 
 type upProxy struct{ target, addr, admin string }
@@ -160,7 +161,7 @@ func startStack(ctx context.Context, e *env, cfgFile string, targets []string, d
 			if err := rs.startProxy(sc, t, bin, args); err != nil {
 				return nil, err
 			}
-			if err := waitHealthy(ctx, rs.router, "http://"+p.admin+"/healthz", 20*time.Second); err != nil {
+			if err := rs.router.WaitHealthy(ctx, "http://"+p.admin+"/healthz", 20*time.Second); err != nil {
 				return nil, err
 			}
 		}
@@ -210,11 +211,11 @@ func (st *stack) print(w io.Writer) {
 }
 
 // waitAnyExit blocks until one of the stack's processes exits and returns it.
-func (st *stack) waitAnyExit() *proc {
-	exited := make(chan *proc, len(st.procs))
+func (st *stack) waitAnyExit() *proc.Process {
+	exited := make(chan *proc.Process, len(st.procs))
 	for _, p := range st.procs {
 		go func() {
-			<-p.done
+			<-p.Done()
 			exited <- p
 		}()
 	}
