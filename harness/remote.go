@@ -226,19 +226,29 @@ func (r *remoteTarget) liveConfig(ctx context.Context) (*config.Config, error) {
 }
 
 func getJSON(ctx context.Context, url string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	body, err := get(ctx, url)
 	if err != nil {
 		return err
+	}
+	defer body.Close()
+	return json.NewDecoder(io.LimitReader(body, 4<<20)).Decode(v)
+}
+
+// get is the body of a 200 answer to GET url.
+func get(ctx context.Context, url string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := actionClient.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	return json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(v)
+	return resp.Body, nil
 }
 
 // waitDial waits until addr accepts a TCP connection.
@@ -275,20 +285,13 @@ func processMetricsOf(ctx context.Context, admin string) (processMetrics, error)
 	var m processMetrics
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, admin+"/metrics", nil)
+	body, err := get(ctx, admin+"/metrics")
 	if err != nil {
 		return m, err
 	}
-	resp, err := actionClient.Do(req)
-	if err != nil {
-		return m, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return m, fmt.Errorf("GET %s/metrics: %s", admin, resp.Status)
-	}
+	defer body.Close()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(io.LimitReader(resp.Body, 8<<20))
+	fams, err := parser.TextToMetricFamilies(io.LimitReader(body, 8<<20))
 	if err != nil {
 		return m, fmt.Errorf("%s/metrics: %w", admin, err)
 	}

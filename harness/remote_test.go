@@ -111,6 +111,15 @@ func TestCompareRemoteTarget(t *testing.T) {
 	               {"at_ms": 500, "action": "chaos", "cell": "tier1", "chaos": {"status": 500}}],
 	  "slo": {"min_success": 0.99, "max_p99_ms": 1000}
 	}`)
+	writeTestFile(t, filepath.Join(scs, "remote_chaos.json"), `{
+	  "name": "remote_chaos", "question": "do chaos actions reach remote cells?",
+	  "config": "config/examples/demo.json", "access_log": "off",
+	  "targets": [{"routing_key": "visa", "method": "GET", "path": "/v", "weight": 1}],
+	  "rate": 100, "duration_ms": 1000,
+	  "timeline": [{"at_ms": 200, "action": "chaos", "cell": "visa", "chaos": {"status": 503}},
+	               {"at_ms": 600, "action": "chaos_reset", "cell": "visa"}],
+	  "slo": {"min_success": 0.5, "max_p99_ms": 1000}
+	}`)
 	out := t.TempDir()
 	t.Chdir(root)
 	cmd := compareCmd()
@@ -151,6 +160,17 @@ func TestCompareRemoteTarget(t *testing.T) {
 	if len(rewrite.Runs) != 1 || !strings.Contains(rewrite.Runs[0].NotApplicable, "remote_rewrite") ||
 		!strings.Contains(rewrite.Runs[0].NotApplicable, "config_write") || strings.Contains(rewrite.Runs[0].NotApplicable, "chaos") {
 		t.Fatalf("remote_rewrite: %+v", rewrite.Runs)
+	}
+	// Through --cells-admin: visa answered 503 after the first action,
+	// which shows as failovers to tier3 or as 503s. (The remote router's
+	// breaker state outlives the scenario: the other scenarios use other
+	// placements.)
+	chaos := byName["remote_chaos"].Runs[0]
+	if len(chaos.Actions) != 2 || chaos.Actions[0].Error != "" || chaos.Actions[1].Error != "" {
+		t.Fatalf("remote chaos actions: %+v", chaos.Actions)
+	}
+	if chaos.Summary.Successes == chaos.Summary.Requests && len(chaos.Summary.Failover) == 0 {
+		t.Fatalf("the chaos did not reach the cell: %+v", chaos.Summary)
 	}
 	md, err := os.ReadFile(filepath.Join(out, "report.md"))
 	if err != nil {
