@@ -45,7 +45,7 @@ func attackCmd() *cobra.Command {
 	f.StringVar(&o.scenario, "scenario", "", "scenario name (in --scenarios) or file (required)")
 	f.StringVar(&o.scenarios, "scenarios", "scenarios", "directory of scenario files")
 	f.StringVar(&o.target, "target", "", "the router's proxy URL, http://HOST:PORT (required)")
-	f.StringVar(&o.name, "name", report.TargetGo, "the target's name in the report: "+strings.Join(report.AllTargets, ", "))
+	f.StringVar(&o.name, "name", report.TargetGo, "the proxy's name in the report (go, go-tuned, pingora, nginx, a floor)")
 	f.StringVar(&o.share, "share", "", "this attacker's share I/N: it sends requests I, I+N, I+2N, … of the schedule (required)")
 	f.StringVar(&o.out, "out", "", "raw result file to write (required)")
 	f.StringVar(&o.start, "start", "", "the schedule's start, RFC 3339 (e.g. 2026-12-01T16:00:00Z), on this host's clock")
@@ -110,8 +110,11 @@ func runAttack(ctx context.Context, o *attackOptions) error {
 	if err != nil {
 		return fmt.Errorf("--target: %w", err)
 	}
-	if !slices.Contains(report.AllTargets, o.name) {
-		return fmt.Errorf("--name %q: want one of %s", o.name, strings.Join(report.AllTargets, ", "))
+	// Every request goes to --target: a proxy, not the direct baseline
+	// (which sends each key to its own cell).
+	if !slices.Contains(report.AllTargets, o.name) || o.name == report.TargetDirect {
+		return fmt.Errorf("--name %q: want the proxy's name, one of %s", o.name, strings.Join(slices.DeleteFunc(slices.Clone(report.AllTargets),
+			func(t string) bool { return t == report.TargetDirect }), ", "))
 	}
 	if (o.start == "") == (o.barrier == "") {
 		return errors.New("give the start as exactly one of --start TIME and --barrier URL")
