@@ -57,7 +57,7 @@ pub fn body_framing(req: &RequestHeader) -> (bool, Option<u64>) {
 /// refuses (invalid or conflicting `Content-Length`, a non-chunked final
 /// coding, malformed lines) never reaches the hooks.
 pub fn wire_violation(req: &RequestHeader) -> Option<Refusal> {
-    let violation = |code, message: &str| Some(Refusal::new(code, message));
+    let violation = |code, message: &'static str| Some(Refusal::new(code, message));
     if request_head_bytes(req) > MAX_REQUEST_HEAD_BYTES {
         let message = format!("request head is larger than {MAX_REQUEST_HEAD_BYTES} bytes");
         return Some(Refusal::new(ErrorCode::RequestHeaderTooLarge, message));

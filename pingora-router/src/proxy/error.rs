@@ -1,6 +1,8 @@
 //! Router error answers (contract §3): the error codes as one enum, the JSON
 //! answer the router writes itself, and which code a proxy failure is.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::header;
 use http::Method;
@@ -91,13 +93,14 @@ impl ErrorCode {
 #[derive(Debug)]
 pub struct Refusal {
     pub code: ErrorCode,
-    pub message: String,
+    /// Borrowed when fixed: most refusals need no allocation for it.
+    pub message: Cow<'static, str>,
     /// `Retry-After`, in seconds.
     pub retry_after: Option<u64>,
 }
 
 impl Refusal {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
         Refusal {
             code,
             message: message.into(),
@@ -192,7 +195,7 @@ pub fn proxy_failure(
     if *e.esource() == ErrorSource::Downstream {
         return match e.etype() {
             ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed => {
-                Refusal::new(ErrorCode::ClientClosed, String::new())
+                Refusal::new(ErrorCode::ClientClosed, "")
             }
             ErrorType::ReadTimedout => Refusal::new(
                 ErrorCode::RequestTimeout,
