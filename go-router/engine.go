@@ -5,14 +5,14 @@ import (
 	"net"
 	"net/http"
 
-	"cellbench/go-router/proxy"
+	"cellbench/go-router/engine"
 	"cellbench/go-router/rawconn"
 	"cellbench/go-router/server"
 )
 
 // The client side of an engine is its sockets (engineListener) and the
 // server that reads them (newProxyServer); the upstream side is
-// proxy.Options.Engine.
+// proxy.Options.Engine (go-router/upstream).
 
 // proxyServer serves the proxy listener.
 type proxyServer interface {
@@ -24,8 +24,8 @@ type proxyServer interface {
 // engineListener returns ln yielding the engine's sockets: the net
 // package's for stdlib, rawconn's for tuned. The guard goes around it, so
 // that it sees the connection the server reads.
-func engineListener(engine proxy.Engine, ln net.Listener) net.Listener {
-	if engine == proxy.EngineStdlib {
+func engineListener(e engine.Engine, ln net.Listener) net.Listener {
+	if e == engine.Stdlib {
 		return ln
 	}
 	return rawconn.Listener{Listener: ln}
@@ -33,8 +33,8 @@ func engineListener(engine proxy.Engine, ln net.Listener) net.Listener {
 
 // newProxyServer returns the engine's server for base, which carries what
 // both engines share: the handler, the head limit and the timeouts.
-func newProxyServer(engine proxy.Engine, base *http.Server) proxyServer {
-	if engine == proxy.EngineStdlib {
+func newProxyServer(e engine.Engine, base *http.Server) proxyServer {
+	if e == engine.Stdlib {
 		return base
 	}
 	return server.New(base)

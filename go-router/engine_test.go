@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"cellbench/go-router/engine"
 	"cellbench/go-router/proxy"
+	"cellbench/go-router/snapshot"
 	"cellbench/go-router/tunedpath"
 )
 
@@ -27,18 +29,18 @@ import (
 // The marks are per process, so the engines run one after the other and
 // nothing else in this package may run in parallel with this test.
 func TestStdlibEngineRunsNoTunedPiece(t *testing.T) {
-	for _, engine := range []proxy.Engine{proxy.EngineStdlib, proxy.EngineTuned} {
+	for _, e := range []engine.Engine{engine.Stdlib, engine.Tuned} {
 		tunedpath.Reset()
-		serveMixedTraffic(t, engine)
+		serveMixedTraffic(t, e)
 		for _, piece := range tunedpath.Pieces {
-			if got, want := tunedpath.Reached(piece), engine == proxy.EngineTuned; got != want {
-				t.Errorf("engine %s: %s reached = %v, want %v", engine, piece, got, want)
+			if got, want := tunedpath.Reached(piece), e == engine.Tuned; got != want {
+				t.Errorf("engine %s: %s reached = %v, want %v", e, piece, got, want)
 			}
 		}
 	}
 }
 
-func serveMixedTraffic(t *testing.T, engine proxy.Engine) {
+func serveMixedTraffic(t *testing.T, e engine.Engine) {
 	cell := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/early":
@@ -59,7 +61,7 @@ func serveMixedTraffic(t *testing.T, engine proxy.Engine) {
 	defer cell.Close()
 
 	events := slog.New(slog.DiscardHandler)
-	rt := proxy.New(proxy.Options{Engine: engine, Events: events})
+	rt := proxy.New(proxy.Options{Engine: e, Events: events})
 	defer rt.Close()
 	doc := fmt.Sprintf(`{"version": "engine-1", "default_placement": "p", "routes": {},
 	  "placements": {"p": {"kind": "shared", "endpoint": %q,
@@ -68,7 +70,7 @@ func serveMixedTraffic(t *testing.T, engine proxy.Engine) {
 	    "circuit_breaker": {"failure_threshold": 100, "open_ms": 1000},
 	    "rate_limit": {"requests_per_second": 1000, "burst": 1000, "per": "routing_key"},
 	    "retry": {"max_attempts": 2}, "concurrency_limit": 100, "max_request_body_bytes": 1048576}}}`, cell.URL)
-	if err := rt.Apply([]byte(doc), proxy.SourceFile); err != nil {
+	if err := rt.Store().Apply([]byte(doc), snapshot.SourceFile); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -76,7 +78,7 @@ func serveMixedTraffic(t *testing.T, engine proxy.Engine) {
 		t.Fatal(err)
 	}
 	// Wired as run wires it, with the default client-side settings.
-	o, err := parseFlags([]string{"--engine", string(engine)})
+	o, err := parseFlags([]string{"--engine", string(e)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,12 +96,12 @@ func serveMixedTraffic(t *testing.T, engine proxy.Engine) {
 		req.Header.Set("X-Routing-Key", "k")
 		resp, err := client.Do(req)
 		if err != nil {
-			t.Fatalf("engine %s: %s %s: %v", engine, method, path, err)
+			t.Fatalf("engine %s: %s %s: %v", e, method, path, err)
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != want || !strings.Contains(string(b), wantBody) || resp.Header.Get("X-Router") != "go" {
-			t.Errorf("engine %s: %s %s: %d %q (X-Router %q), want %d with %q", engine, method, path, resp.StatusCode, b, resp.Header.Get("X-Router"), want, wantBody)
+			t.Errorf("engine %s: %s %s: %d %q (X-Router %q), want %d with %q", e, method, path, resp.StatusCode, b, resp.Header.Get("X-Router"), want, wantBody)
 		}
 	}
 	for range 3 { // one keep-alive connection on each side
@@ -121,14 +123,14 @@ func serveMixedTraffic(t *testing.T, engine proxy.Engine) {
 	io.WriteString(conn, "GET / HTTP/1.1\r\nX-Routing-Key: k\r\n\r\n")
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if resp, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil || resp.StatusCode != 400 {
-		t.Errorf("engine %s: request without Host: %v %v, want 400", engine, resp, err)
+		t.Errorf("engine %s: request without Host: %v %v, want 400", e, resp, err)
 	}
 
 	admin := httptest.NewServer(rt.AdminHandler())
 	defer admin.Close()
 	for path, want := range map[string]string{
-		"/debug/router": fmt.Sprintf(`"engine": %q`, engine),
-		"/metrics":      fmt.Sprintf(`cellbench_router_info{engine=%q,router="go"} 1`, engine),
+		"/debug/router": fmt.Sprintf(`"engine": %q`, e),
+		"/metrics":      fmt.Sprintf(`cellbench_router_info{engine=%q,router="go"} 1`, e),
 	} {
 		resp, err := http.Get(admin.URL + path)
 		if err != nil {
@@ -137,22 +139,22 @@ func serveMixedTraffic(t *testing.T, engine proxy.Engine) {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if !strings.Contains(string(b), want) {
-			t.Errorf("engine %s: admin %s lacks %s", engine, path, want)
+			t.Errorf("engine %s: admin %s lacks %s", e, path, want)
 		}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
-		t.Errorf("engine %s: Shutdown: %v", engine, err)
+		t.Errorf("engine %s: Shutdown: %v", e, err)
 	}
 }
 
 func TestEngineFlag(t *testing.T) {
-	for args, want := range map[string]proxy.Engine{
-		"":                proxy.EngineTuned,
-		"--engine stdlib": proxy.EngineStdlib,
-		"--engine tuned":  proxy.EngineTuned,
+	for args, want := range map[string]engine.Engine{
+		"":                engine.Tuned,
+		"--engine stdlib": engine.Stdlib,
+		"--engine tuned":  engine.Tuned,
 		"--engine go":     "",
 	} {
 		o, err := parseFlags(strings.Fields(args))

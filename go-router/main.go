@@ -22,7 +22,10 @@ import (
 	"cellbench/config"
 	"cellbench/controlplane/client"
 	"cellbench/controlplane/protocol"
+	"cellbench/go-router/engine"
+	"cellbench/go-router/obs"
 	"cellbench/go-router/proxy"
+	"cellbench/go-router/snapshot"
 )
 
 // Exit statuses.
@@ -38,7 +41,7 @@ const (
 const maxHeaderBytes = 64<<10 - 4096
 
 type options struct {
-	engine            proxy.Engine
+	engine            engine.Engine
 	configPath        string
 	listen            string
 	admin             string
@@ -54,7 +57,7 @@ type options struct {
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("go-router", flag.ContinueOnError)
-	engine := fs.String("engine", string(proxy.EngineTuned), "HTTP/1.1 engine: stdlib (net/http alone) or tuned (own fast path, client and parsers, rawconn)")
+	engineName := fs.String("engine", string(engine.Tuned), "HTTP/1.1 engine: stdlib (net/http alone) or tuned (own fast path, client and parsers, rawconn)")
 	fs.StringVar(&o.configPath, "config", "", "config file: the bootstrap and, without --control-plane, the watched source (required)")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "proxy listen address")
 	fs.StringVar(&o.admin, "admin", "127.0.0.1:9901", "admin listen address")
@@ -82,7 +85,7 @@ func parseFlags(args []string) (options, error) {
 	if o.controlPlaneToken, err = protocol.ResolveToken(o.controlPlaneToken, *tokenFile); err != nil {
 		return o, err
 	}
-	o.engine, err = proxy.ParseEngine(*engine)
+	o.engine, err = engine.Parse(*engineName)
 	return o, err
 }
 
@@ -109,7 +112,7 @@ func run(args []string) int {
 		return exitConfig
 	}
 	if _, err := config.Parse(doc); err != nil {
-		events.Error("config_rejected", "source", proxy.SourceFile, "code", config.CodeOf(err), "error", err.Error())
+		events.Error("config_rejected", "source", snapshot.SourceFile, "code", config.CodeOf(err), "error", err.Error())
 		fmt.Fprintln(os.Stderr, err.Error())
 		return exitConfig
 	}
@@ -121,7 +124,7 @@ func run(args []string) int {
 	}
 	rt := proxy.New(proxy.Options{Engine: o.engine, Events: events, AccessLog: access})
 	defer rt.Close()
-	if err := rt.Apply(doc, proxy.SourceFile); err != nil { // validated above
+	if err := rt.Store().Apply(doc, snapshot.SourceFile); err != nil { // validated above
 		fmt.Fprintln(os.Stderr, err.Error())
 		return exitConfig
 	}
@@ -140,22 +143,22 @@ func run(args []string) int {
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	var fileSource *proxy.FileSource
+	var fileSource *snapshot.FileSource
 	if o.controlPlane != "" {
 		go client.Run(ctx, client.Options{
 			URL:            o.controlPlane,
 			Token:          o.controlPlaneToken,
 			NodeID:         o.nodeID,
-			Router:         proxy.RouterName,
-			CurrentVersion: rt.Version,
+			Router:         engine.RouterName,
+			CurrentVersion: rt.Store().Version,
 			Apply: func(_ string, doc []byte) error {
-				return rt.Apply(doc, proxy.SourceControlPlane)
+				return rt.Store().Apply(doc, snapshot.SourceControlPlane)
 			},
 			OnConnected: rt.SetControlPlaneConnected,
 			Logger:      events,
 		})
 	} else {
-		fileSource = proxy.NewFileSource(o.configPath, rt, events, doc)
+		fileSource = snapshot.NewFileSource(o.configPath, rt.Store(), events, doc)
 		go fileSource.Run(ctx)
 	}
 
@@ -164,7 +167,7 @@ func run(args []string) int {
 	rt.ReadClientStats(o.client.stats)
 	proxyServer := newProxyServer(o.engine, httpServer)
 	admin := &http.Server{Handler: rt.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
-	events.Info("started", "router", proxy.RouterName, "engine", string(o.engine), "listen", proxyLn.Addr().String(), "admin", adminLn.Addr().String())
+	events.Info("started", "router", engine.RouterName, "engine", string(o.engine), "listen", proxyLn.Addr().String(), "admin", adminLn.Addr().String())
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- proxyServer.Serve(proxyLn) }()
 	go func() { serveErr <- admin.Serve(adminLn) }()
@@ -225,18 +228,18 @@ func drain(events *slog.Logger, server proxyServer, admin *http.Server, timeout 
 	events.Info("shutdown", "signal", sig.String(), "phase", "done", "drained", err == nil)
 }
 
-func openAccessLog(target string) (*proxy.AccessLog, error) {
+func openAccessLog(target string) (*obs.AccessLog, error) {
 	switch target {
 	case "off":
 		return nil, nil
 	case "stdout", "":
-		return proxy.NewAccessLog(os.Stdout, nil), nil
+		return obs.NewAccessLog(os.Stdout, nil), nil
 	}
 	f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	return proxy.NewAccessLog(f, f), nil
+	return obs.NewAccessLog(f, f), nil
 }
 
 // newEventLogger writes the event log (contract section 4): JSON lines

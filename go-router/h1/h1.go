@@ -1,8 +1,10 @@
-// Package h1 holds the HTTP/1.1 wire rules go-router's own head parsers
-// share: the fast path's request heads (go-router/server) and the pooled
-// upstream client's response heads (go-router/proxy). Both parse only the
-// plain case and leave everything else to net/http; the rules here are
-// the ones net/http applies, so that a head both accept reads the same.
+// Package h1 holds the HTTP/1.1 field rules go-router shares between its
+// sides: those of its own head parsers, the fast path's request heads
+// (go-router/server) and the pooled upstream client's response heads
+// (go-router/upstream), and the hop-by-hop fields a proxy drops
+// (hopbyhop.go). The parsers take only the plain case and leave everything
+// else to net/http; the rules here are the ones net/http applies, so that
+// a head both accept reads the same.
 package h1
 
 import (

@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"cellbench/go-router/engine"
+	"cellbench/go-router/snapshot"
 )
 
 // AdminHandler serves the admin listener (contract section 6).
@@ -16,9 +19,9 @@ func (rt *Router) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /debug/config", rt.serveDebugConfig)
 	mux.HandleFunc("GET /debug/upstreams", rt.serveDebugUpstreams)
 	mux.HandleFunc("GET /debug/router", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, map[string]string{"router": RouterName, "engine": string(rt.engine)})
+		writeJSON(w, map[string]string{"router": engine.RouterName, "engine": string(rt.engine)})
 	})
-	mux.Handle("GET /metrics", rt.metrics.handler())
+	mux.Handle("GET /metrics", rt.metrics.Handler())
 	// Profiles on the admin listener (loopback by default) are how the
 	// request path was tuned; an operator gets the same view in production.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -28,14 +31,14 @@ func (rt *Router) AdminHandler() http.Handler {
 }
 
 func (rt *Router) serveDebugConfig(w http.ResponseWriter, _ *http.Request) {
-	s := rt.current.Load()
+	s := rt.store.Current()
 	writeJSON(w, struct {
-		Version      string          `json:"version"`
-		Source       string          `json:"source"`
-		AppliedAt    time.Time       `json:"applied_at"`
-		LastRejected *rejection      `json:"last_rejected"`
-		Config       json.RawMessage `json:"config"`
-	}{s.cfg.Version, s.source, s.appliedAt, rt.lastRejected.Load(), s.doc})
+		Version      string              `json:"version"`
+		Source       string              `json:"source"`
+		AppliedAt    time.Time           `json:"applied_at"`
+		LastRejected *snapshot.Rejection `json:"last_rejected"`
+		Config       json.RawMessage     `json:"config"`
+	}{s.Config.Version, s.Source, s.AppliedAt, rt.store.LastRejected(), s.Doc})
 }
 
 type upstreamStatus struct {
@@ -46,10 +49,10 @@ type upstreamStatus struct {
 }
 
 func (rt *Router) serveDebugUpstreams(w http.ResponseWriter, _ *http.Request) {
-	s := rt.current.Load()
-	out := make(map[string]upstreamStatus, len(s.placements))
-	for _, p := range s.placements {
-		out[p.name] = upstreamStatus{Endpoint: p.endpoint, Health: p.health.status(), Circuit: p.circuitState(), Inflight: p.inflight.Load()}
+	s := rt.store.Current()
+	out := make(map[string]upstreamStatus, len(s.Placements))
+	for _, p := range s.Placements {
+		out[p.Name] = upstreamStatus{Endpoint: p.Endpoint, Health: p.Health.Status(), Circuit: p.CircuitState().String(), Inflight: p.Concurrency.InFlight()}
 	}
 	writeJSON(w, map[string]any{"placements": out})
 }

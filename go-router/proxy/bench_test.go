@@ -9,9 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
-	"cellbench/config"
+	"cellbench/go-router/obs"
+	"cellbench/go-router/snapshot"
 )
 
 // allFeatures turns every per-placement feature on, with limits the
@@ -43,9 +43,9 @@ func benchmarkProxy(b *testing.B, features string, accessLog bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var access *AccessLog
+	var access *obs.AccessLog
 	if accessLog {
-		access = NewAccessLog(f, f)
+		access = obs.NewAccessLog(f, f)
 		defer access.Close()
 	}
 	rt := New(Options{Events: slog.New(slog.NewJSONHandler(io.Discard, nil)), AccessLog: access})
@@ -53,7 +53,7 @@ func benchmarkProxy(b *testing.B, features string, accessLog bool) {
 	doc := fmt.Sprintf(`{"version": "bench", "default_placement": "p", "routes": {"acme": "p"},
 	  "placements": {"p": {"kind": "shared", "endpoint": %q, "fallback": "backup" %s},
 	                 "backup": {"kind": "shared", "endpoint": %q}}}`, endpoint, features, endpoint)
-	if err := rt.Apply([]byte(doc), SourceFile); err != nil {
+	if err := rt.Store().Apply([]byte(doc), snapshot.SourceFile); err != nil {
 		b.Fatal(err)
 	}
 	req, _ := http.NewRequestWithContext(context.Background(), "GET", "http://router.example/api/v1/items?id=7", nil)
@@ -82,47 +82,6 @@ func (d *discardWriter) Header() http.Header         { return d.header }
 func (d *discardWriter) WriteHeader(code int)        { d.status = code }
 func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discardWriter) Flush()                      {}
-
-func benchExchange() (*exchange, *placement) {
-	p := &placement{name: "tier1", endpoint: "http://127.0.0.1:9001"}
-	ex := &exchange{start: time.Now(), requestID: "0123456789abcdef-1a", routingKey: "acme", routed: true,
-		primary: p, serving: p, attempts: 1, upstream: 812 * time.Microsecond, status: 200, bytesOut: 430}
-	return ex, p
-}
-
-// BenchmarkAccessLogEncoder and BenchmarkAccessLogSlog compare the
-// hand-written access-log line with the same line through log/slog's JSON
-// handler; the encoder exists because of this difference.
-func BenchmarkAccessLogEncoder(b *testing.B) {
-	ex, _ := benchExchange()
-	ex.snap = benchSnapshot()
-	l := NewAccessLog(io.Discard, nil)
-	defer l.Close()
-	b.ReportAllocs()
-	for b.Loop() {
-		l.write(ex, "GET", "/api/v1/items", time.Now())
-	}
-}
-
-func BenchmarkAccessLogSlog(b *testing.B) {
-	ex, p := benchExchange()
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	b.ReportAllocs()
-	for b.Loop() {
-		end := time.Now()
-		logger.LogAttrs(context.Background(), slog.LevelInfo, "request",
-			slog.String("request_id", ex.requestID), slog.String("method", "GET"), slog.String("path", "/api/v1/items"),
-			slog.String("routing_key", ex.routingKey), slog.String("placement", p.name), slog.String("route_reason", ex.reason.String()),
-			slog.String("failover_reason", ex.failover.String()), slog.String("upstream", p.endpoint), slog.Int("status", ex.status),
-			slog.Int("attempts", ex.attempts), slog.String("error", ex.errCode), slog.Float64("duration_ms", ms(end.Sub(ex.start))),
-			slog.Float64("upstream_ms", ms(ex.upstream)), slog.Int64("bytes_out", ex.bytesOut), slog.String("config_version", "bench"),
-			slog.String("router", "go"))
-	}
-}
-
-func benchSnapshot() *snapshot {
-	return &snapshot{cfg: &config.Config{Version: "bench"}}
-}
 
 // BenchmarkDirectTransport is BenchmarkProxy's upstream request without the
 // router: an http.Transport round trip to the same kind of loopback server.

@@ -15,6 +15,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"cellbench/go-router/engine"
+	"cellbench/go-router/snapshot"
+	"cellbench/go-router/upstream"
 )
 
 // The two engines' upstream clients give the same answers to the same
@@ -83,19 +87,19 @@ func TestUpstreamClientsAgree(t *testing.T) {
 			`502 attempts=2 error=upstream_error`},
 		{"not http", "GET", "", answer("SMTP ready\r\n\r\n"),
 			`502 attempts=2 error=upstream_error`},
-		{"head over 1 MiB", "GET", "", answer("HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("b", maxResponseHeaderBytes) + "\r\n\r\n"),
+		{"head over 1 MiB", "GET", "", answer("HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("b", upstream.MaxResponseHeaderBytes) + "\r\n\r\n"),
 			`502 attempts=2 error=upstream_error`},
 		{"body cut short", "GET", "", func(conn net.Conn, _ int) bool {
 			io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-Up: 1\r\n\r\nhello")
 			return false
 		}, `round trip: EOF`},
 	}
-	for _, engine := range []Engine{EngineStdlib, EngineTuned} {
+	for _, e := range []engine.Engine{engine.Stdlib, engine.Tuned} {
 		for _, c := range cases {
 			endpoint := scriptedUpstream(t, c.script)
-			got := sendThrough(t, engine, endpoint, c.method, c.body, 2, 1000)
+			got := sendThrough(t, e, endpoint, c.method, c.body, 2, 1000)
 			if got != c.want {
-				t.Errorf("engine %s, %s: %s\n                                 want %s", engine, c.name, got, c.want)
+				t.Errorf("engine %s, %s: %s\n                                 want %s", e, c.name, got, c.want)
 			}
 		}
 	}
@@ -112,15 +116,15 @@ func TestUpstreamClientsConnectFailureAndStaleConnection(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 		return false // closed while the router keeps it idle
 	})
-	for _, engine := range []Engine{EngineStdlib, EngineTuned} {
-		if got, want := sendThrough(t, engine, refused, "GET", "", 2, 100), `502 attempts=2 error=upstream_connect_error`; got != want {
-			t.Errorf("engine %s, refused: %s, want %s", engine, got, want)
+	for _, e := range []engine.Engine{engine.Stdlib, engine.Tuned} {
+		if got, want := sendThrough(t, e, refused, "GET", "", 2, 100), `502 attempts=2 error=upstream_connect_error`; got != want {
+			t.Errorf("engine %s, refused: %s, want %s", e, got, want)
 		}
 		rt, _ := newTestRouter(t, oneUpstreamDoc("v1", closeAfterAnswer, ""))
 		srv := httptest.NewServer(rt)
 		for i := range 3 {
 			if got, want := sendTo(t, srv.URL, "GET", ""), `200 up=1 attempts=1 body="ok"`; got != want {
-				t.Errorf("engine %s, request %d after the upstream closed its connection: %s, want %s", engine, i, got, want)
+				t.Errorf("engine %s, request %d after the upstream closed its connection: %s, want %s", e, i, got, want)
 			}
 			time.Sleep(30 * time.Millisecond)
 		}
@@ -136,10 +140,10 @@ func TestUpstreamClientsSendTheTargetAsReceived(t *testing.T) {
 		"/a|b{c}": "/a|b{c}", `/q"^` + "`" + `\`: `/q"^` + "`" + `\`, "/%7e%7E/a%2fb?x=%2f&y=|": "/%7e%7E/a%2fb?x=%2f&y=|",
 		"//x//y?z": "//x//y?z", "/": "/", "http://h.example/abs?q": "/abs?q",
 	}
-	for _, engine := range []Engine{EngineStdlib, EngineTuned} {
-		rt := New(Options{Engine: engine, Events: slog.New(slog.DiscardHandler)})
+	for _, e := range []engine.Engine{engine.Stdlib, engine.Tuned} {
+		rt := New(Options{Engine: e, Events: slog.New(slog.DiscardHandler)})
 		defer rt.Close()
-		if err := rt.Apply([]byte(oneUpstreamDoc("v1", cell, "")), SourceFile); err != nil {
+		if err := rt.Store().Apply([]byte(oneUpstreamDoc("v1", cell, "")), snapshot.SourceFile); err != nil {
 			t.Fatal(err)
 		}
 		srv := httptest.NewServer(rt)
@@ -153,12 +157,12 @@ func TestUpstreamClientsSendTheTargetAsReceived(t *testing.T) {
 				fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: h.example\r\nX-Routing-Key: k\r\nContent-Length: %d\r\n\r\n%s", sent, len(body), body)
 				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 				if err != nil {
-					t.Fatalf("engine %s, %q: %v", engine, sent, err)
+					t.Fatalf("engine %s, %q: %v", e, sent, err)
 				}
 				got, _ := io.ReadAll(resp.Body)
 				conn.Close()
 				if string(got) != want {
-					t.Errorf("engine %s, %q with body %q: the cell got %q, want %q", engine, sent, body, got, want)
+					t.Errorf("engine %s, %q with body %q: the cell got %q, want %q", e, sent, body, got, want)
 				}
 			}
 		}
@@ -207,12 +211,12 @@ func scriptedUpstream(t *testing.T, script func(conn net.Conn, seen int) bool) s
 
 // sendThrough sends one request through a router on engine to endpoint and
 // describes what the client saw.
-func sendThrough(t *testing.T, engine Engine, endpoint, method, body string, attempts, headerMs int) string {
+func sendThrough(t *testing.T, e engine.Engine, endpoint, method, body string, attempts, headerMs int) string {
 	t.Helper()
-	rt := New(Options{Engine: engine, Events: slog.New(slog.DiscardHandler)})
+	rt := New(Options{Engine: e, Events: slog.New(slog.DiscardHandler)})
 	defer rt.Close()
 	doc := oneUpstreamDoc("v1", endpoint, fmt.Sprintf(`, "retry": {"max_attempts": %d}, "timeouts": {"response_header_ms": %d}`, attempts, headerMs))
-	if err := rt.Apply([]byte(doc), SourceFile); err != nil {
+	if err := rt.Store().Apply([]byte(doc), snapshot.SourceFile); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(rt)

@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"cellbench/go-router/h1"
 )
 
 // Fixed values of the headers the router adds (contract section 3).
@@ -19,8 +21,8 @@ var (
 // Request.Host, not as a field.
 func upstreamHeader(r *http.Request, requestID string) http.Header {
 	h := make(http.Header, len(r.Header)+6)
-	copyEndToEnd(h, r.Header)
-	if asksForTrailers(r.Header["Te"]) {
+	h1.CopyEndToEnd(h, r.Header)
+	if h1.AsksForTrailers(r.Header["Te"]) {
 		h["Te"] = teTrailers
 	}
 	if _, ok := h["User-Agent"]; !ok {

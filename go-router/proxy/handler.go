@@ -1,24 +1,22 @@
 package proxy
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"cellbench/go-router/obs"
+	"cellbench/go-router/resilience"
 	"cellbench/go-router/routing"
+	"cellbench/go-router/snapshot"
 )
 
 // ServeHTTP runs contract section 2 for one request: route, rate limit,
 // select an available placement, apply its limits, proxy with retries.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ex := exchange{start: time.Now(), snap: rt.current.Load()}
+	ex := Exchange{start: time.Now(), snap: rt.store.Current()}
 	defer rt.finish(w, r, &ex)
 
 	if v := r.Header["X-Request-Id"]; len(v) == 1 && validRequestID(v[0]) {
@@ -48,15 +46,14 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A reverse proxy offers no tunnels: a CONNECT (RFC 9110 §9.3.6) is
 	// refused before routing, so that no 2xx ever suggests one is open.
 	if r.Method == http.MethodConnect {
-		rt.fail(w, &ex, http.StatusNotImplemented, codeMethodNotSupported, "CONNECT is not supported by a reverse proxy")
+		rt.respondError(w, &ex, MethodNotSupported, "CONNECT is not supported by a reverse proxy")
 		return
 	}
 	// RFC 9112 §3.2: origin-form, absolute-form or, for OPTIONS, "*".
 	// net/http passes on any target url.ParseRequestURI takes, such as
 	// "x:80" (it would go upstream as "GET 80") or "*" with GET.
 	if !validTarget(r) {
-		w.Header()["Connection"] = connectionClose
-		rt.fail(w, &ex, http.StatusBadRequest, codeBadRequest, "the request target must be an absolute path or URI")
+		rt.respondError(w, &ex, BadTarget, "the request target must be an absolute path or URI")
 		return
 	}
 	// A fragment is no part of a request-target: it never goes upstream
@@ -73,19 +70,19 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		key = v[0]
 	}
 	if key == "" {
-		rt.fail(w, &ex, http.StatusBadRequest, codeMissingRoutingKey, "the X-Routing-Key header is required")
+		rt.respondError(w, &ex, MissingRoutingKey, "the X-Routing-Key header is required")
 		return
 	}
 	ex.routingKey = key
 	s := ex.snap
-	primary, reason := s.table.Route(key)
-	ex.routed, ex.reason, ex.primary = true, reason, s.placements[primary]
+	primary, reason := s.Table.Route(key)
+	ex.routed, ex.reason, ex.primary = true, reason, s.Placements[primary]
 
-	if lim := ex.primary.limiter; lim != nil {
-		if ok, after := lim.allow(key, ex.start); !ok {
-			ex.primary.metrics.rateLimited.Inc()
+	if lim := ex.primary.Limiter; lim != nil {
+		if ok, after := lim.Allow(key, ex.start); !ok {
+			ex.primary.Metrics.RateLimited()
 			ex.retryAfter = after
-			rt.fail(w, &ex, http.StatusTooManyRequests, codeRateLimited, "rate limit of placement "+ex.primary.name+" exceeded")
+			rt.respondError(w, &ex, RateLimited, "rate limit of placement "+ex.primary.Name+" exceeded")
 			return
 		}
 	}
@@ -93,43 +90,43 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// permit is the breaker permit of the selected placement, taken while
 	// checking its availability. X-Circuit-State reports the state that
 	// admitted the request: the attempt's own outcome shows in its status.
-	var permit func(error)
-	serving, failover, ok := routing.Select(s.table.Candidates(primary), func(i int) routing.Availability {
-		p := s.placements[i]
-		if p.health.unhealthy.Load() {
+	var permit resilience.Permit
+	serving, failover, ok := routing.Select(s.Table.Candidates(primary), func(i int) routing.Availability {
+		p := s.Placements[i]
+		if p.Health.Unhealthy() {
 			return routing.Unhealthy
 		}
-		if p.breaker != nil {
-			done, ok := p.breaker.allow()
-			if !ok {
-				return routing.CircuitOpen
-			}
-			permit = done
-			ex.circuit = p.breaker.state()
-		} else {
-			ex.circuit = circuitClosed
+		if p.Breaker == nil {
+			ex.circuit, ex.hasCircuit = resilience.Closed, true
+			return routing.Available
 		}
+		admitted, ok := p.Breaker.Admit()
+		if !ok {
+			return routing.CircuitOpen
+		}
+		permit = admitted
+		ex.circuit, ex.hasCircuit = p.Breaker.State(), true
 		return routing.Available
 	})
 	ex.failover = failover
 	if !ok {
-		rt.fail(w, &ex, http.StatusServiceUnavailable, codeNoAvailablePlacement, "no placement is available for this routing key")
+		rt.respondError(w, &ex, NoAvailablePlacement, "no placement is available for this routing key")
 		return
 	}
-	p := s.placements[serving]
+	p := s.Placements[serving]
 	ex.serving = p
 
-	inflight := p.inflight.Add(1)
-	defer p.inflight.Add(-1)
-	if p.concurrencyLimit > 0 && inflight > p.concurrencyLimit {
-		release(permit, errNotAttempted)
+	fits := p.Concurrency.Enter(p.ConcurrencyLimit)
+	defer p.Concurrency.Leave()
+	if !fits {
+		permit.Abandon()
 		ex.retryAfter = 1
-		rt.fail(w, &ex, http.StatusServiceUnavailable, codeConcurrencyLimited, "concurrency limit of placement "+p.name+" reached")
+		rt.respondError(w, &ex, ConcurrencyLimited, "concurrency limit of placement "+p.Name+" reached")
 		return
 	}
-	if p.maxBodyBytes > 0 && r.ContentLength > p.maxBodyBytes {
-		release(permit, errNotAttempted)
-		rt.fail(w, &ex, http.StatusRequestEntityTooLarge, codeBodyTooLarge, bodyTooLargeMessage(p))
+	if p.MaxBodyBytes > 0 && r.ContentLength > p.MaxBodyBytes {
+		permit.Abandon()
+		rt.respondError(w, &ex, BodyTooLarge, bodyTooLargeMessage(p))
 		return
 	}
 	rt.proxy(w, r, &ex, p, permit)
@@ -155,27 +152,20 @@ func validTarget(r *http.Request) bool {
 	return (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Opaque == ""
 }
 
-// release reports to a breaker permit if there is one.
-func release(permit func(error), result error) {
-	if permit != nil {
-		permit(result)
-	}
-}
-
-func bodyTooLargeMessage(p *placement) string {
-	return fmt.Sprintf("request body is larger than the %d bytes placement %s accepts", p.maxBodyBytes, p.name)
+func bodyTooLargeMessage(p *snapshot.Placement) string {
+	return fmt.Sprintf("request body is larger than the %d bytes placement %s accepts", p.MaxBodyBytes, p.Name)
 }
 
 // finish records the exchange in metrics and the access log. It also turns
 // a handler panic into a 500 (or, once the response has started, an
 // aborted connection) so that one bad request never stops the router.
-func (rt *Router) finish(w http.ResponseWriter, r *http.Request, ex *exchange) {
+func (rt *Router) finish(w http.ResponseWriter, r *http.Request, ex *Exchange) {
 	if v := recover(); v != nil {
 		if v != http.ErrAbortHandler {
 			rt.events.Error("handler_panic", "request_id", ex.requestID, "panic", fmt.Sprint(v))
 		}
 		if v != http.ErrAbortHandler && !ex.wroteHeader {
-			rt.fail(w, ex, http.StatusInternalServerError, codeInternalError, "internal error")
+			rt.respondError(w, ex, InternalError, "internal error")
 		} else {
 			rt.record(r, ex)
 			panic(http.ErrAbortHandler) // net/http closes the connection quietly
@@ -184,17 +174,32 @@ func (rt *Router) finish(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	rt.record(r, ex)
 }
 
-func (rt *Router) record(r *http.Request, ex *exchange) {
+// record counts the exchange and writes its access-log line.
+func (rt *Router) record(r *http.Request, ex *Exchange) {
 	end := time.Now()
-	pm := rt.metrics.unrouted
-	if p := ex.labelPlacement(); p != nil {
-		pm = p.metrics
-		pm.duration.Observe(end.Sub(ex.start).Seconds())
+	pm := rt.metrics.Unrouted()
+	p := ex.labelPlacement()
+	if p != nil {
+		pm = p.Metrics
+		pm.ObserveDuration(end.Sub(ex.start))
 	}
-	pm.request(ex.reason, ex.routed, ex.status)
-	if rt.access != nil {
-		rt.access.write(ex, r.Method, loggedPath(r), end)
+	pm.Request(ex.reason, ex.routed, ex.status)
+	if rt.access == nil {
+		return
 	}
+	line := obs.Line{End: end, RequestID: ex.requestID, Method: r.Method, Path: loggedPath(r), RoutingKey: ex.routingKey,
+		FailoverReason: ex.failover.String(), Status: ex.status, Attempts: ex.attempts, Error: ex.errCode.String(),
+		Duration: end.Sub(ex.start), UpstreamTime: ex.upstream, BytesOut: ex.bytesOut, ConfigVersion: ex.snap.Config.Version}
+	if p != nil {
+		line.Placement = p.Name
+	}
+	if ex.routed {
+		line.RouteReason = ex.reason.String()
+	}
+	if ex.attempts > 0 {
+		line.Upstream = ex.serving.Endpoint
+	}
+	rt.access.Write(&line)
 }
 
 // loggedPath is the path as the client sent it (and the upstream got it),
@@ -207,122 +212,4 @@ func loggedPath(r *http.Request) string {
 		return t
 	}
 	return r.URL.EscapedPath()
-}
-
-// idleReader reads an upstream response body under the response body idle
-// timeout (response_body_idle_ms): no read may wait longer for the next
-// bytes. The own client's bodies use the connection's read deadline; an
-// http.Transport body, whose connection is out of reach, is closed by a
-// timer reset around every read.
-type idleReader struct {
-	body  io.ReadCloser
-	idle  time.Duration
-	owned deadlineBody // the tuned pool's bodies
-	t     *bodyTimer   // the Transport case only, so the reader stays on the stack
-}
-
-type bodyTimer struct {
-	timer *time.Timer
-	fired atomic.Bool
-}
-
-func newIdleReader(body io.ReadCloser, idle time.Duration) idleReader {
-	r := idleReader{body: body, idle: idle}
-	r.owned, _ = body.(deadlineBody)
-	return r
-}
-
-func (r *idleReader) read(p []byte) (int, error) {
-	if r.idle <= 0 {
-		return r.body.Read(p)
-	}
-	if r.owned != nil {
-		return r.owned.readWithin(p, r.idle)
-	}
-	if r.t == nil {
-		t, body := &bodyTimer{}, r.body
-		t.timer = time.AfterFunc(r.idle, func() {
-			t.fired.Store(true)
-			body.Close()
-		})
-		r.t = t
-	} else {
-		r.t.timer.Reset(r.idle)
-	}
-	n, err := r.body.Read(p)
-	r.t.timer.Stop()
-	return n, err
-}
-
-// timedOut reports whether err ended the body on the idle timeout.
-func (r *idleReader) timedOut(err error) bool {
-	return (r.t != nil && r.t.fired.Load()) || errors.Is(err, os.ErrDeadlineExceeded)
-}
-
-func (r *idleReader) stop() {
-	if r.t != nil {
-		r.t.timer.Stop()
-	}
-}
-
-// copyBufferPool holds the buffers response bodies are copied through.
-var copyBufferPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-// respond streams an upstream response to the client. Bodies of unknown
-// length (chunked, or ended by close) are flushed after every read so that
-// streamed responses reach the client as they arrive; bodies with a length
-// are left to the server's buffering.
-func (rt *Router) respond(w http.ResponseWriter, ex *exchange, resp *http.Response) {
-	defer resp.Body.Close()
-	h := w.Header()
-	copyEndToEnd(h, resp.Header)
-	ex.setHeaders(h)
-	ex.status = resp.StatusCode
-	ex.wroteHeader = true
-	w.WriteHeader(resp.StatusCode)
-
-	flusher, _ := w.(http.Flusher)
-	streaming := resp.ContentLength < 0 && flusher != nil
-	bufp := copyBufferPool.Get().(*[]byte)
-	defer copyBufferPool.Put(bufp)
-	buf := *bufp
-	body := newIdleReader(resp.Body, ex.serving.bodyIdle)
-	defer body.stop()
-	for {
-		n, rerr := body.read(buf)
-		if n > 0 {
-			written, werr := w.Write(buf[:n])
-			ex.bytesOut += int64(written)
-			if werr != nil {
-				ex.errCode = codeClientClosed
-				return
-			}
-			if streaming {
-				flusher.Flush()
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			// The upstream broke or stalled mid-body. The status is
-			// already sent, so the only honest signal left is an aborted
-			// response: the connection closes before the body's end (no
-			// last chunk, or fewer bytes than Content-Length).
-			ex.errCode = codeUpstreamError
-			if body.timedOut(rerr) {
-				ex.errCode = codeUpstreamTimeout
-			}
-			panic(http.ErrAbortHandler)
-		}
-	}
-	for name, values := range resp.Trailer {
-		h[http.TrailerPrefix+name] = values
-	}
-	// A response of known length is complete now: send it before metrics
-	// and the access log run, so that they stay off the client's wait.
-	// A chunked one keeps its last chunk until the handler returns.
-	if resp.ContentLength >= 0 && flusher != nil {
-		flusher.Flush()
-	}
 }

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"cellbench/go-router/resilience"
 )
 
 func oneUpstreamDoc(version, endpoint, extra string) string {
@@ -238,7 +240,7 @@ func TestHandlerBrokenClientBodyIsTheClientsError(t *testing.T) {
 	if rec.Code != 400 || errorCode(t, rec) != "bad_request" {
 		t.Fatalf("broken client body: %d %s", rec.Code, rec.Body)
 	}
-	if st := rt.current.Load().placements[0].circuitState(); st != circuitClosed {
+	if st := rt.Store().Current().Placements[0].CircuitState(); st != resilience.Closed {
 		t.Fatalf("a client's broken body counted against the upstream: breaker %s", st)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"cellbench/go-router/snapshot"
 )
 
 // eventSink collects event-log lines for assertions.
@@ -50,7 +52,7 @@ func newTestRouter(t testing.TB, doc string) (*Router, *eventSink) {
 	sink := &eventSink{}
 	rt := New(Options{Events: slog.New(slog.NewJSONHandler(sink, nil))})
 	t.Cleanup(rt.Close)
-	if err := rt.Apply([]byte(doc), SourceFile); err != nil {
+	if err := rt.Store().Apply([]byte(doc), snapshot.SourceFile); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
 	return rt, sink
