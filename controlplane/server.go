@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"cellbench/config"
+	"cellbench/internal/filewatch"
 )
 
 // timing holds the protocol's clocks; tests shorten them.
@@ -187,10 +188,13 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	watchErr := make(chan error, 1)
 	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	go func() { watchErr <- watchFile(watchCtx, s.log, s.path, s.timing.pollInterval, s.reloadFile) }()
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		filewatch.Watch(watchCtx, s.path, s.timing.pollInterval, s.log, s.reloadFile)
+	}()
+	defer func() { stopWatch(); <-watched }()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()
@@ -199,7 +203,6 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
-	case err = <-watchErr:
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

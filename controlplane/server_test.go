@@ -20,6 +20,7 @@ import (
 
 	"cellbench/config"
 	"cellbench/controlplane/protocol"
+	"cellbench/internal/filewatch"
 	"cellbench/internal/testkit"
 )
 
@@ -523,7 +524,7 @@ func TestRapidPutsNeverRollBack(t *testing.T) {
 			t.Fatalf("PUT v%d = %d", i, resp.status)
 		}
 		if i%8 == 0 {
-			time.Sleep(settleDelay) // let the watcher's reloads interleave with later PUTs
+			time.Sleep(filewatch.Settle) // let the watcher's reloads interleave with later PUTs
 		}
 	}
 	final := fmt.Sprintf("v%d", last)
