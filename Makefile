@@ -7,21 +7,31 @@ BIN       := bin
 PINGORA_DEBUG   := target/debug/pingora-router
 PINGORA_RELEASE := target/release/pingora-router
 
-.PHONY: test lint-rust compare compare-quick crosscheck build build-go build-pingora pingora-debug vet go-test parity-go-stdlib fuzz cargo-test parity-pingora k8s-validate bench latency clean
+.PHONY: test lint lint-go lint-rust compare compare-quick crosscheck build build-go build-pingora pingora-debug vet go-test parity-go-stdlib fuzz cargo-test parity-pingora k8s-validate bench latency clean
 
-## test: every check — rustfmt and clippy (lint-rust), go vet, cargo test
-## (which also builds the debug Pingora router), Go tests under -race (the parity suite runs against the Go
-## router's default tuned engine there, the control-plane end-to-end tests
-## against both routers), the Kubernetes manifests validated (k8s-validate),
-## the parity suite against the Go router's stdlib
+## test: every check — the linters (lint: lint-go, lint-rust), cargo test
+## (which also builds the debug Pingora router), Go tests under -race (the
+## parity suite runs against the Go router's default tuned engine there, the
+## control-plane end-to-end tests against both routers), the Kubernetes
+## manifests validated (k8s-validate), the parity suite against the Go router's stdlib
 ## engine, a bounded run of every Go fuzz target, the parity suite against
 ## the Pingora router, then a quick `harness compare` (release builds, every
 ## scenario and target once at a fraction of its duration: every report
 ## section is produced; its figures are not verdicts).
-test: lint-rust vet cargo-test pingora-debug go-test k8s-validate parity-go-stdlib fuzz parity-pingora compare-quick
+test: lint cargo-test pingora-debug go-test k8s-validate parity-go-stdlib fuzz parity-pingora compare-quick
+
+## lint: every linter and formatter of both languages.
+lint: lint-go lint-rust
 
 vet:
 	$(GO) vet ./...
+
+## lint-go: gofmt (no file may need it), go vet, and staticcheck with every
+## check (staticcheck.conf), pinned in go.mod as a tool (go tool staticcheck).
+lint-go: vet
+	@unformatted=$$(gofmt -l $$($(GO) list -f '{{.Dir}}' ./...)); \
+	if [ -n "$$unformatted" ]; then echo "gofmt -l: run gofmt -w on:"; echo "$$unformatted"; exit 1; fi
+	$(GO) tool staticcheck ./...
 
 go-test:
 	$(GO) test -race -count=1 -timeout 20m ./...

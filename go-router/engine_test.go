@@ -84,7 +84,7 @@ func serveMixedTraffic(t *testing.T, e engine.Engine) {
 	}
 	base := newHTTPServer(rt, events)
 	srv := newProxyServer(o.engine, base)
-	go srv.Serve(o.client.protect(base, engineListener(o.engine, ln))) //nolint:errcheck // ends with Shutdown
+	go srv.Serve(o.client.protect(base, engineListener(o.engine, ln))) // ends with Shutdown
 	defer srv.Close()
 	url := "http://" + ln.Addr().String()
 

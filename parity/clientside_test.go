@@ -337,7 +337,7 @@ func TestResponseBodyTimeouts(t *testing.T) {
 		"t": placement("shared", trickleHead.endpoint(), doc{"timeouts": doc{"response_header_ms": 300, "response_body_idle_ms": 1000}}),
 	}))
 
-	get := func(t *testing.T, path, key string) (resp *http.Response, body []byte, bodyErr error, firstAt, endAt time.Duration) {
+	get := func(t *testing.T, path, key string) (resp *http.Response, body []byte, firstAt, endAt time.Duration, bodyErr error) {
 		t.Helper()
 		hr, _ := http.NewRequest(http.MethodGet, r.base+path, nil)
 		hr.Header.Set("X-Routing-Key", key)
@@ -361,18 +361,18 @@ func TestResponseBodyTimeouts(t *testing.T) {
 				break
 			}
 		}
-		return resp, body, bodyErr, firstAt, time.Since(start)
+		return resp, body, firstAt, time.Since(start), bodyErr
 	}
 
 	t.Run("chunks further apart than the header timeout arrive whole", func(t *testing.T) {
-		resp, body, err, _, took := get(t, "/?size=4000&chunks=4&chunk_delay_ms=700", "k")
+		resp, body, _, took, err := get(t, "/?size=4000&chunks=4&chunk_delay_ms=700", "k")
 		if resp.StatusCode != 200 || err != nil || len(body) != 4000 {
 			t.Fatalf("status %d, %d bytes, error %v after %v; want 200 and all 4000 bytes", resp.StatusCode, len(body), err, took)
 		}
 	})
 
 	t.Run("a body stalled past the body idle timeout is cut", func(t *testing.T) {
-		resp, body, err, firstAt, endAt := get(t, "/?size=4000&chunks=2&chunk_delay_ms=3000", "k")
+		resp, body, firstAt, endAt, err := get(t, "/?size=4000&chunks=2&chunk_delay_ms=3000", "k")
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d, want 200 (the head came in time)", resp.StatusCode)
 		}
@@ -420,7 +420,7 @@ func TestResponseBodyTimeouts(t *testing.T) {
 	})
 
 	t.Run("a body idle timeout below the header timeout", func(t *testing.T) {
-		resp, body, err, firstAt, endAt := get(t, "/?size=4000&chunks=2&chunk_delay_ms=3000", "kb")
+		resp, body, firstAt, endAt, err := get(t, "/?size=4000&chunks=2&chunk_delay_ms=3000", "kb")
 		cut := endAt - firstAt
 		if resp.StatusCode != 200 || err == nil || len(body) != 2000 {
 			t.Fatalf("status %d, %d bytes, error %v; want 200, the first 2000 bytes, then a cut", resp.StatusCode, len(body), err)

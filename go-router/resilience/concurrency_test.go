@@ -4,8 +4,10 @@ import "testing"
 
 func TestConcurrencyLimit(t *testing.T) {
 	var c Concurrency
-	if !c.Enter(2) || !c.Enter(2) {
-		t.Fatal("refused within the limit")
+	for i := range 2 {
+		if !c.Enter(2) {
+			t.Fatalf("request %d refused within the limit", i+1)
+		}
 	}
 	if c.Enter(2) {
 		t.Fatal("a third request fits a limit of 2")

@@ -307,7 +307,7 @@ func TestTimeouts(t *testing.T) {
 	hs := newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), io.Discard)
 	hs.ReadHeaderTimeout, hs.IdleTimeout = 100*time.Millisecond, 150*time.Millisecond
 	s := New(hs)
-	go s.Serve(ln) //nolint:errcheck
+	go s.Serve(ln) // ends with the test's Close
 	t.Cleanup(func() { s.Close() })
 	addr := ln.Addr().String()
 

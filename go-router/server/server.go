@@ -54,7 +54,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.listener = ln
 	s.handoff = newHandoffListener(ln.Addr())
 	s.mu.Unlock()
-	go s.fallback.Serve(s.handoff) //nolint:errcheck // ends with Shutdown/Close
+	go s.fallback.Serve(s.handoff) // its error is Shutdown's or Close's
 
 	var backoff time.Duration
 	for {
@@ -65,7 +65,8 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			// Retry what may pass (EMFILE and the like) as net/http does.
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Temporary() { //nolint:staticcheck // net/http's own criterion
+			//lint:ignore SA1019 net/http.Server.Serve retries on the same criterion
+			if errors.As(err, &ne) && ne.Temporary() {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				time.Sleep(backoff)
 				continue

@@ -80,7 +80,7 @@ func startPlain(t *testing.T, h http.Handler, errorLog io.Writer) string {
 	t.Helper()
 	ln := listen(t)
 	hs := newHTTPServer(h, errorLog)
-	go hs.Serve(ln) //nolint:errcheck
+	go hs.Serve(ln) // ends with the test's Close
 	t.Cleanup(func() { hs.Close() })
 	return ln.Addr().String()
 }

@@ -304,12 +304,11 @@ func writeCodes(w writer, s *ScenarioResult) {
 	w("\n")
 	var keys []string
 	var shares map[string]float64
-	for _, r := range firstRounds(s) {
-		for k, p := range r.Expected {
+	if rounds := firstRounds(s); len(rounds) > 0 {
+		for k, p := range rounds[0].Expected {
 			keys = append(keys, fmt.Sprintf("`%s`→%s", k, p))
 		}
-		shares = r.ExpectedShare
-		break
+		shares = rounds[0].ExpectedShare
 	}
 	sort.Strings(keys)
 	if len(keys) == 0 {
