@@ -167,27 +167,40 @@ func fieldDocs(t *testing.T, dirs ...string) map[string]string {
 	out := map[string]string{}
 	for _, dir := range dirs {
 		fset := token.NewFileSet()
-		pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ParseComments)
+		names, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, pkg := range pkgs {
-			for _, typ := range doc.New(pkg, dir, doc.AllDecls).Types {
-				out[pkg.Name+"."+typ.Name] = oneLine(typ.Doc)
-				for _, spec := range typ.Decl.Specs {
-					st, ok := spec.(*ast.TypeSpec).Type.(*ast.StructType)
-					if !ok {
-						continue
+		var files []*ast.File
+		for _, name := range names {
+			if strings.HasSuffix(name, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(fset, name, nil, parser.ParseComments)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, f)
+		}
+		pkg, err := doc.NewFromFiles(fset, files, dir, doc.AllDecls)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, typ := range pkg.Types {
+			out[pkg.Name+"."+typ.Name] = oneLine(typ.Doc)
+			for _, spec := range typ.Decl.Specs {
+				st, ok := spec.(*ast.TypeSpec).Type.(*ast.StructType)
+				if !ok {
+					continue
+				}
+				for _, f := range st.Fields.List {
+					text := f.Doc.Text()
+					if text == "" {
+						text = f.Comment.Text()
 					}
-					for _, f := range st.Fields.List {
-						text := f.Doc.Text()
-						if text == "" {
-							text = f.Comment.Text()
-						}
-						for _, n := range f.Names {
-							if text != "" {
-								out[pkg.Name+"."+typ.Name+"."+n.Name] = oneLine(text)
-							}
+					for _, n := range f.Names {
+						if text != "" {
+							out[pkg.Name+"."+typ.Name+"."+n.Name] = oneLine(text)
 						}
 					}
 				}
