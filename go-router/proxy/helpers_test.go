@@ -6,45 +6,18 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
 
 	"cellbench/go-router/snapshot"
+	"cellbench/internal/testkit"
 )
 
 // eventSink collects event-log lines for assertions.
-type eventSink struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (e *eventSink) Write(p []byte) (int, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.buf.Write(p)
-}
+type eventSink struct{ testkit.Buffer }
 
 // has reports whether an event with msg and all the given fields was logged.
 func (e *eventSink) has(msg string, fields map[string]string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, line := range strings.Split(e.buf.String(), "\n") {
-		var ev map[string]any
-		if json.Unmarshal([]byte(line), &ev) != nil || ev["msg"] != msg {
-			continue
-		}
-		match := true
-		for k, v := range fields {
-			if ev[k] != v {
-				match = false
-			}
-		}
-		if match {
-			return true
-		}
-	}
-	return false
+	return testkit.HasEvent(e.String(), msg, fields)
 }
 
 func newTestRouter(t testing.TB, doc string) (*Router, *eventSink) {

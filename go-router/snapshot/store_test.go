@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"cellbench/go-router/obs"
 	"cellbench/go-router/resilience"
 	"cellbench/go-router/routing"
+	"cellbench/internal/testkit"
 )
 
 const healthCheck = `"health_check": {"path": "/health", "interval_ms": 1000, "timeout_ms": 500, "unhealthy_threshold": 1, "healthy_threshold": 1}`
@@ -214,35 +214,9 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 // eventSink collects event-log lines for assertions.
-type eventSink struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (e *eventSink) Write(p []byte) (int, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.buf.Write(p)
-}
+type eventSink struct{ testkit.Buffer }
 
 // has reports whether an event with msg and all the given fields was logged.
 func (e *eventSink) has(msg string, fields map[string]string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, line := range strings.Split(e.buf.String(), "\n") {
-		var ev map[string]any
-		if json.Unmarshal([]byte(line), &ev) != nil || ev["msg"] != msg {
-			continue
-		}
-		match := true
-		for k, v := range fields {
-			if ev[k] != v {
-				match = false
-			}
-		}
-		if match {
-			return true
-		}
-	}
-	return false
+	return testkit.HasEvent(e.String(), msg, fields)
 }

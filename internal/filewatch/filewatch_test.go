@@ -1,16 +1,16 @@
 package filewatch
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"cellbench/internal/testkit"
 )
 
 // watched runs Watch on path and returns the number of calls so far.
@@ -112,7 +112,7 @@ func TestWatchSettlesBursts(t *testing.T) {
 func TestWatchPollsWithoutNotifier(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "missing-dir", "config.json")
-	var logged syncBuffer
+	var logged testkit.Buffer
 	calls := watched(t, path, 20*time.Millisecond, slog.New(slog.NewJSONHandler(&logged, nil)))
 	within(t, time.Second, "config_watch_failed", func() bool {
 		return strings.Contains(logged.String(), `"msg":"config_watch_failed"`) && strings.Contains(logged.String(), `"path":"`+path+`"`)
@@ -140,21 +140,4 @@ func TestWatchPollsWithoutNotifier(t *testing.T) {
 		t.Fatal(err)
 	}
 	within(t, time.Second, "the poll after a rewrite", func() bool { return calls() == 2 })
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
