@@ -29,7 +29,7 @@ vet:
 ## lint-go: gofmt (no file may need it), go vet, and staticcheck with every
 ## check (staticcheck.conf), pinned in go.mod as a tool (go tool staticcheck).
 lint-go: vet
-	@unformatted=$$(gofmt -l $$($(GO) list -f '{{.Dir}}' ./...)); \
+	@unformatted=$$(find . \( -path ./target -o -name '.?*' \) -prune -o -name '*.go' -print | xargs gofmt -l); \
 	if [ -n "$$unformatted" ]; then echo "gofmt -l: run gofmt -w on:"; echo "$$unformatted"; exit 1; fi
 	$(GO) tool staticcheck ./...
 

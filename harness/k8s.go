@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -196,7 +195,3 @@ type k8sView struct {
 
 // Image is the full name of one of the project's images.
 func (v k8sView) Image(name string) string { return v.images + name + ":" + v.tag }
-
-// k8sDefault is where the manifests of `harness k8s` with its defaults are
-// committed.
-var k8sDefault = filepath.Join("deploy", "kubernetes", "cellbench.yaml")

@@ -289,13 +289,13 @@ func (p *ProcStats) CPUPerRequestUs() float64 {
 
 // ParityResult is one parity-suite run.
 type ParityResult struct {
-	Router    string   `json:"router"`
-	Binary    string   `json:"binary"`
-	Pass      int      `json:"pass"`
-	Fail      int      `json:"fail"`
-	Skip      int      `json:"skip"`
-	Failed    []string `json:"failed,omitempty"`
-	Skipped   []string `json:"skipped,omitempty"`
+	Router  string   `json:"router"`
+	Binary  string   `json:"binary"`
+	Pass    int      `json:"pass"`
+	Fail    int      `json:"fail"`
+	Skip    int      `json:"skip"`
+	Failed  []string `json:"failed,omitempty"`
+	Skipped []string `json:"skipped,omitempty"`
 	// Divergent are the passing cases that asserted a documented
 	// divergence (docs/parity.md) instead of the contract's answer.
 	Divergent []string `json:"divergent,omitempty"`
