@@ -113,7 +113,8 @@ func mergeAttacks(files []string, routerCores float64) (*report.Results, error) 
 	sr.Load = fmt.Sprintf("%s, from %d attackers at %d req/s each", sr.Load, len(shares), first.Rate/len(shares))
 	sr.Runs = []report.Run{run}
 	res := &report.Results{StartedAt: first.Start, FinishedAt: first.Start.Add(d), DurationScale: first.DurationScale, Rounds: 1,
-		ParitySkipped: true, Budget: report.Budget{RouterCPUs: "remote", GeneratorCPUs: fmt.Sprintf("%d attackers", len(shares)), RouterCores: routerCores}}
+		ParitySkipped: true, Budget: report.Budget{RouterCPUs: remoteCPUs,
+			GeneratorCPUs: fmt.Sprintf("of %d attackers (the run's attackers table)", len(shares)), RouterCores: routerCores}}
 	report.Aggregate(&sr, res.Budget)
 	res.Scenarios = []report.ScenarioResult{sr}
 	return res, nil

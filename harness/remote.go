@@ -55,6 +55,9 @@ func (f *remoteFlags) register(cmd *cobra.Command) {
 	fl.Float64Var(&f.routerCores, "router-cores", 0, "with --target: the remote router's CPU budget in cores, the divisor of its utilisation (0: unknown, no utilisation)")
 }
 
+// remoteCPUs is the budget's CPU list of routers on other hosts.
+const remoteCPUs = "of its own host (remote: CPU and memory from its /metrics)"
+
 // parseRemoteTarget reads NAME=URL[,admin=URL].
 func parseRemoteTarget(spec string) (*remoteTarget, error) {
 	name, rest, ok := strings.Cut(spec, "=")
@@ -101,7 +104,7 @@ func (o *options) prepareRemote(f *remoteFlags) (*env, []string, string, error) 
 		return nil, nil, "", err
 	}
 	e := &env{root: root, log: logf, scale: o.durationScale, rounds: o.rounds, quick: o.quick,
-		routerCPUs: "remote", generatorCPUs: "local", routerCores: f.routerCores, remote: map[string]*remoteTarget{}}
+		routerCPUs: remoteCPUs, routerCores: f.routerCores, remote: map[string]*remoteTarget{}}
 	if o.quick {
 		e.scale, e.rounds = quickScale, 1
 	}
@@ -112,7 +115,7 @@ func (o *options) prepareRemote(f *remoteFlags) (*env, []string, string, error) 
 	if err != nil {
 		return nil, nil, "", err
 	}
-	e.cores, e.generatorCores, e.allCPUs = len(online), len(online), online.String()
+	e.cores, e.generatorCores, e.allCPUs, e.generatorCPUs = len(online), len(online), online.String(), online.String()
 	var names []string
 	for _, spec := range f.targets {
 		r, err := parseRemoteTarget(spec)
