@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"cellbench/config"
+	"cellbench/internal/testkit"
 )
 
 func TestHealthCheckerThresholds(t *testing.T) {
@@ -32,30 +33,19 @@ func TestHealthCheckerThresholds(t *testing.T) {
 		h, func(string, string, string) { changes.Add(1) })
 	defer c.Close()
 
-	waitFor(t, func() bool { return probes.Load() >= 3 })
+	testkit.WaitFor(t, 3*time.Second, "3 probes", func() bool { return probes.Load() >= 3 })
 	if h.Status() != "healthy" {
 		t.Fatal("healthy upstream reported unhealthy")
 	}
 	failing.Store(true)
 	start := probes.Load()
-	waitFor(t, func() bool { return h.Status() == "unhealthy" })
+	testkit.WaitFor(t, 3*time.Second, "unhealthy", func() bool { return h.Status() == "unhealthy" })
 	if n := probes.Load() - start; n < 3 {
 		t.Fatalf("unhealthy after %d failed probes, threshold is 3", n)
 	}
 	failing.Store(false)
-	waitFor(t, func() bool { return h.Status() == "healthy" })
+	testkit.WaitFor(t, 3*time.Second, "healthy again", func() bool { return h.Status() == "healthy" })
 	if changes.Load() != 2 {
 		t.Fatalf("%d transitions, want 2", changes.Load())
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 3 s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

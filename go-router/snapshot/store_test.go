@@ -39,7 +39,7 @@ func TestApplyKeepsStateOfUnchangedEndpoints(t *testing.T) {
 	store, _ := newTestStore(t, twoPlacementDoc("v1", failing, ok, ""))
 	first := store.Current()
 	a, b := first.Placements[0], first.Placements[1]
-	waitFor(t, func() bool { return a.Health.Unhealthy() })
+	testkit.WaitFor(t, 3*time.Second, "placement a unhealthy", func() bool { return a.Health.Unhealthy() })
 
 	// Same endpoint for a with a changed timeout, a new one for b.
 	if err := store.Apply([]byte(twoPlacementDoc("v2", failing, other, `, "timeouts": {"connect_ms": 50}`)), SourceFile); err != nil {
@@ -200,17 +200,6 @@ func upstreamFunc(t testing.TB, h http.HandlerFunc) string {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 3 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // eventSink collects event-log lines for assertions.

@@ -27,17 +27,6 @@ func watched(t *testing.T, path string, poll time.Duration, log *slog.Logger) fu
 	return calls.Load
 }
 
-func within(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // An atomic rename, an in-place rewrite and a file recreated after a
 // delete are each noticed, by the notifier well before the poll.
 func TestWatchSeesRenameRewriteAndRecreate(t *testing.T) {
@@ -73,7 +62,7 @@ func TestWatchSeesRenameRewriteAndRecreate(t *testing.T) {
 		if err := s.do(); err != nil {
 			t.Fatal(err)
 		}
-		within(t, 500*time.Millisecond, s.name, func() bool { return calls() > before })
+		testkit.WaitFor(t, 500*time.Millisecond, s.name, func() bool { return calls() > before })
 	}
 	// Another file in the directory is not the watched one.
 	before := calls()
@@ -99,7 +88,7 @@ func TestWatchSettlesBursts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	within(t, time.Second, "the burst", func() bool { return calls() > 0 })
+	testkit.WaitFor(t, time.Second, "the burst", func() bool { return calls() > 0 })
 	time.Sleep(4 * Settle)
 	if n := calls(); n != 1 {
 		t.Fatalf("%d calls for one burst, want 1", n)
@@ -114,7 +103,7 @@ func TestWatchPollsWithoutNotifier(t *testing.T) {
 	path := filepath.Join(dir, "missing-dir", "config.json")
 	var logged testkit.Buffer
 	calls := watched(t, path, 20*time.Millisecond, slog.New(slog.NewJSONHandler(&logged, nil)))
-	within(t, time.Second, "config_watch_failed", func() bool {
+	testkit.WaitFor(t, time.Second, "config_watch_failed", func() bool {
 		return strings.Contains(logged.String(), `"msg":"config_watch_failed"`) && strings.Contains(logged.String(), `"path":"`+path+`"`)
 	})
 	time.Sleep(100 * time.Millisecond)
@@ -127,7 +116,7 @@ func TestWatchPollsWithoutNotifier(t *testing.T) {
 	if err := os.WriteFile(path, []byte("v1"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	within(t, time.Second, "the poll", func() bool { return calls() == 1 })
+	testkit.WaitFor(t, time.Second, "the poll", func() bool { return calls() == 1 })
 	time.Sleep(100 * time.Millisecond)
 	if n := calls(); n != 1 {
 		t.Fatalf("%d calls for an unchanged file, want 1", n)
@@ -139,5 +128,5 @@ func TestWatchPollsWithoutNotifier(t *testing.T) {
 	if err := os.Chtimes(path, later, later); err != nil {
 		t.Fatal(err)
 	}
-	within(t, time.Second, "the poll after a rewrite", func() bool { return calls() == 2 })
+	testkit.WaitFor(t, time.Second, "the poll after a rewrite", func() bool { return calls() == 2 })
 }
