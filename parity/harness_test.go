@@ -133,6 +133,24 @@ func (c *cells) counters(t testing.TB, name string) cellCounters {
 	return cc
 }
 
+// settledRequests is a cell's request count once it has stopped moving
+// (unchanged over 100 ms, at most 2 s): a request the router forwarded for
+// an earlier case, before refusing the rest of it, can reach the cell after
+// that case's answer, and would be counted against the next case.
+func (c *cells) settledRequests(t testing.TB, name string) int64 {
+	t.Helper()
+	n := c.counters(t, name).Requests
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		next := c.counters(t, name).Requests
+		if next == n {
+			break
+		}
+		n = next
+	}
+	return n
+}
+
 // router is one router process under test.
 type router struct {
 	proc       *child

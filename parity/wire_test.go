@@ -30,9 +30,9 @@ func TestWireRules(t *testing.T) {
 	// untouched checks that a malformed request never reached the cell.
 	untouched := func(t *testing.T, send func()) {
 		t.Helper()
-		before := c.counters(t, "w").Requests
+		before := c.settledRequests(t, "w")
 		send()
-		if n := c.counters(t, "w").Requests - before; n != 0 {
+		if n := c.settledRequests(t, "w") - before; n != 0 {
 			t.Errorf("the cell got %d requests from one the router must refuse", n)
 		}
 	}
@@ -127,7 +127,7 @@ func TestWireRules(t *testing.T) {
 		}
 		for name, payload := range cases {
 			t.Run(name, func(t *testing.T) {
-				before := c.counters(t, "w").Requests
+				before := c.settledRequests(t, "w")
 				resps, closed := rawExchange(t, r.listen, []byte(payload), wait)
 				if len(resps) != 1 {
 					t.Fatalf("want exactly one response, got %v", statuses(resps))
@@ -136,7 +136,7 @@ func TestWireRules(t *testing.T) {
 					t.Errorf("connection left open after the response (RFC 9112 §6.1: 400, or chunked and close)")
 				}
 				time.Sleep(200 * time.Millisecond) // a smuggled request would be on its way
-				n := c.counters(t, "w").Requests - before
+				n := c.settledRequests(t, "w") - before
 				switch resps[0].status {
 				case http.StatusBadRequest: // the first allowed behaviour
 					wantLocal(t, resps)
@@ -234,7 +234,7 @@ func TestWireRules(t *testing.T) {
 
 	t.Run("obs-fold is refused or unfolded", func(t *testing.T) {
 		// RFC 9112 §5.2: reject with 400, or replace each obs-fold with SP.
-		before := c.counters(t, "w").Requests
+		before := c.settledRequests(t, "w")
 		resps, _ := rawExchange(t, r.listen, []byte("GET / HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\nX-Fold: a\r\n b\r\nConnection: close\r\n\r\n"), wait)
 		if len(resps) != 1 {
 			t.Fatalf("want one response, got %v", statuses(resps))
@@ -242,7 +242,7 @@ func TestWireRules(t *testing.T) {
 		switch resps[0].status {
 		case http.StatusBadRequest:
 			wantLocal(t, resps)
-			if n := c.counters(t, "w").Requests - before; n != 0 {
+			if n := c.settledRequests(t, "w") - before; n != 0 {
 				t.Errorf("answered 400 but the cell got %d requests", n)
 			}
 		case http.StatusOK:
@@ -305,7 +305,7 @@ func TestWireRules(t *testing.T) {
 	t.Run("pipelined requests are answered in order", func(t *testing.T) {
 		// docs/contract.md §2 (RFC 9112 §9.3.2): answered in order, or the
 		// first answered and the connection closed, the rest never run.
-		before := c.counters(t, "w").Requests
+		before := c.settledRequests(t, "w")
 		resps, closed := rawExchange(t, r.listen, []byte(
 			"GET /one HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\n\r\n"+
 				"GET /two HTTP/1.1\r\nHost: x\r\nX-Routing-Key: kw\r\n\r\n"+
@@ -320,7 +320,7 @@ func TestWireRules(t *testing.T) {
 		case "/one /two /three":
 		case "/one":
 			time.Sleep(200 * time.Millisecond)
-			if n := c.counters(t, "w").Requests - before; !closed || n != 1 {
+			if n := c.settledRequests(t, "w") - before; !closed || n != 1 {
 				t.Errorf("only /one answered: want the connection closed (%v) and one request at the cell (%d)", closed, n)
 			}
 		default:
