@@ -46,6 +46,11 @@ func (s *runSetup) perform(ctx context.Context, a scenario.Action) error {
 		if err != nil {
 			return err
 		}
+		if s.remote != nil {
+			// The file is on the router's host: the same document goes
+			// through the control plane the router follows.
+			return call(http.MethodPut, "http://"+s.cpAddr+"/config", doc, http.StatusAccepted)
+		}
 		return writeAtomic(s.cfgPath, doc)
 	case scenario.ActionCPPut:
 		doc, err := s.document(a)

@@ -163,7 +163,9 @@ func (e *env) remoteNotApplicable(sc *scenario.Scenario) string {
 		seen[a.Kind] = true
 		switch a.Kind {
 		case scenario.ActionConfigWrite:
-			needs = append(needs, "rewrites the router's config file (config_write), which is on the router's host")
+			if e.controlPlaneAddr == "" {
+				needs = append(needs, "rewrites the router's config file (config_write), which is on the router's host: give --control-plane URL, with the router following that control plane, to send the rewrites as pushes")
+			}
 		case scenario.ActionCPKill, scenario.ActionCPStart:
 			needs = append(needs, "kills and restarts the control plane ("+a.Kind+"), which needs a control plane the harness starts")
 		case scenario.ActionChaos, scenario.ActionChaosReset:
@@ -192,9 +194,13 @@ func (s *runSetup) startRemote(ctx context.Context, sc *scenario.Scenario, r *re
 	if r.admin == "" {
 		return waitDial(ctx, r.proxy, 10*time.Second)
 	}
-	live, err := r.liveConfig(ctx)
+	live, source, err := r.liveConfig(ctx)
 	if err != nil {
 		return err
+	}
+	if needsPush(sc) && source != "control_plane" {
+		return fmt.Errorf("scenario %s changes the config through the control plane, but the remote router %s takes its config from %q: start it with --control-plane (the one of --control-plane here)",
+			sc.Name, r.name, source)
 	}
 	if !slices.Equal(sortedRoutes(live), sortedRoutes(cfg)) || live.DefaultPlacement != cfg.DefaultPlacement {
 		s.env.log("%s: the remote router's routes (version %s) differ from scenario %s's config; expected placements follow the router's",
@@ -213,19 +219,32 @@ func sortedRoutes(c *config.Config) []string {
 	return out
 }
 
-// liveConfig is the config the router runs (GET /debug/config, contract §6).
-func (r *remoteTarget) liveConfig(ctx context.Context) (*config.Config, error) {
+// needsPush reports whether a remote run changes the router's config:
+// through the control plane, the only way to a router on another host.
+func needsPush(sc *scenario.Scenario) bool {
+	for _, a := range sc.Timeline {
+		if a.ConfigAction() {
+			return true
+		}
+	}
+	return sc.ControlPlane
+}
+
+// liveConfig is the config the router runs and its source, "file" or
+// "control_plane" (GET /debug/config, contract §6).
+func (r *remoteTarget) liveConfig(ctx context.Context) (*config.Config, string, error) {
 	var doc struct {
+		Source string          `json:"source"`
 		Config json.RawMessage `json:"config"`
 	}
 	if err := getJSON(ctx, r.admin+"/debug/config", &doc); err != nil {
-		return nil, fmt.Errorf("remote router %s: %w", r.name, err)
+		return nil, "", fmt.Errorf("remote router %s: %w", r.name, err)
 	}
 	cfg, err := config.Parse(doc.Config)
 	if err != nil {
-		return nil, fmt.Errorf("remote router %s: its /debug/config: %w", r.name, err)
+		return nil, "", fmt.Errorf("remote router %s: its /debug/config: %w", r.name, err)
 	}
-	return cfg, nil
+	return cfg, doc.Source, nil
 }
 
 func getJSON(ctx context.Context, url string, v any) error {

@@ -32,7 +32,7 @@ func buildBinaries(t *testing.T, root string, names ...string) string {
 // would on another host (the harness does not know their processes), with
 // the demo config pointed at the cells, and returns the router's proxy and
 // admin addresses and the cells' chaos API.
-func handStartedRouter(t *testing.T, root, bin string) (proxy, admin, cellsAdmin string) {
+func handStartedRouter(t *testing.T, root, bin string, args ...string) (proxy, admin, cellsAdmin string) {
 	t.Helper()
 	dir := t.TempDir()
 	online, err := onlineCPUs()
@@ -59,13 +59,25 @@ func handStartedRouter(t *testing.T, root, bin string) (proxy, admin, cellsAdmin
 	if err := writeConfig(cfgPath, cfg); err != nil {
 		t.Fatal(err)
 	}
+	for i, a := range args {
+		// A control plane started first: it takes the same config.
+		if a == "--control-plane" {
+			cp := exec.Command(filepath.Join(bin, "controlplane"), "--config", cfgPath, "--listen", args[i+1])
+			cp.Stderr = os.Stderr
+			if err := cp.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cp.Process.Kill(); cp.Wait() })
+			args[i+1] = "ws://" + args[i+1] + "/connect"
+		}
+	}
 	if proxy, err = freePort(); err != nil {
 		t.Fatal(err)
 	}
 	if admin, err = freePort(); err != nil {
 		t.Fatal(err)
 	}
-	router := exec.Command(filepath.Join(bin, "go-router"), "--config", cfgPath, "--listen", proxy, "--admin", admin, "--access-log", "off")
+	router := exec.Command(filepath.Join(bin, "go-router"), append([]string{"--config", cfgPath, "--listen", proxy, "--admin", admin, "--access-log", "off"}, args...)...)
 	router.Stderr = os.Stderr
 	if err := router.Start(); err != nil {
 		t.Fatal(err)
@@ -178,6 +190,63 @@ func TestCompareRemoteTarget(t *testing.T) {
 	}
 	if !strings.Contains(string(md), "remote_steady") || !strings.Contains(string(md), "proxy CPU µs/req") {
 		t.Fatalf("report.md lacks the run or its proxy CPU:\n%.2000s", md)
+	}
+}
+
+// A config rewrite against a remote router that follows a control plane
+// goes through the control plane (--control-plane), and the new version
+// reaches the clients.
+func TestCompareRemoteConfigThroughControlPlane(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := buildBinaries(t, root, "go-router", "mockbackends", "controlplane")
+	cp, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, admin, _ := handStartedRouter(t, root, bin, "--control-plane", cp)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	// The router follows the control plane once it has connected.
+	for {
+		var st struct{ Source string }
+		if getJSON(ctx, "http://"+admin+"/debug/config", &st) == nil && st.Source == "control_plane" {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the router never took its config from the control plane")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	scs := t.TempDir()
+	writeTestFile(t, filepath.Join(scs, "remote_reload.json"), `{
+	  "name": "remote_reload", "question": "does a rewrite reach a remote router?",
+	  "config": "config/examples/demo.json", "access_log": "off",
+	  "targets": [{"routing_key": "acme", "method": "GET", "path": "/a", "weight": 1}],
+	  "rate": 200, "duration_ms": 1500,
+	  "timeline": [{"at_ms": 400, "action": "config_write", "version": "remote-2"}],
+	  "slo": {"min_success": 0.99, "max_p99_ms": 1000}
+	}`)
+	out := t.TempDir()
+	t.Chdir(root)
+	cmd := compareCmd()
+	cmd.SetArgs([]string{"--target", "go=http://" + proxy + ",admin=http://" + admin, "--control-plane", "http://" + cp,
+		"--scenarios", scs, "--rounds", "1", "--out", out})
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := report.ReadJSON(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := res.Scenarios[0].Runs[0]
+	if run.Error != "" || run.NotApplicable != "" || len(run.Actions) != 1 || run.Actions[0].Error != "" {
+		t.Fatalf("run: error %q, not applicable %q, actions %+v", run.Error, run.NotApplicable, run.Actions)
+	}
+	if v := run.Actions[0].Visibility; v == nil || v.FirstSeenMs < 0 || run.Summary.Successes != run.Summary.Requests {
+		t.Fatalf("version remote-2 not seen: %+v, %+v", v, run.Summary)
 	}
 }
 
