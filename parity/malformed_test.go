@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"cellbench/internal/testkit"
 )
 
 // Malformed and unusual framing (RFC 9112) and published request-smuggling
@@ -404,7 +406,7 @@ var framingCases = []framingCase{
 // rawCell is a raw upstream that records what arrives: every request it
 // can parse (answered 200 "ok"), and every problem with the bytes.
 type rawCell struct {
-	ln       net.Listener
+	addr     string
 	mu       sync.Mutex
 	requests []string // "METHOD TARGET[ BODY]"
 	problems []string
@@ -412,26 +414,8 @@ type rawCell struct {
 }
 
 func startRawCell(t *testing.T) *rawCell {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("raw cell: %v", err)
-	}
-	c := &rawCell{ln: ln}
-	var conns sync.Map
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Store(conn, true)
-			go c.serve(conn)
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
-	})
+	c := &rawCell{}
+	c.addr = testkit.Serve(t, c.serve)
 	return c
 }
 
@@ -442,7 +426,6 @@ func (c *rawCell) problem(format string, args ...any) {
 }
 
 func (c *rawCell) serve(conn net.Conn) {
-	defer conn.Close()
 	br := bufio.NewReader(conn)
 	for {
 		head, err := readRawHead(br)
@@ -637,13 +620,13 @@ func TestMalformedFraming(t *testing.T) {
 	routes := map[string]string{}
 	placements := doc{}
 	catchall := startRawCell(t)
-	placements["catchall"] = placement("shared", "http://"+catchall.ln.Addr().String(), nil)
+	placements["catchall"] = placement("shared", "http://"+catchall.addr, nil)
 	for i := range framingCases {
 		key := fmt.Sprintf("mf%02d", i)
 		c := startRawCell(t)
 		cellsByKey[key] = c
 		routes[key] = "p" + key
-		placements["p"+key] = placement("shared", "http://"+c.ln.Addr().String(), nil)
+		placements["p"+key] = placement("shared", "http://"+c.addr, nil)
 	}
 	r := startRouter(t, configDoc("framing-1", "catchall", routes, placements))
 

@@ -9,10 +9,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"cellbench/internal/testkit"
 )
 
 // rawResponse is one response read off a raw connection.
@@ -105,52 +106,14 @@ func isClosed(err error) bool {
 // rawUpstream is an upstream written by the test itself, for what the mock
 // cells cannot do: exact response bytes and steps synchronised with the
 // client. serve handles one request whose head has been read.
-type rawUpstream struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns map[net.Conn]bool
-}
+type rawUpstream struct{ addr string }
 
 func startRawUpstream(t testing.TB, serve func(req *http.Request, conn net.Conn, br *bufio.Reader) bool) *rawUpstream {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("raw upstream: %v", err)
-	}
-	u := &rawUpstream{ln: ln, conns: map[net.Conn]bool{}}
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u.mu.Lock()
-			u.conns[conn] = true
-			u.mu.Unlock()
-			go func() {
-				defer conn.Close()
-				br := bufio.NewReader(conn)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil || !serve(req, conn, br) {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		u.mu.Lock()
-		defer u.mu.Unlock()
-		for c := range u.conns {
-			c.Close()
-		}
-	})
-	return u
+	return &rawUpstream{addr: testkit.ServeRequests(t, serve)}
 }
 
-func (u *rawUpstream) endpoint() string { return "http://" + u.ln.Addr().String() }
+func (u *rawUpstream) endpoint() string { return "http://" + u.addr }
 
 // refusedAddr returns a loopback address where every connect is refused:
 // a socket bound to it without SO_REUSEADDR and never listening, held until

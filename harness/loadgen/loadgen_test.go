@@ -108,30 +108,12 @@ func TestClosedLoopKeepsConnectionsBusy(t *testing.T) {
 // the next request on it fails before any byte, and is retried once on a
 // new connection instead of counting as an error.
 func TestStaleKeepAliveConnectionIsRetried(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				if _, err := http.ReadRequest(br); err != nil {
-					return
-				}
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-			}()
-		}
-	}()
-	addr := l.Addr().String()
+	addr := testkit.ServeRequests(t, func(_ *http.Request, c net.Conn, _ *bufio.Reader) bool {
+		accepted.Add(1) // one request per connection
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return false
+	})
 	res, err := Attack(Plan{Requests: requestsFor(addr, "/a"), Rate: 100, Duration: 100 * time.Millisecond, Conns: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -172,25 +154,11 @@ func TestMalformedResponsesAreErrors(t *testing.T) {
 		"short body":         "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
 	} {
 		t.Run(name, func(t *testing.T) {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
-			go func() {
-				for {
-					c, err := l.Accept()
-					if err != nil {
-						return
-					}
-					go func() {
-						defer c.Close()
-						http.ReadRequest(bufio.NewReader(c))
-						io.WriteString(c, answer)
-					}()
-				}
-			}()
-			res, _ := Attack(Plan{Requests: requestsFor(l.Addr().String(), "/"), Rate: 50, Duration: 40 * time.Millisecond,
+			addr := testkit.ServeRequests(t, func(_ *http.Request, c net.Conn, _ *bufio.Reader) bool {
+				io.WriteString(c, answer)
+				return false
+			})
+			res, _ := Attack(Plan{Requests: requestsFor(addr, "/"), Rate: 50, Duration: 40 * time.Millisecond,
 				Conns: 1, Timeout: time.Second})
 			for _, r := range res {
 				if r.Err == "" {
