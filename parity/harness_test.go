@@ -20,6 +20,7 @@ import (
 
 	"cellbench/internal/proc"
 	"cellbench/internal/testkit"
+	"cellbench/mockbackends/cell"
 )
 
 // Bounds of the harness itself (not of the behaviour under test).
@@ -356,15 +357,7 @@ func (rp reply) String() string {
 }
 
 // echo is a cell's JSON echo of the request it received (contract §8).
-type echo struct {
-	Cell       string              `json:"cell"`
-	Method     string              `json:"method"`
-	Path       string              `json:"path"`
-	Query      string              `json:"query"`
-	Headers    map[string][]string `json:"headers"`
-	BodyBytes  int64               `json:"body_bytes"`
-	BodySHA256 string              `json:"body_sha256"`
-}
+type echo struct{ cell.Echo }
 
 // header returns the values of one upstream request header (any case).
 func (e echo) header(name string) []string {

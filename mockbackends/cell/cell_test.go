@@ -39,16 +39,6 @@ func startCell(t *testing.T, name string) (*Cell, string) {
 	return c, "http://" + c.Addr()
 }
 
-type echoBody struct {
-	Cell       string              `json:"cell"`
-	Method     string              `json:"method"`
-	Path       string              `json:"path"`
-	Query      string              `json:"query"`
-	Headers    map[string][]string `json:"headers"`
-	BodyBytes  int64               `json:"body_bytes"`
-	BodySHA256 string              `json:"body_sha256"`
-}
-
 func do(t *testing.T, req *http.Request) (*http.Response, []byte) {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
@@ -69,9 +59,9 @@ func get(t *testing.T, url string) (*http.Response, []byte) {
 	return do(t, req)
 }
 
-func decodeEcho(t *testing.T, body []byte) echoBody {
+func decodeEcho(t *testing.T, body []byte) Echo {
 	t.Helper()
-	var e echoBody
+	var e Echo
 	if err := json.Unmarshal(body, &e); err != nil {
 		t.Fatalf("echo %q: %v", body, err)
 	}

@@ -22,6 +22,18 @@ type echo struct {
 	bodySHA256 [32]byte
 }
 
+// Echo is the echo body as its readers decode it (README.md, "The echo");
+// appendEcho writes it.
+type Echo struct {
+	Cell       string              `json:"cell"`
+	Method     string              `json:"method"`
+	Path       string              `json:"path"`
+	Query      string              `json:"query"`
+	Headers    map[string][]string `json:"headers"`
+	BodyBytes  int64               `json:"body_bytes"`
+	BodySHA256 string              `json:"body_sha256"` // hex
+}
+
 // appendEcho renders e as the echo JSON object
 // {"cell","method","path","query","headers","body_bytes","body_sha256"}.
 // Hand-written instead of encoding/json because the echo is the hot path of

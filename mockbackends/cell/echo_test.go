@@ -22,15 +22,7 @@ func TestAppendEcho(t *testing.T) {
 		bodySHA256: sha256.Sum256([]byte("abc")),
 	}
 	out, _ := appendEcho(nil, e, nil)
-	var got struct {
-		Cell       string              `json:"cell"`
-		Method     string              `json:"method"`
-		Path       string              `json:"path"`
-		Query      string              `json:"query"`
-		Headers    map[string][]string `json:"headers"`
-		BodyBytes  int64               `json:"body_bytes"`
-		BodySHA256 string              `json:"body_sha256"`
-	}
+	var got Echo
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("echo %s is not valid JSON: %v", out, err)
 	}
