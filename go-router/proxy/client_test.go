@@ -12,13 +12,14 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"cellbench/go-router/engine"
 	"cellbench/go-router/snapshot"
 	"cellbench/go-router/upstream"
+	"cellbench/internal/testkit"
 )
 
 // The two engines' upstream clients give the same answers to the same
@@ -173,40 +174,11 @@ func TestUpstreamClientsSendTheTargetAsReceived(t *testing.T) {
 // script, which is told how many requests the upstream has seen.
 func scriptedUpstream(t *testing.T, script func(conn net.Conn, seen int) bool) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var mu sync.Mutex
-	seen := 0
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				br := bufio.NewReader(conn)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.Copy(io.Discard, req.Body)
-					mu.Lock()
-					seen++
-					n := seen
-					mu.Unlock()
-					if !script(conn, n) {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return "http://" + ln.Addr().String()
+	var seen atomic.Int64
+	return "http://" + testkit.ServeRequests(t, func(req *http.Request, conn net.Conn, _ *bufio.Reader) bool {
+		io.Copy(io.Discard, req.Body)
+		return script(conn, int(seen.Add(1)))
+	})
 }
 
 // sendThrough sends one request through a router on engine to endpoint and

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"cellbench/internal/testkit"
 )
 
 func TestWriteRequestHeadParsesBack(t *testing.T) {
@@ -48,39 +50,25 @@ func TestWriteRequestHeadParsesBack(t *testing.T) {
 // A pooled connection the upstream closed while idle is replaced without
 // failing the request.
 func TestConnPoolReplacesStaleConnections(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	var accepted atomic.Int64
-	go func() {
+	addr := testkit.Serve(t, func(conn net.Conn) {
+		n := accepted.Add(1)
+		br := bufio.NewReader(conn)
 		for {
-			conn, err := ln.Accept()
-			if err != nil {
+			if _, err := http.ReadRequest(br); err != nil {
 				return
 			}
-			n := accepted.Add(1)
-			go func() {
-				defer conn.Close()
-				br := bufio.NewReader(conn)
-				for {
-					if _, err := http.ReadRequest(br); err != nil {
-						return
-					}
-					fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX-Conn: %d\r\n\r\nx", n)
-					if n == 1 {
-						return // the first connection dies after one answer, as if idle-closed
-					}
-				}
-			}()
+			fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX-Conn: %d\r\n\r\nx", n)
+			if n == 1 {
+				return // the first connection dies after one answer, as if idle-closed
+			}
 		}
-	}()
-	pool := newConnPool(ln.Addr().String(), time.Second, time.Second)
+	})
+	pool := newConnPool(addr, time.Second, time.Second)
 	defer pool.closeIdle()
 	get := func() string {
 		t.Helper()
-		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/", nil)
+		req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
 		req.RequestURI = "/"
 		resp, err := pool.roundTrip(req, nil)
 		if err != nil {
@@ -109,37 +97,17 @@ func TestConnPoolReplacesStaleConnections(t *testing.T) {
 // after, whether it left before or after the first quickAnswer of the
 // wait; an answer within that window never needs the watch at all.
 func TestConnPoolClientLeavesSlowUpstream(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				br := bufio.NewReader(conn)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					if req.URL.Path == "/slow" {
-						time.Sleep(3 * time.Second)
-					}
-					io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx")
-				}
-			}()
+	addr := testkit.ServeRequests(t, func(req *http.Request, conn net.Conn, _ *bufio.Reader) bool {
+		if req.URL.Path == "/slow" {
+			time.Sleep(3 * time.Second)
 		}
-	}()
-	pool := newConnPool(ln.Addr().String(), time.Second, 10*time.Second)
+		io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx")
+		return true
+	})
+	pool := newConnPool(addr, time.Second, 10*time.Second)
 	defer pool.closeIdle()
 	roundTrip := func(ctx context.Context, path string) (*http.Response, error) {
-		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+ln.Addr().String()+path, nil)
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+path, nil)
 		req.RequestURI = path
 		return pool.roundTrip(req, nil)
 	}
