@@ -13,6 +13,34 @@ import (
 	"cellbench/harness/report"
 )
 
+// repoRootForTest is the repository root (the tests run in harness/).
+func repoRootForTest(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// compareAt runs `harness compare ARGS --out DIR` from the repository root
+// and returns DIR's results.
+func compareAt(t *testing.T, ctx context.Context, root string, args ...string) (*report.Results, string) {
+	t.Helper()
+	out := t.TempDir()
+	t.Chdir(root)
+	cmd := compareCmd()
+	cmd.SetArgs(append(args, "--rounds", "1", "--out", out))
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := report.ReadJSON(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, out
+}
+
 // buildBinaries builds the named commands of the repository into a
 // temporary directory and returns it.
 func buildBinaries(t *testing.T, root string, names ...string) string {
@@ -96,10 +124,7 @@ func handStartedRouter(t *testing.T, root, bin string, args ...string) (proxy, a
 // from its /metrics, and a scenario that rewrites the router's config file
 // is refused with the scenario and what it needs named.
 func TestCompareRemoteTarget(t *testing.T) {
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := repoRootForTest(t)
 	bin := buildBinaries(t, root, "go-router", "mockbackends")
 	proxy, admin, cellsAdmin := handStartedRouter(t, root, bin)
 
@@ -132,20 +157,10 @@ func TestCompareRemoteTarget(t *testing.T) {
 	               {"at_ms": 600, "action": "chaos_reset", "cell": "visa"}],
 	  "slo": {"min_success": 0.5, "max_p99_ms": 1000}
 	}`)
-	out := t.TempDir()
-	t.Chdir(root)
-	cmd := compareCmd()
-	cmd.SetArgs([]string{"--target", "go=http://" + proxy + ",admin=http://" + admin, "--cells-admin", "http://" + cellsAdmin,
-		"--scenarios", scs, "--rounds", "1", "--out", out, "--router-cores", "1"})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if err := cmd.ExecuteContext(ctx); err != nil {
-		t.Fatal(err)
-	}
-	res, err := report.ReadJSON(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, out := compareAt(t, ctx, root, "--target", "go=http://"+proxy+",admin=http://"+admin, "--cells-admin", "http://"+cellsAdmin,
+		"--scenarios", scs, "--router-cores", "1")
 	byName := map[string]report.ScenarioResult{}
 	for _, s := range res.Scenarios {
 		byName[s.Name] = s
@@ -197,10 +212,7 @@ func TestCompareRemoteTarget(t *testing.T) {
 // goes through the control plane (--control-plane), and the new version
 // reaches the clients.
 func TestCompareRemoteConfigThroughControlPlane(t *testing.T) {
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := repoRootForTest(t)
 	bin := buildBinaries(t, root, "go-router", "mockbackends", "controlplane")
 	cp, err := freePort()
 	if err != nil {
@@ -229,18 +241,7 @@ func TestCompareRemoteConfigThroughControlPlane(t *testing.T) {
 	  "timeline": [{"at_ms": 400, "action": "config_write", "version": "remote-2"}],
 	  "slo": {"min_success": 0.99, "max_p99_ms": 1000}
 	}`)
-	out := t.TempDir()
-	t.Chdir(root)
-	cmd := compareCmd()
-	cmd.SetArgs([]string{"--target", "go=http://" + proxy + ",admin=http://" + admin, "--control-plane", "http://" + cp,
-		"--scenarios", scs, "--rounds", "1", "--out", out})
-	if err := cmd.ExecuteContext(ctx); err != nil {
-		t.Fatal(err)
-	}
-	res, err := report.ReadJSON(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, _ := compareAt(t, ctx, root, "--target", "go=http://"+proxy+",admin=http://"+admin, "--control-plane", "http://"+cp, "--scenarios", scs)
 	run := res.Scenarios[0].Runs[0]
 	if run.Error != "" || run.NotApplicable != "" || len(run.Actions) != 1 || run.Actions[0].Error != "" {
 		t.Fatalf("run: error %q, not applicable %q, actions %+v", run.Error, run.NotApplicable, run.Actions)

@@ -20,10 +20,7 @@ import (
 // are exact; the latency percentiles lie within the spread of the single
 // runs (widened by that spread, for a loaded machine).
 func TestFourAttackersMergeLikeOne(t *testing.T) {
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := repoRootForTest(t)
 	bin := buildBinaries(t, root, "go-router", "mockbackends", "harness")
 	proxy, admin, _ := handStartedRouter(t, root, bin)
 	scs := t.TempDir()
