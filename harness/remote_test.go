@@ -11,6 +11,7 @@ import (
 
 	"cellbench/config"
 	"cellbench/harness/report"
+	"cellbench/harness/report/schemacheck"
 )
 
 // repoRootForTest is the repository root (the tests run in harness/).
@@ -198,6 +199,13 @@ func TestCompareRemoteTarget(t *testing.T) {
 	}
 	if chaos.Summary.Successes == chaos.Summary.Requests && len(chaos.Summary.Failover) == 0 {
 		t.Fatalf("the chaos did not reach the cell: %+v", chaos.Summary)
+	}
+	doc, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schemacheck.Validate(filepath.Join(root, "docs/results.schema.json"), doc); err != nil {
+		t.Fatalf("remote results.json against docs/results.schema.json: %v", err)
 	}
 	md, err := os.ReadFile(filepath.Join(out, "report.md"))
 	if err != nil {

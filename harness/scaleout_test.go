@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"cellbench/harness/report"
+	"cellbench/harness/report/schemacheck"
 )
 
 // TestFourAttackersMergeLikeOne runs 4 `harness attack` processes at a
@@ -98,6 +99,14 @@ func TestFourAttackersMergeLikeOne(t *testing.T) {
 		}
 		if md, err := os.ReadFile(filepath.Join(out, "report.md")); err != nil || !strings.Contains(string(md), "4 attackers") {
 			t.Fatalf("merged report.md: %v\n%.1500s", err, md)
+		}
+		// The merged run's results.json is a results.json like any other.
+		doc, err := os.ReadFile(filepath.Join(out, "results.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := schemacheck.Validate(filepath.Join(root, "docs/results.schema.json"), doc); err != nil {
+			t.Fatalf("merged results.json against docs/results.schema.json: %v", err)
 		}
 		return res.Scenarios[0].Runs[0]
 	}
