@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"errors"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"cellbench/internal/proc"
+	"cellbench/internal/testkit"
 )
 
 // TestUpServesAndStopsOnSIGTERM runs `harness up` as a person would, sends
@@ -47,48 +47,23 @@ func TestUpServesAndStopsOnSIGTERM(t *testing.T) {
 		targets = append(targets, "nginx")
 	}
 	args = append(args, "--targets", strings.Join(targets, ","))
-	cmd := exec.Command(filepath.Join(bin, "harness"), args...)
-	cmd.Dir = root
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
+	var out testkit.Buffer
+	up := testkit.Start(t, proc.Spec{Name: "harness up", Path: filepath.Join(bin, "harness"), Args: args, Dir: root,
+		Stdout: &out, Stderr: os.Stderr, Ready: func(l string) bool { return l == "ready" }})
+	if _, err := up.WaitReady(60 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-
-	// Read the listing up to "ready".
+	// The listing comes before "ready".
 	listed := map[string]string{}
 	line := regexp.MustCompile(`^  (\S+(?: \S+)?)\s+http://(\S+)`)
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
+	for _, l := range strings.Split(out.String(), "\n") {
+		if l == "ready" {
+			break
 		}
-		close(lines)
-	}()
-	deadline := time.After(60 * time.Second)
-read:
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatal("harness up ended before it was ready")
-			}
-			if l == "ready" {
-				break read
-			}
-			if m := line.FindStringSubmatch(l); m != nil {
-				listed[m[1]] = m[2]
-			}
-		case <-deadline:
-			t.Fatal("harness up not ready within 60 s")
+		if m := line.FindStringSubmatch(l); m != nil {
+			listed[m[1]] = m[2]
 		}
 	}
-	go io.Copy(io.Discard, stdout)
 	for _, want := range append([]string{"control plane", "cells admin", "cell tier1"}, targets...) {
 		if listed[want] == "" {
 			t.Fatalf("%q not listed: %v", want, listed)
@@ -135,19 +110,11 @@ read:
 		}
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.ExitCode() != 130 {
-			t.Errorf("harness up after SIGTERM: %v (want exit 130)", err)
-		}
-	case <-time.After(30 * time.Second):
+	up.Signal(syscall.SIGTERM)
+	if code, ok := up.WaitExit(30 * time.Second); !ok {
 		t.Fatal("harness up still running 30 s after SIGTERM")
+	} else if code != 130 {
+		t.Errorf("harness up after SIGTERM: %v (want exit 130)", up.Err())
 	}
 	for name, addr := range listed {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {

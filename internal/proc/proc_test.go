@@ -163,3 +163,15 @@ func TestMachineBusyGrows(t *testing.T) {
 		t.Errorf("machine busy time %v, then %v after 50 ms of work", a, b)
 	}
 }
+
+func TestDirAndEnv(t *testing.T) {
+	dir := t.TempDir()
+	var out strings.Builder
+	p := sh(t, `pwd; echo "$PROC_TEST_VALUE"`, Spec{Dir: dir, Env: []string{"PROC_TEST_VALUE=v1"}, Stdout: &out})
+	if code, ok := p.WaitExit(5 * time.Second); !ok || code != 0 {
+		t.Fatalf("exit %d (exited %v): %s", code, ok, p.StderrTail())
+	}
+	if want := dir + "\nv1\n"; out.String() != want {
+		t.Fatalf("stdout %q, want %q", out.String(), want)
+	}
+}

@@ -23,6 +23,7 @@ type Spec struct {
 	Path string   // the binary
 	Args []string // its arguments
 	Env  []string // added to this process's environment
+	Dir  string   // working directory; empty: this process's
 	// CPUs runs the child under taskset on this CPU list ("1", "0,2-3");
 	// empty: wherever the kernel puts it.
 	CPUs string
@@ -68,6 +69,7 @@ func Start(spec Spec) (*Process, error) {
 		path, args = "taskset", append([]string{"-c", spec.CPUs, spec.Path}, spec.Args...)
 	}
 	p.cmd = exec.Command(path, args...)
+	p.cmd.Dir = spec.Dir
 	if len(spec.Env) > 0 {
 		p.cmd.Env = append(os.Environ(), spec.Env...)
 	}
