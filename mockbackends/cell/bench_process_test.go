@@ -1,17 +1,16 @@
 package cell
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"strings"
+	"os/signal"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"cellbench/internal/proc"
+	"cellbench/internal/testkit"
 )
 
 // serveEnv makes the test binary a bare cell server instead of running
@@ -20,13 +19,15 @@ const serveEnv = "CELLBENCH_BENCH_CELL_SERVE"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(serveEnv) != "" {
-		serveUntilStdinCloses()
+		serveUntilTerminated()
 		return
 	}
 	os.Exit(m.Run())
 }
 
-func serveUntilStdinCloses() {
+// serveUntilTerminated serves until SIGTERM (the benchmark's stop) or the
+// parent's death (proc's Pdeathsig).
+func serveUntilTerminated() {
 	c, err := New("bench", "127.0.0.1:0", Options{})
 	if err == nil {
 		err = c.Start()
@@ -35,8 +36,10 @@ func serveUntilStdinCloses() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
 	fmt.Println(c.Addr())
-	io.Copy(io.Discard, os.Stdin)
+	<-term
 	os.Exit(0)
 }
 
@@ -58,36 +61,13 @@ func benchProcess(b *testing.B, conns int, request string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), serveEnv+"=1", "GOMAXPROCS=1")
-	stdin, err := cmd.StdinPipe()
+	// The child's first stdout line is its address.
+	child := testkit.Start(b, proc.Spec{Name: "bench cell", Path: exe, Env: []string{serveEnv + "=1", "GOMAXPROCS=1"},
+		Stderr: os.Stderr, Ready: func(string) bool { return true }})
+	addr, err := child.WaitReady(10 * time.Second)
 	if err != nil {
 		b.Fatal(err)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	}()
-	addr, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		b.Fatalf("child cell did not report its address: %v", err)
-	}
-	addr = strings.TrimSpace(addr)
 
 	clients := make([]*rawClient, conns)
 	for i := range clients {
@@ -99,7 +79,7 @@ func benchProcess(b *testing.B, conns int, request string) {
 			b.Fatal(err)
 		}
 	}
-	cpuBefore := childCPU(b, cmd.Process.Pid)
+	cpuBefore := childCPU(b, child.PID())
 	b.ResetTimer()
 	var wg sync.WaitGroup
 	for i, rc := range clients {
@@ -121,7 +101,7 @@ func benchProcess(b *testing.B, conns int, request string) {
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
-	if cpu := childCPU(b, cmd.Process.Pid) - cpuBefore; cpu > 0 {
+	if cpu := childCPU(b, child.PID()) - cpuBefore; cpu > 0 {
 		b.ReportMetric(float64(b.N)/cpu.Seconds(), "req/cell-cpu-s")
 	}
 }
