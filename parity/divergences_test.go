@@ -52,6 +52,13 @@ var divergences = []divergence{
 		instead: "501 from net/http, connection closed, cell never contacted",
 		why:     "net/http refuses a Transfer-Encoding it does not know with 501 before any handler (docs/parity.md#go-non-final-chunked)",
 	},
+	{
+		router: "pingora", test: "TestConnectionAfterRouterErrors/an_upstream_connect_error_keeps_the_connection",
+		status:  http.StatusBadGateway,
+		code:    "upstream_connect_error",
+		instead: "the 502 says Connection: close and the connection closes",
+		why:     "Pingora does not reuse a client connection after a proxy error (docs/parity.md#pingora-close-after-proxy-error)",
+	},
 }
 
 // documentedDivergence returns the table entry for the router under test in

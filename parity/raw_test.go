@@ -21,6 +21,9 @@ type rawResponse struct {
 	status int
 	header http.Header
 	body   []byte
+	// close: the response said Connection: close (net/http takes the
+	// field out of the header into Response.Close).
+	close bool
 }
 
 // rawExchange writes payload on a fresh connection to addr and reads every
@@ -48,7 +51,7 @@ func rawExchange(t testing.TB, addr string, payload []byte, wait time.Duration) 
 		}
 		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		resps = append(resps, rawResponse{status: resp.StatusCode, header: resp.Header, body: body})
+		resps = append(resps, rawResponse{status: resp.StatusCode, header: resp.Header, body: body, close: resp.Close})
 		if err != nil {
 			return resps, isClosed(err)
 		}
@@ -85,7 +88,7 @@ func rawSequence(t testing.TB, addr string, requests ...string) []rawResponse {
 		if err != nil {
 			t.Fatalf("request %d: body: %v", i+1, err)
 		}
-		resps = append(resps, rawResponse{status: resp.StatusCode, header: resp.Header, body: body})
+		resps = append(resps, rawResponse{status: resp.StatusCode, header: resp.Header, body: body, close: resp.Close})
 	}
 	return resps
 }

@@ -20,10 +20,12 @@ func TestErrorCodeTable(t *testing.T) {
 		{RateLimited, 429, "rate_limited", false},
 		{NoAvailablePlacement, 503, "no_available_placement", false},
 		{ConcurrencyLimited, 503, "concurrency_limited", false},
-		{BodyTooLarge, 413, "body_too_large", false},
+		{BodyTooLarge, 413, "body_too_large", true},
 		{UpstreamConnectError, 502, "upstream_connect_error", false},
 		{UpstreamTimeout, 504, "upstream_timeout", false},
 		{BadTarget, 400, "bad_request", true},
+		{UnreadableBody, 400, "bad_request", true},
+		{MethodNotSupported, 501, "method_not_supported", true},
 		{RequestTimeout, 408, "request_timeout", true},
 		{ClientClosed, 499, "client_closed", false},
 	} {
