@@ -33,6 +33,7 @@ type options struct {
 	quick         bool
 	targets       string
 	jsonOut       bool
+	targetQuota   string
 }
 
 func (o *options) register(cmd *cobra.Command) {
@@ -51,6 +52,7 @@ func (o *options) register(cmd *cobra.Command) {
 	f.IntVar(&o.rounds, "rounds", 3, "interleaved rounds of every scenario x target (A B C A B C ...)")
 	f.BoolVar(&o.quick, "quick", false, "one round at 0.15 of every duration, fixed-timing scenarios too, no parity: checks that every section is produced; its figures are not verdicts")
 	f.StringVar(&o.targets, "targets", strings.Join(report.AllTargets, ","), "targets to run, comma-separated")
+	f.StringVar(&o.targetQuota, "target-cpu-quota", "", "TARGET=CORES,...: a proxy's own CPU quota instead of --router-cpu-quota, to slow it deliberately (tests harness diff; never for verdicts)")
 	f.BoolVar(&o.jsonOut, "json", false, "print the verdicts and headline figures as JSON on stdout when done (report.Digest)")
 }
 
@@ -97,6 +99,13 @@ func (o *options) prepare() (*env, string, error) {
 	if o.quota < 0 || o.quota > float64(len(routerSet)) {
 		return nil, "", fmt.Errorf("--router-cpu-quota %v: want 0 (none) up to the %d CPUs of --router-cpus", o.quota, len(routerSet))
 	}
+	overrides, err := parseQuotaOverrides(o.targetQuota, float64(len(routerSet)))
+	if err != nil {
+		return nil, "", err
+	}
+	if len(overrides) > 0 && o.quota <= 0 {
+		return nil, "", errors.New("--target-cpu-quota needs the quota cgroup of --router-cpu-quota > 0")
+	}
 	if err := pinSelf(genSet.String()); err != nil {
 		return nil, "", err
 	}
@@ -125,6 +134,7 @@ func (o *options) prepare() (*env, string, error) {
 		log:           logf,
 		nginx:         nginxBinary(o.nginx),
 		quota:         quota,
+		quotaOverride: overrides,
 		routerCores:   routerCores,
 		rounds:        o.rounds,
 		quick:         o.quick,
@@ -338,7 +348,7 @@ func compare(ctx context.Context, e *env, scs []*scenario.Scenario, targets []st
 		StartedAt: time.Now().UTC(),
 		Machine:   machineInfo(e.root, e.cores),
 		Budget: report.Budget{RouterCPUs: e.routerCPUs, GeneratorCPUs: e.generatorCPUs, RouterWorkers: e.workers,
-			RouterCPUQuota: e.quota.coresOrZero(), RouterCores: e.routerCores},
+			RouterCPUQuota: e.quota.coresOrZero(), RouterCores: e.routerCores, TargetCPUQuota: e.quotaOverride},
 		DurationScale: e.scale,
 		Rounds:        e.rounds,
 		Quick:         e.quick,

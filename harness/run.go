@@ -42,8 +42,10 @@ type env struct {
 	nginx string
 	// quota caps every proxy under test (nil: no quota); routerCores is
 	// the budget in cores, the divisor of utilisation.
-	quota       *cpuQuota
-	routerCores float64
+	quota *cpuQuota
+	// quotaOverride is a target's own quota in cores (--target-cpu-quota).
+	quotaOverride map[string]float64
+	routerCores   float64
 	// generatorCores is the number of generator CPUs.
 	generatorCores int
 	rounds         int
@@ -237,6 +239,9 @@ func invalidity(sc *scenario.Scenario, run *report.Run) string {
 // one, and the router (none for the direct baseline), and waits until each
 // is ready.
 func start(ctx context.Context, e *env, sc *scenario.Scenario, target, dir string) (*runSetup, error) {
+	if err := e.applyQuota(target); err != nil {
+		return nil, err
+	}
 	cfg, err := sc.RouterConfig(e.root)
 	if err != nil {
 		return nil, err

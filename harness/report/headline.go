@@ -79,8 +79,8 @@ func Aggregate(s *ScenarioResult, budget Budget) {
 				sum, router, gen, cells = first.Summary, first.Router, first.Generator, first.Cells
 				h.LatencyRate = float64(first.Rate)
 				capRPS = append(capRPS, float64(r.MaxSustainedRPS))
-				if budget.RouterCores > 0 {
-					perCore = append(perCore, float64(r.MaxSustainedRPS)/budget.RouterCores)
+				if cores := budget.CoresOf(t); cores > 0 {
+					perCore = append(perCore, float64(r.MaxSustainedRPS)/cores)
 				}
 				bounds[r.Bound]++
 			} else {

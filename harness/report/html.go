@@ -84,6 +84,10 @@ func RenderHTML(dir string, r *Results) error {
 	}
 	page.Budget = fmt.Sprintf("every proxy on CPU(s) %s with %s and %d worker(s); generator and cells on CPU(s) %s; %s, %d cores, %s",
 		r.Budget.RouterCPUs, quota, r.Budget.RouterWorkers, r.Budget.GeneratorCPUs, orDash(r.Machine.CPUModel), r.Machine.Cores, orDash(r.Machine.Kernel))
+	if len(r.Budget.TargetCPUQuota) > 0 {
+		page.Notes = append(page.Notes, "Deliberately slowed (--target-cpu-quota): "+quotaList(r.Budget.TargetCPUQuota)+
+			". Their own quota instead of the common one, to test harness diff; verdicts between targets on different budgets mean nothing.")
+	}
 	for i := range r.Scenarios {
 		s := &r.Scenarios[i]
 		page.Board = append(page.Board, boardRows(s)...)

@@ -53,6 +53,9 @@ func writeSetup(w writer, r *Results) {
 	}
 	w("| CPU budget | every proxy under test (go, go-tuned, pingora, nginx) on CPU(s) **%s** with %s and `--workers %d` (nginx: `worker_processes %d`); load generator (this harness) and mock cells on CPU(s) **%s**; the control plane, when used, with the generator |\n",
 		bud.RouterCPUs, quota, bud.RouterWorkers, bud.RouterWorkers, bud.GeneratorCPUs)
+	if len(bud.TargetCPUQuota) > 0 {
+		w("| **deliberately slowed** | %s (`--target-cpu-quota`: their own quota instead of the common one, to test `harness diff`; verdicts between targets on different budgets mean nothing) |\n", quotaList(bud.TargetCPUQuota))
+	}
 	w("| rounds | %d, interleaved (every target once per round); figures are the median [min–max] over the valid rounds |\n", max(r.Rounds, 1))
 	w("| duration scale | %g (fixed-timing scenarios run at 1) |\n", r.DurationScale)
 	w("| wall time | %s → %s |\n\n", r.StartedAt.Format("15:04:05"), r.FinishedAt.Format("15:04:05"))
@@ -62,6 +65,17 @@ func writeSetup(w writer, r *Results) {
 	w("Targets: **go** is the Go router on the standard library's `net/http` server and `http.Transport`; **go-tuned** the same router on its own fast path; **pingora** the Pingora router; **nginx** (nginx-light, a plain keep-alive reverse proxy routing the same keys to the same cells) the anchor; **direct** the generator straight to the cells. ")
 	w("Latency is measured from each request's scheduled send time (no coordinated omission); a run whose generator sent more than 1 %% of its requests over 1 ms late is invalid and left out of the figures. ")
 	w("A capacity figure says what bound it: `router` when the proxy used its budget while the generator had CPU to spare, `generator` otherwise — a generator-bound figure is a floor, never a verdict.\n\n")
+}
+
+// quotaList is "pingora 0.20 cores, …" in target order.
+func quotaList(q map[string]float64) string {
+	var parts []string
+	for _, t := range AllTargets {
+		if c, ok := q[t]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.2f cores", t, c))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func orDash(s string) string {

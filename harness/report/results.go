@@ -98,6 +98,18 @@ type Budget struct {
 	// may use, the divisor of its utilisation.
 	RouterCPUQuota float64 `json:"router_cpu_quota"`
 	RouterCores    float64 `json:"router_cores"`
+	// TargetCPUQuota is a target's own quota in cores, where one was set
+	// to slow it deliberately (--target-cpu-quota); its per-core figures
+	// divide by it.
+	TargetCPUQuota map[string]float64 `json:"target_cpu_quota,omitempty"`
+}
+
+// CoresOf is the CPU budget of target in cores.
+func (b Budget) CoresOf(target string) float64 {
+	if c, ok := b.TargetCPUQuota[target]; ok {
+		return c
+	}
+	return b.RouterCores
 }
 
 // ScenarioResult is one scenario against every target.
