@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"cellbench/harness/report"
 )
@@ -16,6 +17,10 @@ import (
 // that target and nothing else. It exists to test the harness, not to
 // compare proxies (a verdict between targets on different budgets means
 // nothing); the report's setup states it.
+
+// minQuotaCores is the least quota the kernel takes: 1 ms of CPU per
+// period.
+var minQuotaCores = float64(time.Millisecond) / float64(quotaPeriod)
 
 // parseQuotaOverrides parses "TARGET=CORES,..." for the proxies.
 func parseQuotaOverrides(list string, maxCores float64) (map[string]float64, error) {
@@ -31,8 +36,8 @@ func parseQuotaOverrides(list string, maxCores float64) (map[string]float64, err
 			return nil, fmt.Errorf("--target-cpu-quota %q: want TARGET=CORES", item)
 		case !slices.Contains(report.AllTargets, t) || t == report.TargetDirect:
 			return nil, fmt.Errorf("--target-cpu-quota %q: not a proxy target (%s)", t, strings.Join(report.AllTargets[:len(report.AllTargets)-1], ", "))
-		case cores <= 0 || cores > maxCores:
-			return nil, fmt.Errorf("--target-cpu-quota %s=%v: want cores in (0, %v]", t, cores, maxCores)
+		case cores < minQuotaCores || cores > maxCores:
+			return nil, fmt.Errorf("--target-cpu-quota %s=%v: want cores in [%v, %v]", t, cores, minQuotaCores, maxCores)
 		}
 		out[t] = cores
 	}
