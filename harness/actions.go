@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -108,4 +109,23 @@ func call(method, url string, body []byte, want int) error {
 		return fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, bytes.TrimSpace(msg))
 	}
 	return nil
+}
+
+func describeAction(a scenario.Action) string {
+	switch a.Kind {
+	case scenario.ActionChaos:
+		var compact bytes.Buffer
+		if json.Compact(&compact, a.Chaos) != nil {
+			return a.Cell + " " + string(a.Chaos)
+		}
+		return a.Cell + " " + compact.String()
+	case scenario.ActionChaosReset:
+		return a.Cell + " reset"
+	case scenario.ActionConfigWrite, scenario.ActionCPPut:
+		if a.Invalid {
+			return "invalid document " + a.Version
+		}
+		return "version " + a.Version
+	}
+	return "control plane"
 }
