@@ -12,6 +12,7 @@ import (
 	"cellbench/config"
 	"cellbench/harness/report"
 	"cellbench/harness/report/schemacheck"
+	"cellbench/internal/testkit"
 )
 
 // repoRootForTest is the repository root (the tests run in harness/).
@@ -44,15 +45,11 @@ func compareAt(t *testing.T, ctx context.Context, root string, args ...string) (
 
 // buildBinaries builds the named commands of the repository into a
 // temporary directory and returns it.
-func buildBinaries(t *testing.T, root string, names ...string) string {
+func buildBinaries(t *testing.T, names ...string) string {
 	t.Helper()
 	bin := t.TempDir()
-	for _, b := range names {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, filepath.Base(b)), "./"+b)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", b, err, out)
-		}
+	if err := testkit.GoBuild(bin, false, names...); err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
@@ -126,7 +123,7 @@ func handStartedRouter(t *testing.T, root, bin string, args ...string) (proxy, a
 // is refused with the scenario and what it needs named.
 func TestCompareRemoteTarget(t *testing.T) {
 	root := repoRootForTest(t)
-	bin := buildBinaries(t, root, "go-router", "mockbackends")
+	bin := buildBinaries(t, "go-router", "mockbackends")
 	proxy, admin, cellsAdmin := handStartedRouter(t, root, bin)
 
 	scs := t.TempDir()
@@ -221,7 +218,7 @@ func TestCompareRemoteTarget(t *testing.T) {
 // reaches the clients.
 func TestCompareRemoteConfigThroughControlPlane(t *testing.T) {
 	root := repoRootForTest(t)
-	bin := buildBinaries(t, root, "go-router", "mockbackends", "controlplane")
+	bin := buildBinaries(t, "go-router", "mockbackends", "controlplane")
 	cp, err := freePort()
 	if err != nil {
 		t.Fatal(err)

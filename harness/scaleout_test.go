@@ -22,7 +22,7 @@ import (
 // runs (widened by that spread, for a loaded machine).
 func TestFourAttackersMergeLikeOne(t *testing.T) {
 	root := repoRootForTest(t)
-	bin := buildBinaries(t, root, "go-router", "mockbackends", "harness")
+	bin := buildBinaries(t, "go-router", "mockbackends", "harness")
 	proxy, admin, _ := handStartedRouter(t, root, bin)
 	scs := t.TempDir()
 	// 400 req/s for 1.5 s: 600 requests, 150 per attacker.

@@ -26,14 +26,7 @@ func TestSmokeRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := t.TempDir()
-	for _, b := range []string{"go-router", "mockbackends"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, b), "./"+b)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", b, err, out)
-		}
-	}
+	bin := buildBinaries(t, "go-router", "mockbackends")
 	online, err := onlineCPUs()
 	if err != nil {
 		t.Fatal(err)

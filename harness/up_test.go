@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -25,14 +24,7 @@ func TestUpServesAndStopsOnSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := t.TempDir()
-	for _, b := range []string{"harness", "go-router", "mockbackends", "controlplane"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, b), "./"+b)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", b, err, out)
-		}
-	}
+	bin := buildBinaries(t, "harness", "go-router", "mockbackends", "controlplane")
 	targets := []string{"go", "go-tuned"}
 	args := []string{"up", "--skip-build", "--out", t.TempDir(), "--go-router", filepath.Join(bin, "go-router"),
 		"--mockbackends", filepath.Join(bin, "mockbackends"), "--controlplane", filepath.Join(bin, "controlplane")}

@@ -28,9 +28,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "mockbackends")
-	build := exec.Command("go", "build", "-o", binary, ".") // the go that runs the test is on PATH
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if err := testkit.GoBuild(dir, false, "mockbackends"); err != nil {
 		fmt.Fprintln(os.Stderr, "building mockbackends:", err)
 		os.RemoveAll(dir)
 		os.Exit(1)

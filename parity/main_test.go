@@ -3,10 +3,10 @@ package parity
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"cellbench/internal/testkit"
 )
 
 // Binaries under test, resolved once by TestMain.
@@ -60,16 +60,12 @@ func resolveEngine() error {
 }
 
 func resolveBinaries(tmp string) error {
-	root, err := moduleRoot()
+	root, err := testkit.ModuleRoot()
 	if err != nil {
 		return err
 	}
-	mockBin = filepath.Join(tmp, "mockbackends")
-	if err := goBuild(root, mockBin, "./mockbackends", false); err != nil {
-		return err
-	}
-	cpBin = filepath.Join(tmp, "controlplane")
-	if err := goBuild(root, cpBin, "./controlplane", false); err != nil {
+	mockBin, cpBin = filepath.Join(tmp, "mockbackends"), filepath.Join(tmp, "controlplane")
+	if err := testkit.GoBuild(tmp, false, "mockbackends", "controlplane"); err != nil {
 		return err
 	}
 	routerBin = os.Getenv("CELLBENCH_ROUTER_BIN")
@@ -80,7 +76,7 @@ func resolveBinaries(tmp string) error {
 		}
 		routerName = "go"
 		routerBin = filepath.Join(tmp, "go-router")
-		return goBuild(root, routerBin, "./go-router", raceEnabled)
+		return testkit.GoBuild(tmp, raceEnabled, "go-router")
 	}
 	if routerName != "go" && routerName != "pingora" {
 		return fmt.Errorf("CELLBENCH_ROUTER must be go or pingora with CELLBENCH_ROUTER_BIN, got %q", routerName)
@@ -94,31 +90,6 @@ func resolveBinaries(tmp string) error {
 	}
 	if _, err := os.Stat(routerBin); err != nil {
 		return fmt.Errorf("CELLBENCH_ROUTER_BIN: %w", err)
-	}
-	return nil
-}
-
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", fmt.Errorf("not inside the cellbench module")
-	}
-	return filepath.Dir(gomod), nil
-}
-
-func goBuild(root, out, pkg string, race bool) error {
-	args := []string{"build", "-o", out}
-	if race {
-		args = append(args, "-race")
-	}
-	cmd := exec.Command("go", append(args, pkg)...)
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go %s: %v\n%s", strings.Join(cmd.Args[1:], " "), err, b)
 	}
 	return nil
 }

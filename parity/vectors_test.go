@@ -28,7 +28,7 @@ type vector struct {
 // config_rejected event, if logged, names the same code.
 func TestConfigVectorsAtStartup(t *testing.T) {
 	t.Parallel()
-	root, err := moduleRoot()
+	root, err := testkit.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
