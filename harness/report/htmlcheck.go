@@ -44,6 +44,10 @@ const chartProbe = `(() => {
   return {charts: charts, board: document.querySelectorAll('table.board tr').length - 1};
 })()`
 
+// screenshotMaxHeight caps report.png: a full compare's verdict board
+// alone is some 5 000 pixels, and the first scenarios' charts follow it.
+const screenshotMaxHeight = 9000
+
 // minChartWidth is the least width in CSS pixels a chart must be laid out
 // at in a 1280-pixel viewport.
 const minChartWidth = 600
@@ -107,7 +111,7 @@ func CheckHTML(ctx context.Context, bin, dir string) (*HTMLCheck, error) {
 			c.Problems = append(c.Problems, "fetched "+f+" (the page must be self-contained)")
 		}
 	}
-	if err := s.Screenshot(ctx, filepath.Join(dir, ScreenshotName), 6000); err != nil {
+	if err := s.Screenshot(ctx, filepath.Join(dir, ScreenshotName), screenshotMaxHeight); err != nil {
 		return nil, err
 	}
 	return c, nil
