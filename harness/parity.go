@@ -136,3 +136,14 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// engineOf is the --engine value of a Go router's arguments ("" for
+// Pingora).
+func engineOf(args []string) string {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "--engine" {
+			return args[i+1]
+		}
+	}
+	return ""
+}
