@@ -80,18 +80,3 @@ func invalidity(sc *scenario.Scenario, run *report.Run) string {
 	return fmt.Sprintf("the generator sent %.2f %% of its requests over %v late (limit %.0f %%)",
 		100*sum.LateFraction, metrics.LateAfter, 100*metrics.MaxLateFraction)
 }
-
-// procStatsOf converts two /proc samples around a load window; cores is
-// the budget the utilisation is a fraction of.
-func procStatsOf(before, after procStats, requests int, window time.Duration, cores float64) *report.ProcStats {
-	cpu := (after.CPU - before.CPU).Seconds()
-	st := &report.ProcStats{CPUSeconds: cpu, MaxRSSMiB: float64(after.MaxRSSB) / (1 << 20),
-		ThrottledMs: msOf(after.Throttled - before.Throttled)}
-	if requests > 0 {
-		st.CPUPerKReqMs = cpu * 1000 / float64(requests) * 1000
-	}
-	if window > 0 && cores > 0 {
-		st.Utilization = cpu / window.Seconds() / cores
-	}
-	return st
-}
