@@ -103,9 +103,9 @@ build-pingora:
 	$(CARGO) build --release --locked -p pingora-router --bin pingora-router --example floor
 
 ## latency: added latency of every proxy beside nginx and direct at one
-## request in flight, back to back and at 2 ms spacing, in 8 rounds.
+## request at a time (2 ms apart), in 8 rounds.
 latency: build
-	$(GO) run ./harness compare --skip-build --skip-parity --only one_in_flight,one_in_flight_spaced --rounds 8
+	$(GO) run ./harness compare --skip-build --skip-parity --only one_in_flight --rounds 8
 
 ## bench: micro-benchmarks of both routers' hot paths and the mock cells.
 bench:
