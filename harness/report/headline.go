@@ -234,7 +234,10 @@ func targetsVerdict(s *ScenarioResult) Verdict {
 }
 
 // Goals of a slow-head attack (issue 11): the well-behaved client keeps at
-// least this share of answers and never waits longer than this.
+// least this share of answers and never waits longer than this — neither
+// between two answers nor for one: an answer that comes seconds after its
+// request was due is an outage to the client even when the answers keep
+// coming (so the p99 latency, from the due time, is bounded too).
 const (
 	slowHeadsMinSuccess = 0.99
 	slowHeadsMaxOutage  = 2000.0 // ms
@@ -249,15 +252,20 @@ func slowHeadsVerdict(s *ScenarioResult) Verdict {
 		if h == nil {
 			continue
 		}
-		ok := h.SuccessRate.Min >= slowHeadsMinSuccess && h.LongestOutageMs.Max <= slowHeadsMaxOutage
+		ok := h.SuccessRate.Min >= slowHeadsMinSuccess && h.LongestOutageMs.Max <= slowHeadsMaxOutage && h.P99Ms.Max <= slowHeadsMaxOutage
 		mark := "meets the goal"
-		if !ok {
+		switch {
+		case !ok:
 			mark = "MISSES the goal"
+		case h.P99Ms.N == 0:
+			// Latency figures come only from runs whose generator kept
+			// its schedule.
+			mark = "no verdict (the generator fell behind)"
 		}
-		parts = append(parts, fmt.Sprintf("%s %s (%.2f %% answered, longest outage %.0f ms, peak %.0f descriptors)", t, mark,
-			100*h.SuccessRate.Min, h.LongestOutageMs.Max, h.PeakFDs.Max))
+		parts = append(parts, fmt.Sprintf("%s %s (%.2f %% answered, p99 %.0f ms, longest outage %.0f ms, peak %.0f descriptors)", t, mark,
+			100*h.SuccessRate.Min, h.P99Ms.Max, h.LongestOutageMs.Max, h.PeakFDs.Max))
 	}
-	return Verdict{Question: fmt.Sprintf("slow heads beyond the descriptor limit (goal: >= %.0f %% answered, no outage over %.0f s)", 100*slowHeadsMinSuccess, slowHeadsMaxOutage/1000),
+	return Verdict{Question: fmt.Sprintf("slow heads beyond the descriptor limit (goal: >= %.0f %% answered within %.0f s, no outage over %.0f s)", 100*slowHeadsMinSuccess, slowHeadsMaxOutage/1000, slowHeadsMaxOutage/1000),
 		Text: strings.Join(parts, "; ")}
 }
 
