@@ -134,7 +134,7 @@ func (logTicks) Ticks(min, max float64) []plot.Tick {
 			}
 			t := plot.Tick{Value: v}
 			if m == 1 || m == 2 || m == 5 {
-				t.Label = strconv.FormatFloat(v, 'g', -1, 64)
+				t.Label = tickLabel(v)
 			}
 			ticks = append(ticks, t)
 		}
@@ -149,11 +149,15 @@ func (logTicks) Ticks(min, max float64) []plot.Tick {
 		// A narrow range: label every tick rather than leave a line with
 		// no number near it.
 		for i := range ticks {
-			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', -1, 64)
+			ticks[i].Label = tickLabel(ticks[i].Value)
 		}
 	}
 	return ticks
 }
+
+// tickLabel prints a 1-2-5 step without the float noise of m × 10^e
+// (0.7000000000000001).
+func tickLabel(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 
 // finalSteps drops the first try of each step that was repeated, so a
 // chart shows one point per rate: the result that counted.

@@ -195,3 +195,11 @@ func TestReadingDescribesButDoesNotRank(t *testing.T) {
 		t.Fatalf("latency reading: %s", got)
 	}
 }
+
+func TestLogTicksLabelsWithoutFloatNoise(t *testing.T) {
+	for _, tick := range (logTicks{}).Ticks(0.15, 0.9) {
+		if tick.Label != "" && len(tick.Label) > 4 {
+			t.Errorf("tick %v labelled %q", tick.Value, tick.Label)
+		}
+	}
+}
