@@ -159,19 +159,6 @@ func (logTicks) Ticks(min, max float64) []plot.Tick {
 // (0.7000000000000001).
 func tickLabel(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 
-// finalSteps drops the first try of each step that was repeated, so a
-// chart shows one point per rate: the result that counted.
-func finalSteps(steps []Step) []Step {
-	var out []Step
-	for i, st := range steps {
-		if i+1 < len(steps) && steps[i+1].Retry && steps[i+1].Rate == st.Rate {
-			continue
-		}
-		out = append(out, st)
-	}
-	return out
-}
-
 // markActions draws a dashed vertical line at each timeline action of the
 // first router run (the offsets are the same for every target), from y0 to
 // y1.
@@ -303,89 +290,6 @@ func successChart(s *ScenarioResult) (*chart, error) {
 	return &chart{p, s.Name + "-success.png"}, nil
 }
 
-// capacityChart: answered (2xx) rate against offered rate, per step.
-func capacityChart(s *ScenarioResult) (*chart, error) {
-	var ss []series
-	maxRate := 0.0
-	for _, r := range firstRounds(s) {
-		var xys plotter.XYs
-		for _, st := range finalSteps(r.Steps) {
-			xys = append(xys, plotter.XY{X: float64(st.Rate), Y: st.Summary.Throughput})
-			maxRate = math.Max(maxRate, float64(st.Rate))
-		}
-		ss = append(ss, series{target: r.Target, xys: xys})
-	}
-	if empty(ss) {
-		return nil, nil
-	}
-	p := newPlot(s.Name+": 2xx throughput vs offered rate", "offered rate (req/s)", "2xx answered (req/s)")
-	p.X.Tick.Marker, p.Y.Tick.Marker = plainTicks{}, plainTicks{}
-	if maxRate > 0 {
-		ideal, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: maxRate, Y: maxRate}})
-		if err != nil {
-			return nil, err
-		}
-		ideal.Color = color.Gray{Y: 190}
-		ideal.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
-		p.Add(ideal)
-		p.Legend.Add("offered", ideal)
-	}
-	if err := addSeries(p, ss); err != nil {
-		return nil, err
-	}
-	return &chart{p, s.Name + "-capacity.png"}, nil
-}
-
-// stepChart draws one figure of every step against the offered rate, one
-// line per target and round (the latency-vs-rate curve and its spread).
-func stepChart(s *ScenarioResult, file, title, ylabel string, logScale bool, get func(Step) (float64, bool)) (*chart, error) {
-	var ss []series
-	for _, r := range s.Runs {
-		var xys plotter.XYs
-		for _, st := range finalSteps(r.Steps) {
-			if v, ok := get(st); ok {
-				xys = append(xys, plotter.XY{X: float64(st.Rate), Y: v})
-			}
-		}
-		ss = append(ss, series{target: r.Target, xys: xys, round: r.Round})
-	}
-	if empty(ss) {
-		return nil, nil
-	}
-	p := newPlot(s.Name+": "+title, "offered rate (req/s)", ylabel)
-	p.X.Tick.Marker = plainTicks{}
-	if logScale {
-		logY(p, ss, 0.01)
-	} else {
-		p.Y.Tick.Marker = plainTicks{}
-	}
-	if err := addSeries(p, ss); err != nil {
-		return nil, err
-	}
-	if logScale {
-		padLog(p)
-	}
-	return &chart{p, s.Name + "-" + file + ".png"}, nil
-}
-
-func capacityP50Chart(s *ScenarioResult) (*chart, error) {
-	return stepChart(s, "capacity-p50", "p50 latency vs offered rate, every round", "p50 (ms, log)", true, func(st Step) (float64, bool) {
-		return st.Summary.Latency.P50, st.Summary.Latency.Count > 0
-	})
-}
-
-func capacityP99Chart(s *ScenarioResult) (*chart, error) {
-	return stepChart(s, "capacity-p99", "p99 latency vs offered rate, every round", "p99 (ms, log)", true, func(st Step) (float64, bool) {
-		return st.Summary.Latency.P99, st.Summary.Latency.Count > 0
-	})
-}
-
-func capacityCPUChart(s *ScenarioResult) (*chart, error) {
-	return stepChart(s, "capacity-cpu", "proxy CPU per request vs offered rate, every round", "proxy CPU (µs/request)", false, func(st Step) (float64, bool) {
-		return st.Router.CPUPerRequestUs(), st.Router != nil && st.Summary.Requests > 0
-	})
-}
-
 // visibilityChart: the version timeline. At each config change (x, its
 // time in the run), the time until every client saw the new version or a
 // newer one (y). A change that never reached every client has no point.
@@ -414,48 +318,4 @@ func visibilityChart(s *ScenarioResult) (*chart, error) {
 	}
 	padLog(p)
 	return &chart{p, s.Name + "-versions.png"}, nil
-}
-
-// plainTicks are the default ticks labelled without trailing decimals
-// (gonum's default prints 5000 as "5000.00").
-type plainTicks struct{}
-
-func (plainTicks) Ticks(min, max float64) []plot.Tick {
-	ticks := plot.DefaultTicks{}.Ticks(min, max)
-	for i := range ticks {
-		if ticks[i].Label != "" {
-			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', -1, 64)
-		}
-	}
-	return ticks
-}
-
-// sampleChart draws one figure of the proxy's samples over the run, round
-// 1 of every target.
-func sampleChart(s *ScenarioResult, file, title, ylabel string, get func(ProcSample) float64) (*chart, error) {
-	var ss []series
-	for _, r := range firstRounds(s) {
-		var xys plotter.XYs
-		for _, sm := range r.Samples {
-			xys = append(xys, plotter.XY{X: sm.AtMs / 1000, Y: get(sm)})
-		}
-		ss = append(ss, series{target: r.Target, xys: xys})
-	}
-	if empty(ss) {
-		return nil, nil
-	}
-	p := newPlot(s.Name+": "+title, timeAxis(s), ylabel)
-	p.X.Tick.Marker, p.Y.Tick.Marker = plainTicks{}, plainTicks{}
-	if err := addSeries(p, ss); err != nil {
-		return nil, err
-	}
-	return &chart{p, s.Name + "-" + file + ".png"}, nil
-}
-
-func fdChart(s *ScenarioResult) (*chart, error) {
-	return sampleChart(s, "fds", "open descriptors of the proxy (direct: the cells)", "descriptors", func(sm ProcSample) float64 { return float64(sm.FDs) })
-}
-
-func rssChart(s *ScenarioResult) (*chart, error) {
-	return sampleChart(s, "rss", "resident memory of the proxy (direct: the cells)", "RSS (MiB)", func(sm ProcSample) float64 { return sm.RSSMiB })
 }
