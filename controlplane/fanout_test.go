@@ -2,6 +2,7 @@ package main
 
 import (
 	"cellbench/internal/stats"
+	"cellbench/internal/testkit"
 
 	"fmt"
 	"net/http"
@@ -20,7 +21,7 @@ func pushToAck(t testing.TB, cp *testCP, version string, ids []string) []time.Du
 		t.Fatalf("PUT %s = %d %v", version, resp.status, resp.body)
 	}
 	var st statusBody
-	waitFor(t, 10*time.Second, fmt.Sprintf("%d routers to ack %s", len(ids), version), func() bool {
+	testkit.WaitFor(t, 10*time.Second, fmt.Sprintf("%d routers to ack %s", len(ids), version), func() bool {
 		st = cp.status(t)
 		return st.ackedBy(version, ids...)
 	})
@@ -39,7 +40,7 @@ func TestFiftyRoutersConvergeOnEveryPush(t *testing.T) {
 	for i, id := range ids {
 		routers[i] = startRouter(t, cp, id, "", nil)
 	}
-	waitFor(t, 10*time.Second, "50 routers to ack v1", func() bool { return cp.status(t).ackedBy("v1", ids...) })
+	testkit.WaitFor(t, 10*time.Second, "50 routers to ack v1", func() bool { return cp.status(t).ackedBy("v1", ids...) })
 
 	var all []time.Duration
 	const pushes = 5
@@ -70,7 +71,7 @@ func BenchmarkPushToAck(b *testing.B) {
 			for _, id := range ids {
 				startRouter(b, cp, id, "", nil)
 			}
-			waitFor(b, 10*time.Second, "routers to ack v1", func() bool { return cp.status(b).ackedBy("v1", ids...) })
+			testkit.WaitFor(b, 10*time.Second, "routers to ack v1", func() bool { return cp.status(b).ackedBy("v1", ids...) })
 			var acks, converged []time.Duration
 			b.ResetTimer()
 			for i := range b.N {

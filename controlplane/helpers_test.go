@@ -293,18 +293,6 @@ func (cp *testCP) put(t testing.TB, token string, doc []byte) apiResponse {
 	return out
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func nodeIDs(prefix string, n int) []string {
 	ids := make([]string, n)
 	for i := range ids {

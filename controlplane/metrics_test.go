@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cellbench/internal/testkit"
 	"errors"
 	"io"
 	"net/http"
@@ -54,7 +55,7 @@ func TestMetricsCountNodesPushesAcksAndNacks(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, 5*time.Second, "v1 acked by both", func() bool { return cp.status(t).ackedBy("v1", "edge-a", "edge-b") })
+	testkit.WaitFor(t, 5*time.Second, "v1 acked by both", func() bool { return cp.status(t).ackedBy("v1", "edge-a", "edge-b") })
 	// Token-free, like /status: metrics name no secret.
 	if got := metricValue(t, cp.metrics(t), "cellbench_cp_connected_nodes"); got != 2 {
 		t.Fatalf("connected nodes = %v, want 2", got)
@@ -63,7 +64,7 @@ func TestMetricsCountNodesPushesAcksAndNacks(t *testing.T) {
 	if resp := cp.put(t, "s3cret", demoDoc(t, "v2")); resp.status != http.StatusAccepted {
 		t.Fatalf("PUT v2 = %d %v", resp.status, resp.body)
 	}
-	waitFor(t, 5*time.Second, "v2 acked by edge-a and nacked by edge-b", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "v2 acked by edge-a and nacked by edge-b", func() bool {
 		st := cp.status(t)
 		b, ok := st.node("edge-b")
 		return st.ackedBy("v2", "edge-a") && ok && b.LastNack != nil

@@ -28,7 +28,7 @@ func TestHelloSnapshotAckIsRecordedInStatus(t *testing.T) {
 	cp := startCP(t, cpOptions{})
 	before := time.Now()
 	startRouter(t, cp, "edge-a", "", nil)
-	waitFor(t, 5*time.Second, "edge-a to ack v1", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
+	testkit.WaitFor(t, 5*time.Second, "edge-a to ack v1", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
 
 	st := cp.status(t)
 	if st.Version != "v1" || len(st.Nodes) != 1 {
@@ -46,7 +46,7 @@ func TestHelloSnapshotAckIsRecordedInStatus(t *testing.T) {
 func TestStatusHasTheContractFields(t *testing.T) {
 	cp := startCP(t, cpOptions{})
 	startRouter(t, cp, "edge-a", "", nil)
-	waitFor(t, 5*time.Second, "ack", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
+	testkit.WaitFor(t, 5*time.Second, "ack", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
 	resp, err := http.Get(cp.baseURL + "/status")
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func sameSet(a, b []string) bool {
 func TestInvalidPutIsRefusedWithItsCodeAndNeverBroadcast(t *testing.T) {
 	cp := startCP(t, cpOptions{})
 	router := startRouter(t, cp, "edge-a", "", nil)
-	waitFor(t, 5*time.Second, "ack v1", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
+	testkit.WaitFor(t, 5*time.Second, "ack v1", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
 
 	bad := bytes.Replace(demoDoc(t, "v-bad"), []byte(`"dedicated"`), []byte(`"exclusive"`), 1)
 	for _, tc := range []struct {
@@ -119,7 +119,7 @@ func TestInvalidPutIsRefusedWithItsCodeAndNeverBroadcast(t *testing.T) {
 	if resp := cp.put(t, "", demoDoc(t, "v2")); resp.status != http.StatusAccepted || resp.body["version"] != "v2" {
 		t.Fatalf("valid PUT = %d %v", resp.status, resp.body)
 	}
-	waitFor(t, 5*time.Second, "ack v2", func() bool { return cp.status(t).ackedBy("v2", "edge-a") })
+	testkit.WaitFor(t, 5*time.Second, "ack v2", func() bool { return cp.status(t).ackedBy("v2", "edge-a") })
 	if got := router.appliedVersions(); !reflect.DeepEqual(got, []string{"v1", "v2"}) {
 		t.Fatalf("router applied %v, want [v1 v2]", got)
 	}
@@ -163,9 +163,9 @@ func TestNackIsRecordedInStatus(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, 5*time.Second, "ack v1", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
+	testkit.WaitFor(t, 5*time.Second, "ack v1", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
 	cp.put(t, "", demoDoc(t, "v2"))
-	waitFor(t, 5*time.Second, "nack v2", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "nack v2", func() bool {
 		n, _ := cp.status(t).node("edge-a")
 		return n.LastNack != nil
 	})
@@ -202,17 +202,17 @@ func TestTokenIsRequiredForUpgradeAndPut(t *testing.T) {
 	}
 
 	startRouter(t, cp, "edge-a", "s3cret", nil)
-	waitFor(t, 5*time.Second, "ack with the right token", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
+	testkit.WaitFor(t, 5*time.Second, "ack with the right token", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
 	if resp := cp.put(t, "s3cret", demoDoc(t, "v2")); resp.status != http.StatusAccepted {
 		t.Fatalf("PUT with the right token = %d %v", resp.status, resp.body)
 	}
-	waitFor(t, 5*time.Second, "ack v2", func() bool { return cp.status(t).ackedBy("v2", "edge-a") })
+	testkit.WaitFor(t, 5*time.Second, "ack v2", func() bool { return cp.status(t).ackedBy("v2", "edge-a") })
 }
 
 func TestFileChangesAreBroadcast(t *testing.T) {
 	cp := startCP(t, cpOptions{})
 	router := startRouter(t, cp, "edge-a", "", nil)
-	waitFor(t, 5*time.Second, "ack v1", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
+	testkit.WaitFor(t, 5*time.Second, "ack v1", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
 
 	inPlace := func(doc []byte) error { return os.WriteFile(cp.path, doc, 0o644) }
 	rename := func(doc []byte) error { return renameOver(cp.path, doc) }
@@ -241,7 +241,7 @@ func TestFileChangesAreBroadcast(t *testing.T) {
 			}
 			continue
 		}
-		waitFor(t, time.Second, step.name+" applied within 1 s", func() bool {
+		testkit.WaitFor(t, time.Second, step.name+" applied within 1 s", func() bool {
 			return cp.status(t).ackedBy(step.applied, "edge-a")
 		})
 	}
@@ -332,7 +332,7 @@ func TestOversizeFrameFromRouterIsRefused(t *testing.T) {
 	if err := conn.WriteJSON(protocol.Hello("edge-big", "go", "v0")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "edge-big connected", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "edge-big connected", func() bool {
 		n, ok := cp.status(t).node("edge-big")
 		return ok && n.Connected
 	})
@@ -344,11 +344,11 @@ func TestOversizeFrameFromRouterIsRefused(t *testing.T) {
 	if err := readUntilClosed(t, conn); closeCode(err) != websocket.CloseMessageTooBig {
 		t.Fatalf("got %v, want close 1009", err)
 	}
-	waitFor(t, 5*time.Second, "edge-big disconnected", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "edge-big disconnected", func() bool {
 		n, _ := cp.status(t).node("edge-big")
 		return !n.Connected
 	})
-	waitFor(t, 5*time.Second, "router_disconnected on the read limit", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "router_disconnected on the read limit", func() bool {
 		return strings.Contains(logs.String(), websocket.ErrReadLimit.Error())
 	})
 }
@@ -360,12 +360,12 @@ func TestSilentRouterIsDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	// This router never reads, so it never answers a ping.
-	waitFor(t, 5*time.Second, "edge-mute connected", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "edge-mute connected", func() bool {
 		n, ok := cp.status(t).node("edge-mute")
 		return ok && n.Connected
 	})
 	silence := testTiming().silenceTimeout
-	waitFor(t, silence+2*time.Second, "edge-mute dropped after the silence timeout", func() bool {
+	testkit.WaitFor(t, silence+2*time.Second, "edge-mute dropped after the silence timeout", func() bool {
 		n, _ := cp.status(t).node("edge-mute")
 		return !n.Connected
 	})
@@ -374,7 +374,7 @@ func TestSilentRouterIsDropped(t *testing.T) {
 func TestRouterThatAnswersPingsStaysConnected(t *testing.T) {
 	cp := startCP(t, cpOptions{})
 	startRouter(t, cp, "edge-a", "", nil)
-	waitFor(t, 5*time.Second, "ack v1", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
+	testkit.WaitFor(t, 5*time.Second, "ack v1", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
 	first, _ := cp.status(t).node("edge-a")
 	time.Sleep(3 * testTiming().silenceTimeout)
 	n, _ := cp.status(t).node("edge-a")
@@ -398,7 +398,7 @@ func TestSameNodeIDReplacesTheOldConnection(t *testing.T) {
 	if err := readUntilClosed(t, old); closeCode(err) != websocket.ClosePolicyViolation {
 		t.Fatalf("old connection: %v, want close 1008", err)
 	}
-	waitFor(t, 5*time.Second, "new connection acked", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
+	testkit.WaitFor(t, 5*time.Second, "new connection acked", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
 	if n := len(cp.status(t).Nodes); n != 1 {
 		t.Fatalf("%d nodes for one node_id", n)
 	}
@@ -431,7 +431,7 @@ func TestSlowRouterDoesNotBlockOthers(t *testing.T) {
 	for _, id := range fast {
 		startRouter(t, cp, id, "", nil)
 	}
-	waitFor(t, 5*time.Second, "fast routers ack v1", func() bool { return cp.status(t).ackedBy("v1", fast...) })
+	testkit.WaitFor(t, 5*time.Second, "fast routers ack v1", func() bool { return cp.status(t).ackedBy("v1", fast...) })
 
 	// 128 KiB each: far more than the slow router's socket buffers hold.
 	for _, v := range []string{"big-1", "big-2", "big-3", "big-4"} {
@@ -441,23 +441,23 @@ func TestSlowRouterDoesNotBlockOthers(t *testing.T) {
 		}
 		// Well inside the write timeout: a broadcast that waited on the
 		// slow router could not meet this.
-		waitFor(t, tm.writeTimeout/2, "fast routers ack "+v, func() bool { return cp.status(t).ackedBy(v, fast...) })
+		testkit.WaitFor(t, tm.writeTimeout/2, "fast routers ack "+v, func() bool { return cp.status(t).ackedBy(v, fast...) })
 		t.Logf("%s: fast routers acked in %v", v, time.Since(pushed).Round(time.Millisecond))
 	}
 	n, _ := cp.status(t).node("edge-slow")
 	if !n.Connected || n.AckedVersion != nil {
 		t.Fatalf("slow router = %+v, want still connected (its write is blocked) and nothing acked", n)
 	}
-	waitFor(t, tm.writeTimeout+2*time.Second, "slow router disconnected after its write timed out", func() bool {
+	testkit.WaitFor(t, tm.writeTimeout+2*time.Second, "slow router disconnected after its write timed out", func() bool {
 		n, _ := cp.status(t).node("edge-slow")
 		return !n.Connected
 	})
-	waitFor(t, time.Second, "the disconnect logged as a failed snapshot write", func() bool {
+	testkit.WaitFor(t, time.Second, "the disconnect logged as a failed snapshot write", func() bool {
 		return strings.Contains(logs.String(), `"node_id":"edge-slow","reason":"snapshot write failed`)
 	})
 	// The fast routers are still there and still converge.
 	cp.put(t, "", demoDoc(t, "after"))
-	waitFor(t, 2*time.Second, "fast routers ack after", func() bool { return cp.status(t).ackedBy("after", fast...) })
+	testkit.WaitFor(t, 2*time.Second, "fast routers ack after", func() bool { return cp.status(t).ackedBy("after", fast...) })
 }
 
 func TestSessionQueueKeepsOnlyTheNewestSnapshot(t *testing.T) {
@@ -483,7 +483,7 @@ func TestShutdownClosesRoutersWithGoingAway(t *testing.T) {
 	if err := conn.WriteJSON(protocol.Hello("edge-a", "go", "v0")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "edge-a connected", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "edge-a connected", func() bool {
 		n, ok := cp.status(t).node("edge-a")
 		return ok && n.Connected
 	})
@@ -496,7 +496,7 @@ func TestShutdownClosesRoutersWithGoingAway(t *testing.T) {
 func TestPutThatCannotBeSavedIsNotBroadcast(t *testing.T) {
 	cp := startCP(t, cpOptions{})
 	router := startRouter(t, cp, "edge-a", "", nil)
-	waitFor(t, 5*time.Second, "ack v1", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
+	testkit.WaitFor(t, 5*time.Second, "ack v1", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
 	// Without its directory the file cannot be replaced.
 	if err := os.RemoveAll(filepath.Dir(cp.path)); err != nil {
 		t.Fatal(err)
@@ -517,7 +517,7 @@ func TestPutThatCannotBeSavedIsNotBroadcast(t *testing.T) {
 func TestRapidPutsNeverRollBack(t *testing.T) {
 	cp := startCP(t, cpOptions{})
 	router := startRouter(t, cp, "edge-a", "", nil)
-	waitFor(t, 5*time.Second, "ack v1", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
+	testkit.WaitFor(t, 5*time.Second, "ack v1", func() bool { return cp.status(t).ackedBy("v1", "edge-a") })
 	const last = 40
 	for i := 2; i <= last; i++ {
 		if resp := cp.put(t, "", demoDoc(t, fmt.Sprintf("v%d", i))); resp.status != http.StatusAccepted {
@@ -528,7 +528,7 @@ func TestRapidPutsNeverRollBack(t *testing.T) {
 		}
 	}
 	final := fmt.Sprintf("v%d", last)
-	waitFor(t, 5*time.Second, "ack "+final, func() bool { return cp.status(t).ackedBy(final, "edge-a") })
+	testkit.WaitFor(t, 5*time.Second, "ack "+final, func() bool { return cp.status(t).ackedBy(final, "edge-a") })
 	time.Sleep(3 * testTiming().pollInterval) // any late reload would show up now
 	previous := 0
 	for _, v := range router.appliedVersions() {
@@ -560,7 +560,7 @@ func TestLargeNackIsKeptShort(t *testing.T) {
 	if err := conn.WriteJSON(protocol.Nack(snap.Version, long)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "nack recorded", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "nack recorded", func() bool {
 		n, _ := cp.status(t).node("edge-a")
 		return n.LastNack != nil
 	})

@@ -46,7 +46,7 @@ func startStack(t *testing.T, kind, token string) *stack {
 	boot := writeFile(t, dir, "bootstrap.json", routerConfig("boot", s.cellA, s.cellB))
 	s.cp = startControlPlane(t, "127.0.0.1:0", cpPath, token)
 	s.router = startRouter(t, kind, boot, s.cp.wsURL(), token, nodeID)
-	waitFor(t, 10*time.Second, "router to ack v1", func() bool { return s.cp.acked(t, nodeID, "v1") })
+	testkit.WaitFor(t, 10*time.Second, "router to ack v1", func() bool { return s.cp.acked(t, nodeID, "v1") })
 	return s
 }
 
@@ -66,7 +66,7 @@ func testPushIsAckedAndServed(t *testing.T, kind string) {
 		if code := s.cp.put(t, routerConfig(version, s.cellA, s.cellB)); code != http.StatusAccepted {
 			t.Fatalf("PUT %s: %d", version, code)
 		}
-		waitFor(t, 5*time.Second, "ack "+version, func() bool { return s.cp.acked(t, nodeID, version) })
+		testkit.WaitFor(t, 5*time.Second, "ack "+version, func() bool { return s.cp.acked(t, nodeID, version) })
 		n, _ := s.cp.node(t, nodeID)
 		latencies = append(latencies, n.AckedAt.Sub(pushed))
 		// The router acks after the swap, so the very next request sees it.
@@ -208,14 +208,14 @@ func testControlPlaneOutageUnderLoad(t *testing.T, kind string) {
 
 	// Back on the same port: the router reconnects (its backoff is at most
 	// 10 s) and converges on a push made after the restart.
-	waitFor(t, 15*time.Second, "router to reconnect", func() bool {
+	testkit.WaitFor(t, 15*time.Second, "router to reconnect", func() bool {
 		n, ok := s.cp.node(t, nodeID)
 		return ok && n.Connected
 	})
 	if code := s.cp.put(t, routerConfig("after-outage", s.cellA, s.cellB)); code != http.StatusAccepted {
 		t.Fatalf("PUT after the restart: %d", code)
 	}
-	waitFor(t, 5*time.Second, "ack after-outage", func() bool { return s.cp.acked(t, nodeID, "after-outage") })
+	testkit.WaitFor(t, 5*time.Second, "ack after-outage", func() bool { return s.cp.acked(t, nodeID, "after-outage") })
 	if v := s.router.configVersion(t); v != "after-outage" {
 		t.Fatalf("router serves %q after converging", v)
 	}
@@ -268,7 +268,7 @@ func TestControlPlaneProcessLifecycle(t *testing.T) {
 	t.Run("SIGHUP re-reads the file and does not stop it", func(t *testing.T) {
 		s := startStack(t, "go", "")
 		s.cp.Signal(syscall.SIGHUP)
-		waitFor(t, 5*time.Second, "sighup event", func() bool { return strings.Contains(s.cp.stderr.String(), `"msg":"sighup"`) })
+		testkit.WaitFor(t, 5*time.Second, "sighup event", func() bool { return strings.Contains(s.cp.stderr.String(), `"msg":"sighup"`) })
 		if !httpOK("http://"+s.cp.addr+"/healthz") || !s.cp.acked(t, nodeID, "v1") {
 			t.Fatal("control plane stopped serving after SIGHUP")
 		}
@@ -281,7 +281,7 @@ func TestControlPlaneProcessLifecycle(t *testing.T) {
 		if !strings.Contains(s.cp.stderr.String(), `"msg":"shutdown"`) {
 			t.Fatalf("no shutdown event:\n%s", s.cp.stderr.String())
 		}
-		waitFor(t, 5*time.Second, "router to notice", func() bool {
+		testkit.WaitFor(t, 5*time.Second, "router to notice", func() bool {
 			return strings.HasSuffix(s.router.metric(t, "cellbench_control_plane_connected"), " 0")
 		})
 		if v := s.router.configVersion(t); v != "v1" {

@@ -81,17 +81,6 @@ func (c *child) exitCode(t *testing.T) int {
 	return code
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func httpOK(url string) bool {
 	resp, err := http.Get(url)
 	if err != nil {
@@ -145,11 +134,11 @@ func startControlPlane(t *testing.T, addr, path, token string) *controlPlane {
 	cp := &controlPlane{child: startProc(t, "controlplane", env, args...), path: path, token: token}
 	// The bound address comes from the "listening" event, so that a
 	// first start can use port 0 and never race other tests for a port.
-	waitFor(t, 10*time.Second, "control plane listening event", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "control plane listening event", func() bool {
 		cp.addr = listeningAddr(cp.stderr.String())
 		return cp.addr != ""
 	})
-	waitFor(t, 10*time.Second, "control plane /healthz", func() bool { return httpOK("http://" + cp.addr + "/healthz") })
+	testkit.WaitFor(t, 10*time.Second, "control plane /healthz", func() bool { return httpOK("http://" + cp.addr + "/healthz") })
 	return cp
 }
 
@@ -249,7 +238,7 @@ func startRouter(t *testing.T, kind, bootstrap, controlPlaneURL, token, nodeID s
 	// An empty CELLBENCH_CP_TOKEN: the router must not pick up one of the
 	// environment the tests run in.
 	r.child = startProc(t, routerBinary(t, kind), []string{protocol.TokenEnv + "="}, args...)
-	waitFor(t, 20*time.Second, kind+" router admin /healthz", func() bool { return httpOK("http://" + r.admin + "/healthz") })
+	testkit.WaitFor(t, 20*time.Second, kind+" router admin /healthz", func() bool { return httpOK("http://" + r.admin + "/healthz") })
 	return r
 }
 
