@@ -146,6 +146,12 @@ pub async fn respond_error(
     if !head_only {
         session.write_response_body(Some(body), true).await?;
     }
+    if session.get_keepalive().is_none() {
+        // The connection closes after this answer (by the code, the
+        // client's `Connection: close`, or a proxy error): make that a FIN
+        // after the answer, not a reset that can destroy it.
+        super::linger::linger_close(session).await;
+    }
     Ok(())
 }
 
@@ -175,9 +181,6 @@ pub async fn fail_to_proxy(session: &mut Session, e: &Error, ex: &mut Exchange) 
     if respond_error(session, ex, &refusal).await.is_err() {
         return closed(0);
     }
-    // Pingora closes the connection after a proxy error: make that a FIN
-    // after the answer, not a reset that can destroy it.
-    super::linger::linger_close(session).await;
     closed(refusal.code.status())
 }
 
