@@ -17,6 +17,7 @@ type clientFlags struct {
 	idleTimeoutMs     int64
 	bodyIdleTimeoutMs int64
 	maxConnections    int64
+	shedRate          int64
 	registry          *guard.Registry // set by protect
 }
 
@@ -26,6 +27,7 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	fs.Int64Var(&c.idleTimeoutMs, "client-idle-timeout-ms", guard.DefaultIdleTimeout.Milliseconds(), "how long a kept-alive client connection may wait for its next request")
 	fs.Int64Var(&c.bodyIdleTimeoutMs, "client-body-idle-timeout-ms", guard.DefaultBodyIdleTimeout.Milliseconds(), "longest pause allowed while a client sends a request body")
 	fs.Int64Var(&c.maxConnections, "max-client-connections", 0, "client connections kept open at most; 0 = (RLIMIT_NOFILE - 64) / 2")
+	fs.Int64Var(&c.shedRate, "client-shed-rate", guard.DefaultShedRate, "client connections closed at --max-client-connections per second at most (shed or refused; newcomers wait in the listen backlog meanwhile); 0 = no limit")
 	return c
 }
 
@@ -33,8 +35,8 @@ func (c *clientFlags) validate() error {
 	if c.headTimeoutMs <= 0 || c.idleTimeoutMs <= 0 || c.bodyIdleTimeoutMs <= 0 {
 		return errors.New("--client-head-timeout-ms, --client-idle-timeout-ms and --client-body-idle-timeout-ms must be positive")
 	}
-	if c.maxConnections < 0 {
-		return errors.New("--max-client-connections must not be negative")
+	if c.maxConnections < 0 || c.shedRate < 0 {
+		return errors.New("--max-client-connections and --client-shed-rate must not be negative")
 	}
 	return nil
 }
@@ -48,6 +50,7 @@ func (c *clientFlags) protect(srv *http.Server, ln net.Listener) net.Listener {
 		IdleTimeout:     time.Duration(c.idleTimeoutMs) * time.Millisecond,
 		BodyIdleTimeout: time.Duration(c.bodyIdleTimeoutMs) * time.Millisecond,
 		MaxConns:        int(c.maxConnections),
+		ShedRate:        float64(c.shedRate),
 	})
 	reg.Protect(srv)
 	c.registry = reg

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -314,6 +315,67 @@ func TestClientConnectionCap(t *testing.T) {
 	})
 }
 
+// Contract §5: at the cap, connections are shed no faster than
+// --client-shed-rate (here 4 a second, one at a time: the cap of 2 sheds
+// batches of 1); newcomers wait meanwhile and all get in. Without the pace
+// all eight sheds would come within milliseconds.
+func TestClientShedRate(t *testing.T) {
+	t.Parallel()
+	const (
+		maxConns   = 2
+		shedRate   = 4
+		newcomers  = 8
+		interval   = time.Second / shedRate
+		allShedBy  = 4 * time.Second
+		firstConns = maxConns
+	)
+	c := startCells(t, "a")
+	r := startRouter(t, configDoc("shed-rate-1", "a", nil, doc{"a": placement("shared", c.endpoint("a"), nil)}),
+		"--max-client-connections", itoa(maxConns), "--client-shed-rate", itoa(shedRate))
+
+	var conns []net.Conn
+	for range firstConns {
+		conns = append(conns, dial(t, r.listen))
+		time.Sleep(30 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // both accepted: the listener is at its cap
+	for range newcomers {
+		conns = append(conns, dial(t, r.listen)) // waits in the backlog if need be
+	}
+	closedAt := make([]time.Duration, len(conns))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, conn := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, took := waitClosed(conn, allShedBy); took < allShedBy {
+				closedAt[i] = time.Since(start)
+			}
+		}()
+	}
+	wg.Wait()
+	var shed []time.Duration
+	for _, at := range closedAt {
+		if at > 0 {
+			shed = append(shed, at)
+		}
+	}
+	slices.Sort(shed)
+	if len(shed) != newcomers {
+		t.Fatalf("%d connections shed in %v, want %d (one per newcomer; the last %d stay): closed at %v", len(shed), allShedBy, newcomers, maxConns, shed)
+	}
+	// Eight sheds at 4 a second, the first at once: 7 intervals. Slowness
+	// only spreads them further, so the bound is on the low side, with
+	// room for timer jitter.
+	if spread, want := shed[len(shed)-1]-shed[0], (newcomers-1)*interval*3/4; spread < want {
+		t.Errorf("the %d sheds spread over %v, want >= %v at %d a second: closed at %v", newcomers, spread, want, shedRate, shed)
+	}
+	if v := r.metrics(t).value(t, "cellbench_client_connections_dropped_total", labels{"reason": "shed"}); v != newcomers {
+		t.Errorf("cellbench_client_connections_dropped_total{reason=shed} = %v, want %d", v, newcomers)
+	}
+}
+
 // Contract §2 rule 7: response_header_ms bounds the upstream response head
 // only; response_body_idle_ms bounds each wait for more of its body.
 func TestResponseBodyTimeouts(t *testing.T) {
@@ -496,7 +558,7 @@ func isTimeout(err error) bool {
 }
 
 // Contract §5: the client-side flags are usage errors unless positive
-// (the cap: not negative), exit 2 in both routers.
+// (the cap and the shed rate: not negative), exit 2 in both routers.
 func TestClientFlagsValidated(t *testing.T) {
 	t.Parallel()
 	path := t.TempDir() + "/ok.json"
@@ -506,6 +568,7 @@ func TestClientFlagsValidated(t *testing.T) {
 		{"--client-idle-timeout-ms", "-5"},
 		{"--client-body-idle-timeout-ms", "x"},
 		{"--max-client-connections", "-1"},
+		{"--client-shed-rate", "-1"},
 	} {
 		t.Run(strings.Join(args, "="), func(t *testing.T) {
 			p := startProc(t, "router", routerBin, append([]string{"--config", path,

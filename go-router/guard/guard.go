@@ -3,7 +3,9 @@
 // request-body idle timeout, and a cap on client connections below the
 // descriptor limit. At the cap the connections that are waiting for a head
 // (new, idle, or a head still arriving) are shed oldest first, so clients
-// with requests under way keep their connections and new ones get in.
+// with requests under way keep their connections and new ones get in; and
+// no faster than the shed rate, so an attack that redials every shed
+// connection at once cannot spend the router's CPU on the churn.
 //
 // It works at the listener and through http.Server's own settings and
 // hooks (Protect), so it applies to a plain net/http.Server and to the fast
@@ -23,6 +25,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Defaults (contract section 5; why these values is written there).
@@ -30,18 +34,23 @@ const (
 	DefaultHeadTimeout     = 10 * time.Second
 	DefaultIdleTimeout     = 60 * time.Second
 	DefaultBodyIdleTimeout = 30 * time.Second
+	DefaultShedRate        = 2000 // connections closed at the cap per second
 	// DescriptorReserve is kept back from RLIMIT_NOFILE for listeners, the
 	// config file, logs, health probes and accepts in flight.
 	DescriptorReserve = 64
 )
 
 // Options are the client-side settings of one listener. Zero timeouts
-// mean none; MaxConns 0 means DefaultMaxConns().
+// mean none; MaxConns 0 means DefaultMaxConns(); ShedRate 0 means no
+// limit.
 type Options struct {
 	HeadTimeout     time.Duration
 	IdleTimeout     time.Duration
 	BodyIdleTimeout time.Duration
 	MaxConns        int
+	// ShedRate bounds the connections closed at the cap (shed or refused),
+	// per second.
+	ShedRate float64
 }
 
 // DefaultMaxConns derives the client connection cap from the descriptor
@@ -73,6 +82,13 @@ func MaxConnsFor(nofile uint64) int {
 type Registry struct {
 	opts Options
 	max  int
+	// batch is how many waiting connections one newcomer at the cap sheds
+	// (1/64 of the cap: the scan for the oldest stays O(1) per accept).
+	batch int
+	// shedPace spends ShedRate a batch at a time. While it waits, the
+	// accept loop holds the newcomer and the next ones wait in the
+	// listen backlog, as with HAProxy's "rate-limit sessions".
+	shedPace *rate.Limiter
 
 	mu    sync.Mutex
 	conns map[*Conn]struct{}
@@ -83,11 +99,16 @@ type Registry struct {
 
 // NewRegistry returns a registry with o's settings (MaxConns resolved).
 func NewRegistry(o Options) *Registry {
-	max := o.MaxConns
-	if max <= 0 {
-		max = DefaultMaxConns()
+	maxConns := o.MaxConns
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns()
 	}
-	return &Registry{opts: o, max: max, conns: make(map[*Conn]struct{})}
+	batch := max(1, maxConns/64)
+	pace := rate.NewLimiter(rate.Inf, batch)
+	if o.ShedRate > 0 {
+		pace = rate.NewLimiter(rate.Limit(o.ShedRate), batch)
+	}
+	return &Registry{opts: o, max: maxConns, batch: batch, shedPace: pace, conns: make(map[*Conn]struct{})}
 }
 
 // MaxConns is the resolved cap.
@@ -183,12 +204,21 @@ func (l *listener) Accept() (net.Conn, error) {
 }
 
 // admit registers c, first shedding waiting connections if the cap is
-// reached; false if there was nothing to shed.
+// reached; false if there was nothing to shed. At the cap it waits for the
+// shed pace before it decides: the batch's budget is spent whether it sheds
+// or refuses, so the pace bounds both.
 func (r *Registry) admit(c *Conn) bool {
+	r.mu.Lock()
+	full := len(r.conns) >= r.max
+	r.mu.Unlock()
+	if full {
+		// Cannot fail: the limiter's burst is the batch, and no deadline.
+		_ = r.shedPace.WaitN(context.Background(), r.batch)
+	}
 	r.mu.Lock()
 	var victims []*Conn
 	if len(r.conns) >= r.max {
-		victims = r.oldestWaitingLocked(max(1, r.max/64))
+		victims = r.oldestWaitingLocked(r.batch)
 		if len(victims) == 0 {
 			r.mu.Unlock()
 			return false
@@ -207,8 +237,6 @@ func (r *Registry) admit(c *Conn) bool {
 }
 
 // oldestWaitingLocked returns up to n waiting connections, oldest first.
-// Shedding a batch (1/64 of the cap) keeps the scan at O(1) per accept
-// when an attack keeps the listener at its cap.
 func (r *Registry) oldestWaitingLocked(n int) []*Conn {
 	type cand struct {
 		c     *Conn

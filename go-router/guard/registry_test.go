@@ -74,3 +74,23 @@ func TestCloseUnregisters(t *testing.T) {
 		t.Errorf("%d open after Close, want 0", open)
 	}
 }
+
+func TestAtTheCapConnectionsAreShedAtTheShedRate(t *testing.T) {
+	const per = 50 * time.Millisecond // ShedRate 20
+	r := NewRegistry(Options{MaxConns: 1, ShedRate: float64(time.Second / per)})
+	_, pa, _ := admitted(t, r) // under the cap: no wait
+	start := time.Now()
+	_, pb, _ := admitted(t, r) // sheds a: the burst, at once
+	shedA := time.Since(start)
+	_, _, ok := admitted(t, r) // sheds b one interval later
+	shedB := time.Since(start)
+	if !ok || !closed(pa) || !closed(pb) {
+		t.Fatalf("admitted %v; a closed %v, b closed %v: want the newcomer in and both shed", ok, closed(pa), closed(pb))
+	}
+	if shedA > per/2 || shedB < per*3/4 {
+		t.Errorf("sheds at %v and %v, want the first at once and the second after about %v", shedA, shedB, per)
+	}
+	if _, shed, _ := r.Stats(); shed != 2 {
+		t.Errorf("shed %d, want 2", shed)
+	}
+}

@@ -1,7 +1,8 @@
 //! Client-side protection (contract §5, "Client connections"): a whole-head
 //! timeout, a keep-alive idle timeout, and a cap on client connections below
 //! the descriptor limit, shedding the oldest connections that wait for a
-//! head when the cap is reached. (The request-body idle timeout is
+//! head when the cap is reached, at most `--client-shed-rate` a second
+//! ([`pace`]). (The request-body idle timeout is
 //! Pingora's own per-read `read_timeout`, set per request in the proxy.)
 //!
 //! Why this exists: Pingora bounds each read of a request head separately
@@ -27,10 +28,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::task::AtomicWaker;
+use pace::ShedPace;
 use pingora::protocols::http::ServerSession;
 use tokio::sync::Notify;
 
 mod app;
+mod pace;
 mod stream;
 
 pub use app::{AdmitFilter, GuardedApp};
@@ -40,6 +43,8 @@ pub use stream::GuardedStream;
 pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections closed at the cap per second, at most.
+pub const DEFAULT_SHED_RATE: u32 = 2000;
 /// Descriptors kept back from RLIMIT_NOFILE (listeners, files, logs,
 /// probes, accepts in flight), as in the Go router.
 pub const DESCRIPTOR_RESERVE: u64 = 64;
@@ -51,6 +56,9 @@ pub struct ClientLimits {
     pub idle_timeout: Duration,
     pub body_idle_timeout: Duration,
     pub max_connections: usize,
+    /// Connections closed at the cap (shed or refused) per second; 0: no
+    /// limit.
+    pub shed_rate: u32,
 }
 
 /// The connection cap for a soft descriptor limit: every client connection
@@ -122,6 +130,13 @@ pub struct Registry {
     pub(super) limits: ClientLimits,
     pub(super) next_id: AtomicU64,
     pub(super) conns: Mutex<HashMap<u64, Arc<Entry>>>,
+    /// How many waiting connections a newcomer at the cap sheds: 1/64 of
+    /// the cap, so the scan for the oldest stays O(1) per accept.
+    pub(super) batch: usize,
+    /// The shed rate, spent a batch at a time. While it waits the accept
+    /// loop holds the newcomer, and the next ones wait in the listen
+    /// backlog (as with HAProxy's "rate-limit sessions").
+    pace: ShedPace,
     /// Waiting connections closed to admit a newcomer.
     pub(super) shed: AtomicU64,
     /// Newcomers closed because every connection was busy.
@@ -137,10 +152,13 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(limits: ClientLimits) -> Arc<Self> {
+        let batch = (limits.max_connections / 64).max(1);
         Arc::new(Registry {
             limits,
             next_id: AtomicU64::new(1),
             conns: Mutex::new(HashMap::new()),
+            batch,
+            pace: ShedPace::new(limits.shed_rate, batch),
             shed: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             pending: Mutex::new(HashMap::new()),
@@ -151,6 +169,19 @@ impl Registry {
 
     pub fn limits(&self) -> ClientLimits {
         self.limits
+    }
+
+    /// [`admit`](Self::admit) at the shed pace: at the cap it first waits
+    /// for the batch's share of the rate, which is spent whether the batch
+    /// sheds or the newcomer is refused, so the pace bounds both.
+    pub(super) async fn admit_paced(&self) -> Option<Arc<Entry>> {
+        if self.open() >= self.limits.max_connections {
+            let wait = self.pace.reserve(Instant::now(), self.batch);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        self.admit()
     }
 
     /// Registers a new connection, shedding waiting ones first when the cap
@@ -171,7 +202,7 @@ impl Registry {
             let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
             let mut victims = Vec::new();
             if conns.len() >= self.limits.max_connections {
-                victims = oldest_waiting(&conns, (self.limits.max_connections / 64).max(1));
+                victims = oldest_waiting(&conns, self.batch);
                 if victims.is_empty() {
                     self.refused.fetch_add(1, Ordering::Relaxed);
                     return None;
@@ -244,9 +275,7 @@ impl Registry {
     }
 }
 
-/// Up to `n` waiting connections, the longest waiting first. A batch (1/64
-/// of the cap) keeps the scan at O(1) per accept while an attack holds the
-/// listener at its cap.
+/// Up to `n` waiting connections, the longest waiting first.
 fn oldest_waiting(conns: &HashMap<u64, Arc<Entry>>, n: usize) -> Vec<Arc<Entry>> {
     let now = Instant::now();
     let mut waiting: Vec<(Instant, &Arc<Entry>)> = conns
@@ -320,6 +349,7 @@ mod tests {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
             max_connections: max,
+            shed_rate: 0,
         }
     }
 

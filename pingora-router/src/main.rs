@@ -90,6 +90,11 @@ struct Flags {
     /// Client connections kept open at most; 0 = (RLIMIT_NOFILE - 64) / 2.
     #[arg(long = "max-client-connections", default_value_t = 0)]
     max_client_connections: u64,
+    /// Client connections closed at --max-client-connections per second at
+    /// most (shed or refused; newcomers wait in the listen backlog
+    /// meanwhile); 0 = no limit.
+    #[arg(long = "client-shed-rate", default_value_t = guard::DEFAULT_SHED_RATE)]
+    client_shed_rate: u32,
 }
 
 impl Flags {
@@ -105,6 +110,7 @@ impl Flags {
                 0 => guard::max_connections_for(nofile),
                 n => usize::try_from(n).unwrap_or(usize::MAX),
             },
+            shed_rate: self.client_shed_rate,
         }
     }
 }

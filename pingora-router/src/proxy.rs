@@ -64,6 +64,7 @@ impl Router {
                 idle_timeout: guard::DEFAULT_IDLE_TIMEOUT,
                 body_idle_timeout: guard::DEFAULT_BODY_IDLE_TIMEOUT,
                 max_connections: usize::MAX,
+                shed_rate: guard::DEFAULT_SHED_RATE,
             },
             access_log: AccessLog::off(),
         }

@@ -16,7 +16,8 @@ use super::Registry;
 
 /// Admission in Pingora's accept loop (its `ConnectionFilter` hook, which
 /// runs before the accepted stream gets a task): the cap is applied, and
-/// waiting connections shed, as each connection is accepted, and the loop
+/// waiting connections shed at the shed pace, as each connection is
+/// accepted, and the loop
 /// waits for shed descriptors to close before it accepts more. The entry is
 /// handed to [`GuardedApp`] by peer address.
 #[derive(Debug)]
@@ -36,7 +37,7 @@ impl ConnectionFilter for AdmitFilter {
         let Some(addr) = addr else {
             return true; // admitted by GuardedApp instead
         };
-        let Some(entry) = self.registry.admit() else {
+        let Some(entry) = self.registry.admit_paced().await else {
             return false;
         };
         self.registry
@@ -85,7 +86,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for GuardedApp<A> {
         // nothing to shed: dropping the stream closes it.
         let entry = match admitted {
             Some(entry) => entry,
-            None => self.registry.admit()?,
+            None => self.registry.admit_paced().await?,
         };
         if entry.shed.load(Ordering::Acquire) {
             // Shed while it waited for this task.
