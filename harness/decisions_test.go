@@ -42,6 +42,8 @@ func TestWrkScriptAndItsLine(t *testing.T) {
 		`wrk.format("GET", "/a", {["X-Routing-Key"] = "acme"}, nil)`,
 		`wrk.format("POST", "/b", {["X-Routing-Key"] = "visa", ["Content-Type"] = "text/plain"}, string.rep("x", 3))`,
 		"function done(summary, latency, requests)",
+		"ipairs({10, 25, 50, 75, 90, 99})",
+		`\"percentiles_us\":[%s]`,
 	} {
 		if !strings.Contains(script, want) {
 			t.Errorf("script lacks %q:\n%s", want, script)
@@ -50,8 +52,8 @@ func TestWrkScriptAndItsLine(t *testing.T) {
 	if n := strings.Count(script, `"/a"`); n != 2 {
 		t.Errorf("weight 2 gives %d entries", n)
 	}
-	w, err := parseWrkDone("Running 5s test\nCROSSCHECK {\"requests\":1010,\"duration_us\":5000000,\"p50_us\":250,\"mean_us\":310.5,\"errors\":10}\n")
-	if err != nil || w.rps() != 200 || w.P50Us != 250 || w.MeanUs != 310.5 {
+	w, err := parseWrkDone("Running 5s test\nCROSSCHECK {\"requests\":1010,\"duration_us\":5000000,\"p50_us\":250,\"mean_us\":310.5,\"errors\":10,\"percentiles_us\":[90,120,250,400,800,2000]}\n")
+	if err != nil || w.rps() != 200 || w.P50Us != 250 || w.MeanUs != 310.5 || len(w.PercentilesUs) != len(shapePercentiles) || w.PercentilesUs[2] != 250 {
 		t.Fatalf("%+v %v", w, err)
 	}
 	if _, err := parseWrkDone("no line"); err == nil {

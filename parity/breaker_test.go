@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"cellbench/internal/testkit"
 )
 
 // Contract §2 rules 4 and 8: the per-placement circuit breaker.
@@ -167,17 +169,5 @@ func TestCircuitBreaker(t *testing.T) {
 
 // hasEvent reports whether one of the events has every field of want.
 func hasEvent(events []map[string]any, want doc) bool {
-	for _, e := range events {
-		match := true
-		for k, v := range want {
-			if e[k] != v {
-				match = false
-				break
-			}
-		}
-		if match {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(events, func(e map[string]any) bool { return testkit.EventMatches(e, want) })
 }

@@ -50,8 +50,13 @@ func writeSetup(w writer, r *Results) {
 	if bud.RouterCPUQuota > 0 {
 		quota = fmt.Sprintf("a CFS quota of **%.2f cores**", bud.RouterCPUQuota)
 	}
-	w("| CPU budget | every proxy under test (go, go-tuned, pingora, nginx) on CPU(s) **%s** with %s and `--workers %d` (nginx: `worker_processes %d`); load generator (this harness) and mock cells on CPU(s) **%s**; the control plane, when used, with the generator |\n",
-		bud.RouterCPUs, quota, bud.RouterWorkers, bud.RouterWorkers, bud.GeneratorCPUs)
+	if bud.RouterWorkers > 0 {
+		w("| CPU budget | every proxy under test (go, go-tuned, pingora, nginx) on CPU(s) **%s** with %s and `--workers %d` (nginx: `worker_processes %d`); load generator (this harness) and mock cells on CPU(s) **%s**; the control plane, when used, with the generator |\n",
+			bud.RouterCPUs, quota, bud.RouterWorkers, bud.RouterWorkers, bud.GeneratorCPUs)
+	} else {
+		w("| CPU budget | routers started elsewhere, on CPU(s) **%s**, with the workers and limits they were started with (%s); load generator (this harness) and mock cells on CPU(s) **%s** |\n",
+			bud.RouterCPUs, coresText(bud.RouterCores), bud.GeneratorCPUs)
+	}
 	if len(bud.TargetCPUQuota) > 0 {
 		w("| **deliberately slowed** | %s (`--target-cpu-quota`: their own quota instead of the common one, to test `harness diff`; verdicts between targets on different budgets mean nothing) |\n", quotaList(bud.TargetCPUQuota))
 	}
@@ -344,4 +349,12 @@ func chartsOf(s *ScenarioResult) ([]*chart, error) {
 		}
 	}
 	return out, nil
+}
+
+// coresText says what --router-cores gave as a remote router's budget.
+func coresText(cores float64) string {
+	if cores <= 0 {
+		return "budget unknown: no utilisation figures"
+	}
+	return fmt.Sprintf("a budget of **%g cores** by `--router-cores`, the divisor of its utilisation", cores)
 }

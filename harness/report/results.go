@@ -92,7 +92,9 @@ type Machine struct {
 type Budget struct {
 	RouterCPUs    string `json:"router_cpus"`
 	GeneratorCPUs string `json:"generator_cpus"`
-	RouterWorkers int    `json:"router_workers"`
+	// RouterWorkers is the proxies' --workers; 0 for routers the harness
+	// did not start (compare --target, merge), whose own settings hold.
+	RouterWorkers int `json:"router_workers"`
 	// RouterCPUQuota is the CFS quota of every proxy in cores (0: none,
 	// the proxy may use all of RouterCPUs); RouterCores is what the proxy
 	// may use, the divisor of its utilisation.
