@@ -48,9 +48,9 @@ type crossResult struct {
 	// how far the proxy itself moved between windows of one tool.
 	HarnessWindows []crossWindow `json:"harness_windows"`
 	WrkWindows     []crossWindow `json:"wrk_windows"`
-	HarnessErrs int     `json:"harness_errors"`
-	WrkErrs     int     `json:"wrk_errors"`
-	Error       string  `json:"error,omitempty"`
+	HarnessErrs    int           `json:"harness_errors"`
+	WrkErrs        int           `json:"wrk_errors"`
+	Error          string        `json:"error,omitempty"`
 }
 
 // crossWindow is one tool's window.
@@ -278,7 +278,7 @@ end
 function done(summary, latency, requests)
   local e = summary.errors
   local shape = {}
-  for _, p in ipairs({`+shapeList()+`}) do shape[#shape + 1] = tostring(latency:percentile(p)) end
+  for _, p in ipairs({` + shapeList() + `}) do shape[#shape + 1] = tostring(latency:percentile(p)) end
   io.write(string.format("CROSSCHECK {\"requests\":%d,\"duration_us\":%d,\"p50_us\":%d,\"mean_us\":%.1f,\"errors\":%d,\"percentiles_us\":[%s]}\n",
     summary.requests, summary.duration, latency:percentile(50), latency.mean, e.connect + e.read + e.write + e.status + e.timeout,
     table.concat(shape, ",")))
