@@ -58,6 +58,8 @@ type crossWindow struct {
 	RPS    float64 `json:"rps"`
 	P50    float64 `json:"p50_ms"`
 	MeanMs float64 `json:"mean_ms"`
+	// Percentiles are at shapePercentiles, in ms.
+	Percentiles []float64 `json:"percentiles_ms"`
 }
 
 func (c crossResult) agrees() bool {
@@ -167,57 +169,73 @@ func crosscheckOne(ctx context.Context, e *env, sc *scenario.Scenario, target, d
 	// the proxy's drift between windows (throughput moving 25-50 % from
 	// one 3-s window to the next here) as much as the tools
 	// (docs/measurement.md). Medians over the windows are compared.
-	var hRPS, hP50, hMean, wRPS, wP50, wMean []float64
-	hShape, wShape := make([][]float64, len(shapePercentiles)), make([][]float64, len(shapePercentiles))
-	type wrkRun struct {
-		w   wrkDone
-		err error
-	}
 	for i := 0; i < pairs; i++ {
-		var wrkCh chan wrkRun
-		if !takeTurns {
-			wrkCh = make(chan wrkRun, 1)
+		startWrk := func() <-chan wrkRun {
+			ch := make(chan wrkRun, 1)
 			go func() {
 				w, err := runWrk(ctx, wrk, script, setup.routerAddr, conns, d)
-				wrkCh <- wrkRun{w, err}
+				ch <- wrkRun{w, err}
 			}()
+			return ch
+		}
+		var wrkCh <-chan wrkRun
+		if !takeTurns {
+			wrkCh = startWrk()
 		}
 		recs := l.closedLoop(conns, d, time.Now())
 		sum := metrics.Summarize(recs, d)
-		hRPS, hP50, hMean = append(hRPS, sum.Throughput), append(hP50, sum.Latency.P50), append(hMean, sum.Latency.Mean)
-		res.HarnessWindows = append(res.HarnessWindows, crossWindow{sum.Throughput, sum.Latency.P50, sum.Latency.Mean})
-		for j, p := range latencyShape(recs) {
-			hShape[j] = append(hShape[j], p)
-		}
+		res.HarnessWindows = append(res.HarnessWindows, crossWindow{sum.Throughput, sum.Latency.P50, sum.Latency.Mean, latencyShape(recs)})
 		res.HarnessErrs += sum.Requests - sum.Successes
-		var w wrkDone
-		if !takeTurns {
-			got := <-wrkCh
-			w, err = got.w, got.err
-		} else {
-			w, err = runWrk(ctx, wrk, script, setup.routerAddr, conns, d)
+		if takeTurns {
+			wrkCh = startWrk()
 		}
-		if err != nil {
-			res.Error = err.Error()
+		got := <-wrkCh
+		if got.err != nil {
+			res.Error = got.err.Error()
 			return res
 		}
-		wRPS, wP50, wMean = append(wRPS, w.rps()), append(wP50, w.P50Us/1000), append(wMean, w.MeanUs/1000)
-		res.WrkWindows = append(res.WrkWindows, crossWindow{w.rps(), w.P50Us / 1000, w.MeanUs / 1000})
-		for j := range shapePercentiles {
-			if j < len(w.PercentilesUs) {
-				wShape[j] = append(wShape[j], w.PercentilesUs[j]/1000)
-			}
+		w := got.w
+		shape := make([]float64, len(w.PercentilesUs))
+		for j, us := range w.PercentilesUs {
+			shape[j] = us / 1000
 		}
+		res.WrkWindows = append(res.WrkWindows, crossWindow{w.rps(), w.P50Us / 1000, w.MeanUs / 1000, shape})
 		res.WrkErrs += w.Errors
 	}
-	for j := range shapePercentiles {
-		res.HarnessShape = append(res.HarnessShape, metrics.SpreadOf(hShape[j]).Median)
-		res.WrkShape = append(res.WrkShape, metrics.SpreadOf(wShape[j]).Median)
-	}
-	res.HarnessRPS, res.HarnessP50 = metrics.SpreadOf(hRPS).Median, metrics.SpreadOf(hP50).Median
-	res.WrkRPS, res.WrkP50 = metrics.SpreadOf(wRPS).Median, metrics.SpreadOf(wP50).Median
-	res.HarnessMean, res.WrkMean = metrics.SpreadOf(hMean).Median, metrics.SpreadOf(wMean).Median
+	res.HarnessRPS, res.HarnessP50, res.HarnessMean, res.HarnessShape = mediansOf(res.HarnessWindows)
+	res.WrkRPS, res.WrkP50, res.WrkMean, res.WrkShape = mediansOf(res.WrkWindows)
 	return res
+}
+
+// wrkRun is one wrk window's outcome.
+type wrkRun struct {
+	w   wrkDone
+	err error
+}
+
+// windowSpread is one figure's spread over a tool's windows.
+func windowSpread(ws []crossWindow, f func(crossWindow) float64) metrics.Spread {
+	vals := make([]float64, len(ws))
+	for i, w := range ws {
+		vals[i] = f(w)
+	}
+	return metrics.SpreadOf(vals)
+}
+
+// mediansOf is the median over the windows of each compared figure and of
+// each point of the latency distribution.
+func mediansOf(ws []crossWindow) (rps, p50, mean float64, shape []float64) {
+	median := func(f func(crossWindow) float64) float64 { return windowSpread(ws, f).Median }
+	for j := range shapePercentiles {
+		shape = append(shape, median(func(w crossWindow) float64 {
+			if j < len(w.Percentiles) {
+				return w.Percentiles[j]
+			}
+			return 0
+		}))
+	}
+	return median(func(w crossWindow) float64 { return w.RPS }), median(func(w crossWindow) float64 { return w.P50 }),
+		median(func(w crossWindow) float64 { return w.MeanMs }), shape
 }
 
 // latencyShape is the successful requests' latency at shapePercentiles, in
@@ -337,11 +355,7 @@ func printCrosscheck(results []crossResult, conns int, d time.Duration, takeTurn
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "target\tround\tharness req/s\twrk req/s\tdiff\tharness p50 ms\twrk p50 ms\tdiff\tagree (15 %)\tharness mean ms\twrk mean ms")
 	windows := func(ws []crossWindow, f func(crossWindow) float64, format string) string {
-		vals := make([]float64, len(ws))
-		for i, w := range ws {
-			vals[i] = f(w)
-		}
-		s := metrics.SpreadOf(vals)
+		s := windowSpread(ws, f)
 		return fmt.Sprintf(format+" ["+format+"–"+format+"]", s.Median, s.Min, s.Max)
 	}
 	rps := func(w crossWindow) float64 { return w.RPS }

@@ -104,11 +104,11 @@ func NewRegistry(o Options) *Registry {
 		maxConns = DefaultMaxConns()
 	}
 	batch := max(1, maxConns/64)
-	pace := rate.NewLimiter(rate.Inf, batch)
+	limit := rate.Inf
 	if o.ShedRate > 0 {
-		pace = rate.NewLimiter(rate.Limit(o.ShedRate), batch)
+		limit = rate.Limit(o.ShedRate)
 	}
-	return &Registry{opts: o, max: maxConns, batch: batch, shedPace: pace, conns: make(map[*Conn]struct{})}
+	return &Registry{opts: o, max: maxConns, batch: batch, shedPace: rate.NewLimiter(limit, batch), conns: make(map[*Conn]struct{})}
 }
 
 // MaxConns is the resolved cap.

@@ -132,7 +132,7 @@ pub struct Registry {
     pub(super) conns: Mutex<HashMap<u64, Arc<Entry>>>,
     /// How many waiting connections a newcomer at the cap sheds: 1/64 of
     /// the cap, so the scan for the oldest stays O(1) per accept.
-    pub(super) batch: usize,
+    batch: usize,
     /// The shed rate, spent a batch at a time. While it waits the accept
     /// loop holds the newcomer, and the next ones wait in the listen
     /// backlog (as with HAProxy's "rate-limit sessions").
